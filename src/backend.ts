@@ -1,0 +1,25 @@
+import type { EngineConfig } from './config.js';
+import type { TickstoreError } from './errors.js';
+import type { EngineStats } from './engine/diskEngine.js';
+import type { OpCode, Reply } from './engine/wire.js';
+
+export type ReplyHandler = (reply: Reply, error: TickstoreError | undefined) => void;
+
+/**
+ * What the store facade (tickers, memcache, metrics) needs from an engine.
+ * Replies arrive in submission order. The embedded disk engine implements it
+ * on a worker thread; a memory backend and a shared Redis primary plug in
+ * here too.
+ */
+export interface Backend {
+  /** Queues one op; `done` runs (on the main thread) once the engine has answered it. */
+  submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler): void;
+  configure(config: EngineConfig): Promise<void>;
+  /** Compacts now, whatever the thresholds. */
+  compact(): Promise<void>;
+  /** The engine's latest figures (refreshed with every reply). */
+  stats(): EngineStats;
+  readonly inFlight: number;
+  /** Finishes what was submitted, then releases every resource. */
+  close(): Promise<void>;
+}

@@ -1,0 +1,51 @@
+import { InvalidArgumentError } from './errors.js';
+
+const MAX_U32 = 0xffff_ffffn;
+const MAX_U64 = 0xffff_ffff_ffff_ffffn;
+/** Most params one key may carry (keeps every key well under MAX_KEY_BYTES). */
+export const MAX_KEY_PARAMS = 32;
+
+function toBig(name: string, v: unknown, max: bigint): bigint {
+  let b: bigint;
+  if (typeof v === 'bigint') b = v;
+  else if (typeof v === 'number') {
+    if (!Number.isInteger(v)) throw new InvalidArgumentError(`${name} must be a whole number, got ${v}`);
+    if (!Number.isSafeInteger(v)) throw new InvalidArgumentError(`${name} ${v} is beyond 2^53; pass it as a bigint`);
+    b = BigInt(v);
+  } else {
+    throw new InvalidArgumentError(`${name} must be a number or bigint, got ${typeof v}`);
+  }
+  if (b < 0n || b > max) throw new InvalidArgumentError(`${name} ${b} is outside 0..${max}`);
+  return b;
+}
+
+function hex(b: bigint, width: number): string {
+  return b.toString(16).padStart(width, '0');
+}
+
+/**
+ * The prefix every key of one (funcId, userId) starts with: a prefix scan
+ * over it lists exactly that player's records for that function.
+ */
+export function keyPrefix(funcId: number | bigint, userId: number | bigint): string {
+  return `${hex(toBig('funcId', funcId, MAX_U32), 8)}:${hex(toBig('userId', userId, MAX_U64), 16)}`;
+}
+
+/**
+ * A deterministic composite key from a function id (u32), a user id (u64) and
+ * up to 32 params (u64), as numbers or bigints:
+ *
+ *     ffffffff:uuuuuuuuuuuuuuuu[:pppppppppppppppp]…
+ *
+ * Fixed-width lowercase hex, so the same inputs give byte-identical keys on
+ * any peer, run or platform; distinct inputs give distinct keys; and, sorted
+ * as strings, one player's keys for one function sort by their params
+ * numerically (a shorter param list first).
+ */
+export function buildKey(funcId: number | bigint, userId: number | bigint, params: readonly (number | bigint)[] = []): string {
+  if (!Array.isArray(params)) throw new InvalidArgumentError('params must be an array');
+  if (params.length > MAX_KEY_PARAMS) throw new InvalidArgumentError(`at most ${MAX_KEY_PARAMS} params, got ${params.length}`);
+  let key = keyPrefix(funcId, userId);
+  for (let i = 0; i < params.length; i++) key += ':' + hex(toBig(`params[${i}]`, params[i], MAX_U64), 16);
+  return key;
+}

@@ -1,0 +1,159 @@
+import { join } from 'node:path';
+import type { FileSystem } from './fs.js';
+import type { KeyLocation, Keydir } from './keydir.js';
+import type { LogFile } from './logFile.js';
+import { FILE_HEADER_BYTES, encodeFileHeader, sealAsLast } from './record.js';
+
+/** A log with its index: what compaction rewrites. */
+export interface IndexedLog {
+  readonly log: LogFile;
+  readonly keydir: Keydir;
+}
+
+/** Bytes of a log that hold no live entry: superseded values and tombstones. */
+export function deadBytes(il: IndexedLog): number {
+  return il.log.end - FILE_HEADER_BYTES - il.keydir.liveBytes;
+}
+
+export interface CompactionPolicy {
+  compactRatio: number;
+  compactMinBytes: number;
+}
+
+/** Whether a log has reached its compaction threshold (never a tiny log). */
+export function shouldCompact(il: IndexedLog, p: CompactionPolicy): boolean {
+  const size = il.log.end;
+  return size >= p.compactMinBytes && size > FILE_HEADER_BYTES && deadBytes(il) / size >= p.compactRatio;
+}
+
+const OUT_CHUNK = 1024 * 1024;
+
+/**
+ * Rewrites one log with only its live entries, in steps, while the log keeps
+ * taking appends:
+ *   1. copy each key's current entry (verified, sealed as its own commit
+ *      unit) into `<name>.compact`;
+ *   2. copy, raw, everything appended to the old log since step 1 began —
+ *      later in the file, so it wins on replay (overwrites and tombstones);
+ *   3. fsync the new file, rename it over the old one, fsync the directory.
+ * A crash at any point leaves either the old file or the complete new one as
+ * the log; a leftover `.compact` is deleted at open. Tombstones are dropped
+ * in step 1 (nothing older survives to need them) but kept in the step 2
+ * tail, so no deleted key can come back.
+ */
+export class Compaction {
+  private readonly tmpPath: string;
+  private readonly fd: number;
+  private readonly keys: string[];
+  private next = 0;
+  /** Old-log offset from which appends are copied raw (step 2). */
+  private readonly tailFrom: number;
+  private tailCopied: number;
+  private outEnd: number;
+  private tailBase = -1;
+  private readonly moved = new Map<string, number>();
+  private out = Buffer.allocUnsafe(OUT_CHUNK);
+  private outLen = 0;
+  private readonly baseSeq: number;
+
+  constructor(
+    private readonly fs: FileSystem,
+    private readonly dir: string,
+    private readonly il: IndexedLog,
+    private readonly durable: boolean,
+    baseSeq: number,
+  ) {
+    this.tmpPath = join(dir, il.log.name + '.compact');
+    this.baseSeq = baseSeq;
+    this.fd = fs.open(this.tmpPath, 'w+');
+    const head = encodeFileHeader(il.log.kind, baseSeq);
+    fs.write(this.fd, head, 0, head.length, 0);
+    this.outEnd = head.length;
+    this.keys = [...il.keydir.keys()];
+    this.tailFrom = il.log.end;
+    this.tailCopied = this.tailFrom;
+  }
+
+  /**
+   * Does about `budget` bytes of copying. Returns true once the new file has
+   * replaced the old one; the caller then counts the compaction done.
+   */
+  step(budget: number): boolean {
+    let done = 0;
+    while (this.next < this.keys.length && done < budget) {
+      const key = this.keys[this.next++]!;
+      const loc = this.il.keydir.get(key);
+      // Deleted since the snapshot, or rewritten into the tail: step 2 copies it.
+      if (!loc || loc.offset >= this.tailFrom) continue;
+      const entry = this.il.log.readEntry(loc, key);
+      sealAsLast(entry, 0, entry.length);
+      this.moved.set(key, this.emit(entry));
+      done += entry.length;
+    }
+    if (this.next < this.keys.length) return false;
+    if (this.tailBase < 0) this.tailBase = this.outEnd + this.outLen;
+    // Step 2: catch up with appends, a chunk at a time, until the rest is small.
+    while (this.il.log.end - this.tailCopied > OUT_CHUNK && done < budget) done += this.copyTail(OUT_CHUNK);
+    if (this.il.log.end - this.tailCopied > OUT_CHUNK) return false;
+    this.copyTail(this.il.log.end - this.tailCopied);
+    this.finish();
+    return true;
+  }
+
+  /** Runs the whole compaction now. */
+  run(): void { while (!this.step(Number.POSITIVE_INFINITY)); }
+
+  private copyTail(len: number): number {
+    const buf = Buffer.allocUnsafe(len);
+    const n = this.il.log.read(buf, len, this.tailCopied);
+    this.emit(buf.subarray(0, n));
+    this.tailCopied += n;
+    return n;
+  }
+
+  /** Queues bytes for the new file; returns the offset they will have there. */
+  private emit(bytes: Buffer): number {
+    if (this.outLen + bytes.length > this.out.length) this.flushOut();
+    const at = this.outEnd + this.outLen;
+    if (bytes.length > this.out.length) {
+      this.fs.write(this.fd, bytes, 0, bytes.length, this.outEnd);
+      this.outEnd += bytes.length;
+      return at;
+    }
+    bytes.copy(this.out, this.outLen);
+    this.outLen += bytes.length;
+    return at;
+  }
+
+  private flushOut(): void {
+    if (this.outLen === 0) return;
+    this.fs.write(this.fd, this.out, 0, this.outLen, this.outEnd);
+    this.outEnd += this.outLen;
+    this.outLen = 0;
+  }
+
+  private finish(): void {
+    this.flushOut();
+    if (this.durable) this.fs.datasync(this.fd);
+    this.fs.rename(this.tmpPath, this.il.log.path);
+    if (this.durable) this.fs.syncDir(this.dir);
+    this.il.log.adopt(this.fd, this.outEnd, this.baseSeq);
+    for (const [key, loc] of this.il.keydir.entries()) this.relocate(key, loc);
+  }
+
+  private relocate(key: string, loc: KeyLocation): void {
+    if (loc.offset >= this.tailFrom) {
+      loc.offset = this.tailBase + (loc.offset - this.tailFrom);
+      return;
+    }
+    const at = this.moved.get(key);
+    if (at === undefined) throw new Error(`compaction lost track of key ${JSON.stringify(key)}`);
+    loc.offset = at;
+  }
+
+  /** Abandons the compaction: the old log stays, the temporary file goes. */
+  abort(): void {
+    try { this.fs.close(this.fd); } catch { /* already failing; the unlink below matters more */ }
+    try { this.fs.unlink(this.tmpPath); } catch { /* removed at next open */ }
+  }
+}

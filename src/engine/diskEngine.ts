@@ -1,0 +1,266 @@
+import { toErrorShape, type ErrorShape } from '../errors.js';
+import type { EngineConfig } from '../config.js';
+import { Compaction, deadBytes, shouldCompact, type IndexedLog } from './compaction.js';
+import type { FileSystem } from './fs.js';
+import { DirLock } from './lock.js';
+import { ReadStore } from './readStore.js';
+import { EntryType, ENTRY_HEADER_BYTES } from './record.js';
+import { Op, ReplyWriter, Status, type DecodedOp } from './wire.js';
+import { WriteStore, type CommittedGroup } from './writeStore.js';
+
+/** Engine-side figures, shipped to the main thread with every reply. */
+export interface EngineStats {
+  writeLogBytes: number;
+  writeLogDeadBytes: number;
+  readLogBytes: number;
+  readLogDeadBytes: number;
+  /** Live keys in the write store. */
+  writeKeys: number;
+  /** Live keys in the read store. */
+  readKeys: number;
+  readStoreReads: number;
+  fsyncs: number;
+  compactions: number;
+  /** Committed entries not yet mirrored to the replica (async-batch). */
+  replicaLag: number;
+  /** Bytes of torn tail truncated from the write log at open. */
+  truncatedBytes: number;
+  /** Replica entries rewritten at open to match the write store. */
+  replicaRepaired: number;
+  /** 1 when the replica was unreadable at open and rebuilt from the write store. */
+  replicaRebuilt: number;
+  /** The last compaction failure (the old log was kept), if any. */
+  lastCompactionError: string | undefined;
+}
+
+interface PendingWrite { at: number; found: boolean }
+
+/** Bytes of copying a compaction does per step, between batches of ops. */
+const COMPACTION_STEP_BYTES = 4 * 1024 * 1024;
+/** Replica lag (async-batch) that triggers a catch-up before the timer. */
+const MAX_LAG_BYTES = 8 * 1024 * 1024;
+
+/**
+ * The embedded engine, run on the worker thread: a write store (source of
+ * truth), a read store (replica), and their compactions. `execute` takes one
+ * batch of ops — everything the main thread sent since the last batch — and
+ * commits all its writes as one group: one write, one fdatasync.
+ */
+export class DiskEngine {
+  compactions = 0;
+  private lag: CommittedGroup[] = [];
+  private lagEntries = 0;
+  private lagBytes = 0;
+  private running: { il: IndexedLog; c: Compaction }[] = [];
+  private lastCompactionError: string | undefined;
+  private compactRetryAt = 0;
+
+  private constructor(
+    private readonly fs: FileSystem,
+    private readonly dir: string,
+    private readonly lock: DirLock,
+    readonly ws: WriteStore,
+    readonly rs: ReadStore,
+    private cfg: EngineConfig,
+  ) {}
+
+  static open(fs: FileSystem, dir: string, cfg: EngineConfig): DiskEngine {
+    fs.mkdirp(dir);
+    const lock = DirLock.acquire(fs, dir);
+    try {
+      // Leftovers of a crash mid-create or mid-compaction; the logs themselves are whole.
+      for (const f of fs.readdir(dir)) {
+        if (f.endsWith('.compact') || f.endsWith('.tmp')) fs.unlink(`${dir}/${f}`);
+      }
+      const ws = WriteStore.open(fs, dir);
+      let rs: ReadStore;
+      try { rs = ReadStore.open(fs, dir, ws); } catch (err) { ws.close(); throw err; }
+      return new DiskEngine(fs, dir, lock, ws, rs, cfg);
+    } catch (err) {
+      lock.release();
+      throw err;
+    }
+  }
+
+  configure(cfg: EngineConfig): void {
+    if (cfg.syncMode === 'per-key') this.syncReplica();
+    this.cfg = cfg;
+  }
+
+  /**
+   * Runs a batch of ops in order, appending one reply per op to `out`.
+   * Returns the errors the replies point at. A GET sees every write before
+   * it in the batch: in per-key mode a GET of a key written earlier in the
+   * batch first commits the group so far.
+   */
+  execute(ops: Iterable<DecodedOp>, out: ReplyWriter): ErrorShape[] {
+    const errors: ErrorShape[] = [];
+    const pending: PendingWrite[] = [];
+    const perKey = this.cfg.syncMode === 'per-key';
+    for (const op of ops) {
+      if (op.op === Op.Get) {
+        if (perKey && this.ws.hasStaged(op.key)) this.commit(pending, out, errors);
+        try {
+          this.get(op.key, perKey, out);
+        } catch (err) {
+          errors.push(toErrorShape(err));
+          out.settle(out.push(0), 0, errors.length);
+        }
+        continue;
+      }
+      if (this.ws.failure) {
+        errors.push(toErrorShape(this.ws.failure));
+        out.settle(out.push(0), 0, errors.length);
+        continue;
+      }
+      const isPut = op.op === Op.Put;
+      const found = isPut || this.ws.has(op.key);
+      this.ws.stage(isPut ? EntryType.Put : EntryType.Delete, op.key, op.keyBytes, op.value, true);
+      pending.push({ at: out.push(0), found });
+    }
+    this.commit(pending, out, errors);
+    return errors;
+  }
+
+  private get(key: string, perKey: boolean, out: ReplyWriter): void {
+    const want = this.ws.keydir.get(key);
+    const lagging = this.rs.seqOf(key) !== want?.seq;
+    if (lagging && perKey) {
+      // The replica missed this key (a failed mirror append): answer from the source of truth.
+      if (!want) { out.push(Status.Ok); return; }
+      const entry = this.ws.log.readEntry(want, key);
+      out.push(Status.Ok | Status.Found, entry.subarray(ENTRY_HEADER_BYTES + want.keyLen));
+      return;
+    }
+    const value = this.rs.get(key);
+    const status = Status.Ok | (value ? Status.Found : 0) | (lagging ? Status.Stale : 0);
+    out.push(status, value);
+  }
+
+  private commit(pending: PendingWrite[], out: ReplyWriter, errors: ErrorShape[]): void {
+    if (pending.length === 0) return;
+    let group: CommittedGroup | undefined;
+    try {
+      group = this.ws.commit();
+    } catch (err) {
+      errors.push(toErrorShape(err));
+      for (const w of pending) out.settle(w.at, 0, errors.length);
+      pending.length = 0;
+      return;
+    }
+    for (const w of pending) out.settle(w.at, Status.Ok | (w.found ? Status.Found : 0));
+    pending.length = 0;
+    if (group) this.replicate(group);
+  }
+
+  private replicate(group: CommittedGroup): void {
+    if (this.cfg.syncMode === 'per-key' && this.lag.length === 0) {
+      try { this.rs.apply(group); } catch { /* the replica lags; GETs of those keys fall back to the write store, open reconciles */ }
+      return;
+    }
+    // The group buffer is reused by the next commit: keep a copy until the replica catches up.
+    this.lag.push({ bytes: Buffer.from(group.bytes), entries: group.entries });
+    this.lagEntries += group.entries.length;
+    this.lagBytes += group.bytes.length;
+    if (this.lagBytes >= MAX_LAG_BYTES) this.syncReplica();
+  }
+
+  get replicaLag(): number { return this.lagEntries; }
+
+  /** Mirrors every committed group the replica has not seen yet. */
+  syncReplica(): void {
+    const lag = this.lag;
+    this.lag = [];
+    this.lagEntries = 0;
+    this.lagBytes = 0;
+    try {
+      for (const g of lag) this.rs.apply(g);
+    } catch { /* as in replicate: lagging keys read through to the write store; open reconciles */ }
+  }
+
+  /** Starts compactions whose thresholds are met; true while any is running. */
+  private startDueCompactions(force: boolean): void {
+    if (!force && Date.now() < this.compactRetryAt) return;
+    for (const il of [this.ws, this.rs] as IndexedLog[]) {
+      if (this.running.some((r) => r.il === il)) continue;
+      if (!force && !shouldCompact(il, this.cfg)) continue;
+      const durable = il === this.ws;
+      try {
+        this.running.push({ il, c: new Compaction(this.fs, this.dir, il, durable, this.ws.lastSeq) });
+      } catch (err) {
+        this.compactionFailed(err);
+      }
+    }
+  }
+
+  /** Does one slice of background compaction; returns whether more remains. */
+  backgroundStep(): boolean {
+    this.startDueCompactions(false);
+    for (const r of [...this.running]) {
+      try {
+        if (r.c.step(COMPACTION_STEP_BYTES)) {
+          this.compactions++;
+          this.running.splice(this.running.indexOf(r), 1);
+        }
+      } catch (err) {
+        r.c.abort();
+        this.running.splice(this.running.indexOf(r), 1);
+        this.compactionFailed(err);
+      }
+    }
+    return this.running.length > 0;
+  }
+
+  private compactionFailed(err: unknown): void {
+    this.lastCompactionError = toErrorShape(err).message;
+    this.compactRetryAt = Date.now() + 1000;
+  }
+
+  /** Compacts both logs now, whatever their dead-byte ratio. */
+  compactNow(): void {
+    this.syncReplica();
+    this.startDueCompactions(true);
+    while (this.running.length > 0) this.backgroundStep();
+    if (this.lastCompactionError !== undefined && this.compactRetryAt > Date.now()) {
+      const msg = this.lastCompactionError;
+      this.lastCompactionError = undefined;
+      this.compactRetryAt = 0;
+      throw new Error(`compaction failed: ${msg}`);
+    }
+  }
+
+  /** Whether background work (a due or running compaction) is waiting. */
+  get hasBackgroundWork(): boolean {
+    return this.running.length > 0 || (Date.now() >= this.compactRetryAt &&
+      (shouldCompact(this.ws, this.cfg) || shouldCompact(this.rs, this.cfg)));
+  }
+
+  stats(): EngineStats {
+    return {
+      writeLogBytes: this.ws.log.end,
+      writeLogDeadBytes: deadBytes(this.ws),
+      readLogBytes: this.rs.log.end,
+      readLogDeadBytes: deadBytes(this.rs),
+      writeKeys: this.ws.keydir.size,
+      readKeys: this.rs.keydir.size,
+      readStoreReads: this.rs.reads,
+      fsyncs: this.ws.fsyncs,
+      compactions: this.compactions,
+      replicaLag: this.lagEntries,
+      truncatedBytes: this.ws.recovery.truncatedBytes,
+      replicaRepaired: this.rs.repaired,
+      replicaRebuilt: this.rs.rebuilt ? 1 : 0,
+      lastCompactionError: this.lastCompactionError,
+    };
+  }
+
+  /** Mirrors what is pending, abandons running compactions (the old logs are whole), releases the directory. */
+  close(): void {
+    this.syncReplica();
+    for (const r of this.running) r.c.abort();
+    this.running = [];
+    this.ws.close();
+    this.rs.close();
+    this.lock.release();
+  }
+}

@@ -1,0 +1,208 @@
+import { join } from 'node:path';
+import { CorruptionError } from '../errors.js';
+import type { FileSystem } from './fs.js';
+import type { KeyLocation } from './keydir.js';
+import {
+  ENTRY_HEADER_BYTES, FILE_HEADER_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, encodeFileHeader, parseFileHeader,
+  entryChecksumOk, entrySize, readEntryHeader, type EntryType, type LogKind,
+} from './record.js';
+
+/** One entry of a complete commit unit, as found by recovery. */
+export interface ScannedEntry {
+  type: EntryType;
+  key: string;
+  keyLen: number;
+  valLen: number;
+  seq: number;
+  offset: number;
+}
+
+export interface RecoveryReport {
+  /** Bytes cut off the end: a torn (partially written, never acknowledged) last commit. */
+  truncatedBytes: number;
+}
+
+const SCAN_CHUNK = 4 * 1024 * 1024;
+
+/**
+ * One append-only log file: its header, its end offset, and the scan that
+ * recovers it. Knows nothing of keys' meaning; `writeStore`, `readStore` and
+ * `compaction` give the entries meaning.
+ */
+export class LogFile {
+  /** Offset one past the last byte written (the file's logical size). */
+  end: number;
+
+  private constructor(
+    private readonly fs: FileSystem,
+    readonly path: string,
+    readonly name: string,
+    readonly kind: LogKind,
+    public fd: number,
+    /** Sequence floor from the header (see docs/format.md). */
+    public baseSeq: number,
+  ) {
+    this.end = fs.size(fd);
+  }
+
+  /**
+   * Opens `dir/name`, creating it when absent. Creation writes the header to a
+   * temporary file and renames it in, so a crash never leaves a headless log;
+   * with `durable` the file and the directory are fsync'd.
+   */
+  static open(fs: FileSystem, dir: string, name: string, kind: LogKind, durable: boolean): LogFile {
+    const path = join(dir, name);
+    if (!fs.exists(path)) LogFile.createEmpty(fs, dir, name, kind, durable);
+    const fd = fs.open(path, 'r+');
+    const head = Buffer.alloc(FILE_HEADER_BYTES);
+    const n = fs.read(fd, head, 0, FILE_HEADER_BYTES, 0);
+    const parsed = parseFileHeader(head.subarray(0, n), kind);
+    if ('error' in parsed) { fs.close(fd); throw new CorruptionError(path, 0, parsed.error); }
+    return new LogFile(fs, path, name, kind, fd, parsed.baseSeq);
+  }
+
+  /** Replaces (or creates) `dir/name` with a header-only log, through a temporary file and a rename. */
+  static createEmpty(fs: FileSystem, dir: string, name: string, kind: LogKind, durable: boolean): void {
+    const tmp = join(dir, name + '.tmp');
+    const fd = fs.open(tmp, 'w');
+    try {
+      const head = encodeFileHeader(kind, 0);
+      fs.write(fd, head, 0, head.length, 0);
+      if (durable) fs.datasync(fd);
+    } finally { fs.close(fd); }
+    fs.rename(tmp, join(dir, name));
+    if (durable) fs.syncDir(dir);
+  }
+
+  /** Adopts a new file (a compaction's output, already renamed over this path). */
+  adopt(fd: number, end: number, baseSeq: number): void {
+    this.fs.close(this.fd);
+    this.fd = fd;
+    this.end = end;
+    this.baseSeq = baseSeq;
+  }
+
+  /**
+   * Scans every entry, handing each complete commit unit to `onUnit` in file
+   * order. A bad or incomplete stretch that nothing valid follows is a torn
+   * tail and is truncated (fsync'd when `durable`); a bad entry with valid
+   * data after it is corruption, reported with the file and offset.
+   */
+  recover(onUnit: (entries: ScannedEntry[]) => void, durable: boolean): RecoveryReport {
+    const size = this.end;
+    let buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, Math.max(size, ENTRY_HEADER_BYTES)));
+    let bufStart = 0;
+    let bufLen = 0;
+    // Makes [off, off + len) available in `buf`; false when the file ends first.
+    const window = (off: number, len: number): boolean => {
+      if (off + len > size) return false;
+      if (off >= bufStart && off + len <= bufStart + bufLen) return true;
+      if (len > buf.length) buf = Buffer.allocUnsafe(len);
+      bufStart = off;
+      bufLen = this.fs.read(this.fd, buf, 0, Math.min(buf.length, size - off), off);
+      return off + len <= bufStart + bufLen;
+    };
+
+    let unit: ScannedEntry[] = [];
+    let unitStart = FILE_HEADER_BYTES;
+    let off = FILE_HEADER_BYTES;
+    while (off < size) {
+      const bad = (): RecoveryReport => this.badAt(off, unitStart, durable);
+      if (!window(off, ENTRY_HEADER_BYTES)) return bad();
+      const h = readEntryHeader(buf, off - bufStart);
+      if (!h || !window(off, h.size)) return bad();
+      const at = off - bufStart;
+      if (!entryChecksumOk(buf, at, h.size)) return bad();
+      const key = buf.toString('utf8', at + ENTRY_HEADER_BYTES, at + ENTRY_HEADER_BYTES + h.keyLen);
+      unit.push({ type: h.type, key, keyLen: h.keyLen, valLen: h.valLen, seq: h.seq, offset: off });
+      off += h.size;
+      if (h.last) {
+        onUnit(unit);
+        unit = [];
+        unitStart = off;
+      }
+    }
+    // A unit still open at end of file never committed.
+    if (unit.length > 0) return this.cutTail(unitStart, durable);
+    return { truncatedBytes: 0 };
+  }
+
+  private badAt(off: number, unitStart: number, durable: boolean): RecoveryReport {
+    const validAfter = this.findValidEntry(off + 1);
+    if (validAfter >= 0) {
+      throw new CorruptionError(this.path, off, `entry fails its checksum or bounds, yet a valid entry follows at offset ${validAfter}`);
+    }
+    return this.cutTail(unitStart, durable);
+  }
+
+  private cutTail(at: number, durable: boolean): RecoveryReport {
+    const cut = this.end - at;
+    this.fs.truncate(this.fd, at);
+    if (durable) this.fs.datasync(this.fd);
+    this.end = at;
+    return { truncatedBytes: cut };
+  }
+
+  /**
+   * Offset of the first well-formed, checksum-valid entry at or after `from`,
+   * or -1. Scans in overlapping windows so any entry fits wholly in one.
+   */
+  private findValidEntry(from: number): number {
+    const overlap = entrySize(MAX_KEY_BYTES, MAX_VALUE_BYTES);
+    const win = Math.min(this.end - from, overlap * 4);
+    if (win < ENTRY_HEADER_BYTES) return -1;
+    const buf = Buffer.allocUnsafe(win);
+    for (let start = from; start + ENTRY_HEADER_BYTES <= this.end; start += win - overlap) {
+      const n = this.fs.read(this.fd, buf, 0, Math.min(win, this.end - start), start);
+      for (let i = 0; i + ENTRY_HEADER_BYTES <= n; i++) {
+        const h = readEntryHeader(buf, i);
+        if (h && i + h.size <= n && entryChecksumOk(buf, i, h.size)) return start + i;
+      }
+      if (start + n >= this.end) break;
+    }
+    return -1;
+  }
+
+  /** Appends `len` bytes of `buf` at the end; returns the offset they start at. */
+  append(buf: Uint8Array, len: number): number {
+    const at = this.end;
+    this.fs.write(this.fd, buf, 0, len, at);
+    this.end = at + len;
+    return at;
+  }
+
+  /** Cuts the file back to `len` bytes (undoing a failed append). */
+  truncate(len: number): void {
+    this.fs.truncate(this.fd, len);
+    this.end = len;
+  }
+
+  datasync(): void { this.fs.datasync(this.fd); }
+
+  read(buf: Buffer, len: number, position: number): number {
+    return this.fs.read(this.fd, buf, 0, len, position);
+  }
+
+  private scratch = Buffer.allocUnsafe(64 * 1024);
+
+  /**
+   * Reads the whole entry at `loc`, checks its checksum and that it holds
+   * `key`, and returns it: a view into a scratch buffer, valid until the next
+   * call. Bit rot after open surfaces here as a CorruptionError, never as
+   * another key's bytes.
+   */
+  readEntry(loc: KeyLocation, key: string): Buffer {
+    const size = entrySize(loc.keyLen, loc.valLen);
+    if (this.scratch.length < size) this.scratch = Buffer.allocUnsafe(Math.max(size, this.scratch.length * 2));
+    const buf = this.scratch;
+    const n = this.fs.read(this.fd, buf, 0, size, loc.offset);
+    const h = n === size ? readEntryHeader(buf, 0) : undefined;
+    if (!h || h.size !== size || !entryChecksumOk(buf, 0, size) ||
+        buf.toString('utf8', ENTRY_HEADER_BYTES, ENTRY_HEADER_BYTES + h.keyLen) !== key) {
+      throw new CorruptionError(this.path, loc.offset, `entry for key ${JSON.stringify(key)} fails its checksum or does not hold that key`);
+    }
+    return buf.subarray(0, size);
+  }
+
+  close(): void { this.fs.close(this.fd); }
+}

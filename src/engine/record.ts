@@ -1,0 +1,135 @@
+import { crc32 } from 'node:zlib';
+
+/*
+ * The byte layout of a log (see docs/format.md, which must match this file).
+ *
+ * File header, 24 bytes:
+ *   0  8  magic "TICKSTOR"
+ *   8  2  format version (u16 LE) = 1
+ *  10  1  kind: 1 = write log, 2 = read log (replica)
+ *  11  1  reserved, 0
+ *  12  8  base sequence (u64 LE): every sequence number ever used in this
+ *         store is <= base + entries' own, so compaction can drop entries
+ *         without sequence numbers ever being reused
+ *  20  4  CRC-32 of bytes 0..19 (u32 LE)
+ *
+ * Entry, 20-byte header then key then value:
+ *   0  4  CRC-32 of bytes 4..end of entry (u32 LE)
+ *   4  1  type: 1 = PUT, 2 = DELETE (tombstone)
+ *   5  1  flags: bit 0 = LAST, the entry closes a commit unit
+ *   6  2  key length in bytes (u16 LE)
+ *   8  4  value length in bytes (u32 LE; 0 for DELETE)
+ *  12  8  sequence number (u64 LE)
+ *  20  …  key (UTF-8), then value
+ */
+
+export const MAGIC = Buffer.from('TICKSTOR', 'latin1');
+export const FORMAT_VERSION = 1;
+export const FILE_HEADER_BYTES = 24;
+export const ENTRY_HEADER_BYTES = 20;
+
+export const LogKind = { Write: 1, Read: 2 } as const;
+export type LogKind = (typeof LogKind)[keyof typeof LogKind];
+
+export const EntryType = { Put: 1, Delete: 2 } as const;
+export type EntryType = (typeof EntryType)[keyof typeof EntryType];
+
+export const FLAG_LAST = 1;
+
+/** Largest key and value the format (and the public API) accepts. */
+export const MAX_KEY_BYTES = 1024;
+export const MAX_VALUE_BYTES = 16 * 1024 * 1024;
+
+export function entrySize(keyLen: number, valLen: number): number {
+  return ENTRY_HEADER_BYTES + keyLen + valLen;
+}
+
+export function encodeFileHeader(kind: LogKind, baseSeq: number): Buffer {
+  const b = Buffer.alloc(FILE_HEADER_BYTES);
+  MAGIC.copy(b, 0);
+  b.writeUInt16LE(FORMAT_VERSION, 8);
+  b[10] = kind;
+  writeU64(b, 12, baseSeq);
+  b.writeUInt32LE(crc32(b.subarray(0, 20)), 20);
+  return b;
+}
+
+/** Parses a file header: its base sequence, or why it is invalid. */
+export function parseFileHeader(b: Buffer, kind: LogKind): { baseSeq: number } | { error: string } {
+  if (b.length < FILE_HEADER_BYTES) return { error: `file shorter than its ${FILE_HEADER_BYTES}-byte header` };
+  if (!b.subarray(0, 8).equals(MAGIC)) return { error: 'bad magic (not a tickstore log)' };
+  if (b.readUInt32LE(20) !== crc32(b.subarray(0, 20))) return { error: 'header checksum mismatch' };
+  const version = b.readUInt16LE(8);
+  if (version !== FORMAT_VERSION) return { error: `unsupported format version ${version} (this build reads ${FORMAT_VERSION})` };
+  if (b[10] !== kind) return { error: `log kind ${b[10]} where ${kind} was expected` };
+  return { baseSeq: readU64(b, 12) };
+}
+
+function writeU64(b: Buffer, off: number, v: number): void {
+  b.writeUInt32LE(v >>> 0, off);
+  b.writeUInt32LE(Math.floor(v / 0x1_0000_0000), off + 4);
+}
+
+function readU64(b: Buffer, off: number): number {
+  return b.readUInt32LE(off) + b.readUInt32LE(off + 4) * 0x1_0000_0000;
+}
+
+/**
+ * Writes one entry at `off` in `buf` (which must have room) and returns the
+ * offset just past it. `key` is UTF-8 bytes; `value` is absent for DELETE.
+ */
+export function writeEntry(
+  buf: Buffer, off: number, type: EntryType, last: boolean, seq: number,
+  key: Uint8Array, value: Uint8Array | undefined,
+): number {
+  const valLen = value ? value.length : 0;
+  buf[off + 4] = type;
+  buf[off + 5] = last ? FLAG_LAST : 0;
+  buf.writeUInt16LE(key.length, off + 6);
+  buf.writeUInt32LE(valLen, off + 8);
+  writeU64(buf, off + 12, seq);
+  buf.set(key, off + ENTRY_HEADER_BYTES);
+  if (value) buf.set(value, off + ENTRY_HEADER_BYTES + key.length);
+  const end = off + ENTRY_HEADER_BYTES + key.length + valLen;
+  buf.writeUInt32LE(crc32(buf.subarray(off + 4, end)), off);
+  return end;
+}
+
+/** A decoded entry header; the key and value stay in the source buffer. */
+export interface EntryHeader {
+  type: EntryType;
+  last: boolean;
+  keyLen: number;
+  valLen: number;
+  seq: number;
+  size: number;
+}
+
+/**
+ * Parses the entry header at `off`. Returns undefined when the header is not
+ * plausible (bad type, flags or lengths): the caller treats that like a
+ * checksum failure. Does not check the CRC (see `entryChecksumOk`).
+ */
+export function readEntryHeader(buf: Buffer, off: number): EntryHeader | undefined {
+  const type = buf[off + 4];
+  const flags = buf[off + 5]!;
+  if ((type !== EntryType.Put && type !== EntryType.Delete) || (flags & ~FLAG_LAST) !== 0) return undefined;
+  const keyLen = buf.readUInt16LE(off + 6);
+  const valLen = buf.readUInt32LE(off + 8);
+  if (keyLen === 0 || keyLen > MAX_KEY_BYTES || valLen > MAX_VALUE_BYTES) return undefined;
+  if (type === EntryType.Delete && valLen !== 0) return undefined;
+  const seq = readU64(buf, off + 12);
+  return { type, last: (flags & FLAG_LAST) !== 0, keyLen, valLen, seq, size: ENTRY_HEADER_BYTES + keyLen + valLen };
+}
+
+export function entryChecksumOk(buf: Buffer, off: number, size: number): boolean {
+  return buf.readUInt32LE(off) === crc32(buf.subarray(off + 4, off + size));
+}
+
+/** Marks the entry at `off` as closing its commit unit and re-seals its checksum. */
+export function sealAsLast(buf: Buffer, off: number, size: number): void {
+  const flags = buf[off + 5]!;
+  if (flags & FLAG_LAST) return;
+  buf[off + 5] = flags | FLAG_LAST;
+  buf.writeUInt32LE(crc32(buf.subarray(off + 4, off + size)), off);
+}

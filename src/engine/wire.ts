@@ -1,0 +1,154 @@
+/*
+ * The messages between the main thread and the engine worker. A tick's ops
+ * travel as one transferred ArrayBuffer (no per-op structured clone), and the
+ * worker answers each batch with one buffer of replies in the same order.
+ *
+ * Op:    op u8 | reserved u8 | keyLen u16 | valLen u32 | key | value
+ * Reply: status u8 | error index u8 | reserved u16 | valLen u32 | value
+ * (all little-endian; an error index n > 0 points at errors[n - 1] of the
+ * message, so an I/O error shared by a whole group crosses once).
+ */
+
+export const Op = { Get: 1, Put: 2, Delete: 3 } as const;
+export type OpCode = (typeof Op)[keyof typeof Op];
+
+export const Status = { Ok: 1, Found: 2, Stale: 4 } as const;
+
+const OP_HEADER = 8;
+const REPLY_HEADER = 8;
+
+/** Grows a Buffer as bytes are appended, and hands out exact-size transferable copies. */
+class Builder {
+  protected buf: Buffer;
+  protected len = 0;
+  constructor(initial: number) { this.buf = Buffer.allocUnsafe(initial); }
+
+  protected reserve(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const bigger = Buffer.allocUnsafe(Math.max(this.len + n, this.buf.length * 2));
+    this.buf.copy(bigger, 0, 0, this.len);
+    this.buf = bigger;
+  }
+
+  /** The bytes so far in a fresh ArrayBuffer (safe to transfer), and a reset. */
+  take(): ArrayBuffer {
+    const ab = new ArrayBuffer(this.len);
+    new Uint8Array(ab).set(this.buf.subarray(0, this.len));
+    this.len = 0;
+    return ab;
+  }
+
+  get byteLength(): number { return this.len; }
+}
+
+export class OpWriter extends Builder {
+  count = 0;
+  constructor() { super(64 * 1024); }
+
+  /** `keyLen` is the key's UTF-8 length, already measured by validation. */
+  push(op: OpCode, key: string, keyLen: number, value?: Uint8Array): void {
+    const valLen = value ? value.length : 0;
+    this.reserve(OP_HEADER + keyLen + valLen);
+    const b = this.buf;
+    const at = this.len;
+    b[at] = op;
+    b[at + 1] = 0;
+    b.writeUInt16LE(keyLen, at + 2);
+    b.writeUInt32LE(valLen, at + 4);
+    b.write(key, at + OP_HEADER, keyLen, 'utf8');
+    if (value) b.set(value, at + OP_HEADER + keyLen);
+    this.len = at + OP_HEADER + keyLen + valLen;
+    this.count++;
+  }
+
+  override take(): ArrayBuffer {
+    this.count = 0;
+    return super.take();
+  }
+}
+
+export interface DecodedOp {
+  op: OpCode;
+  key: string;
+  keyBytes: Buffer;
+  value: Buffer | undefined;
+}
+
+/** Walks an op buffer in order. */
+export function* readOps(ab: ArrayBuffer): Generator<DecodedOp> {
+  const b = Buffer.from(ab);
+  let at = 0;
+  while (at < b.length) {
+    const op = b[at] as OpCode;
+    const keyLen = b.readUInt16LE(at + 2);
+    const valLen = b.readUInt32LE(at + 4);
+    const k0 = at + OP_HEADER;
+    const keyBytes = b.subarray(k0, k0 + keyLen);
+    const value = op === Op.Put ? b.subarray(k0 + keyLen, k0 + keyLen + valLen) : undefined;
+    yield { op, key: keyBytes.toString('utf8'), keyBytes, value };
+    at = k0 + keyLen + valLen;
+  }
+}
+
+export class ReplyWriter extends Builder {
+  constructor() { super(64 * 1024); }
+
+  /** Appends a reply; returns its position so a write's status can be set after its commit. */
+  push(status: number, value?: Uint8Array): number {
+    const valLen = value ? value.length : 0;
+    this.reserve(REPLY_HEADER + valLen);
+    const at = this.len;
+    this.buf[at] = status;
+    this.buf[at + 1] = 0;
+    this.buf.writeUInt16LE(0, at + 2);
+    this.buf.writeUInt32LE(valLen, at + 4);
+    if (value) this.buf.set(value, at + REPLY_HEADER);
+    this.len = at + REPLY_HEADER + valLen;
+    return at;
+  }
+
+  /** Sets the status (and error index) of the reply at `at`. */
+  settle(at: number, status: number, errorIndex = 0): void {
+    this.buf[at] = status;
+    this.buf[at + 1] = errorIndex;
+  }
+}
+
+export interface Reply {
+  ok: boolean;
+  found: boolean;
+  /** The replica lagged the write store for this key: do not cache the value. */
+  stale: boolean;
+  errorIndex: number;
+  value: Uint8Array | undefined;
+}
+
+/** Reads replies in order; values are views into the message's buffer. */
+export class ReplyReader {
+  private readonly b: Uint8Array;
+  private readonly dv: DataView;
+  private at = 0;
+  constructor(ab: ArrayBuffer) {
+    this.b = new Uint8Array(ab);
+    this.dv = new DataView(ab);
+  }
+
+  get done(): boolean { return this.at >= this.b.length; }
+
+  next(): Reply {
+    const at = this.at;
+    const status = this.b[at]!;
+    const errorIndex = this.b[at + 1]!;
+    const valLen = this.dv.getUint32(at + 4, true);
+    const found = (status & Status.Found) !== 0;
+    const v0 = at + REPLY_HEADER;
+    this.at = v0 + valLen;
+    return {
+      ok: (status & Status.Ok) !== 0,
+      found,
+      stale: (status & Status.Stale) !== 0,
+      errorIndex,
+      value: found && valLen >= 0 && errorIndex === 0 ? this.b.subarray(v0, v0 + valLen) : undefined,
+    };
+  }
+}

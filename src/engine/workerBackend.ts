@@ -1,0 +1,151 @@
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { Backend, ReplyHandler } from '../backend.js';
+import type { EngineConfig } from '../config.js';
+import { StoreIOError, fromErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
+import type { EngineStats } from './diskEngine.js';
+import { OpWriter, ReplyReader, type OpCode } from './wire.js';
+
+/** Messages to the engine thread. */
+export type ToWorker =
+  | { t: 'ops'; buf: ArrayBuffer }
+  | { t: 'configure'; id: number; config: EngineConfig }
+  | { t: 'compact'; id: number }
+  | { t: 'close'; id: number };
+
+/** Messages from the engine thread. */
+type FromWorker =
+  | { t: 'ready'; stats: EngineStats }
+  | { t: 'failed'; error: ErrorShape }
+  | { t: 'replies'; buf: ArrayBuffer; errors: ErrorShape[]; stats: EngineStats }
+  | { t: 'stats'; stats: EngineStats }
+  | { t: 'done'; id: number; error?: ErrorShape; stats: EngineStats };
+
+const FROM_SOURCE = import.meta.url.endsWith('.ts');
+const WORKER_URL = new URL(`./worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
+
+/**
+ * The engine thread runs the same build as this file: worker.js once
+ * compiled; from TypeScript sources (tests, `npm start`) it first registers
+ * tsx in the thread, since Node 20 does not pass loader hooks to workers.
+ */
+function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData, transferList });
+  const tsx = import.meta.resolve('tsx/esm/api');
+  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  return new Worker(boot, { eval: true, workerData, transferList });
+}
+
+/**
+ * The disk engine as the store sees it from the main thread. Ops issued in
+ * one turn of the event loop are packed into one buffer and posted together
+ * (a microtask flushes them); replies come back in the same order, so
+ * handlers wait in a plain FIFO. Nothing here touches the disk.
+ */
+export class WorkerBackend implements Backend {
+  private readonly ops = new OpWriter();
+  private flushQueued = false;
+  private handlers: ReplyHandler[] = [];
+  private head = 0;
+  private readonly calls = new Map<number, { resolve: () => void; reject: (e: TickstoreError) => void }>();
+  private nextCall = 1;
+  private latest: EngineStats;
+  private dead: TickstoreError | undefined;
+
+  private constructor(private readonly worker: Worker, private readonly port: MessagePort, stats: EngineStats) {
+    this.latest = stats;
+    port.on('message', (m: FromWorker) => this.onMessage(m));
+    worker.on('error', (err) => this.die(new StoreIOError(`engine thread crashed: ${err.message}`, 'EENGINE')));
+    worker.on('exit', () => this.die(new StoreIOError('engine thread exited', 'EENGINE')));
+  }
+
+  static open(dir: string, config: EngineConfig): Promise<WorkerBackend> {
+    const { port1, port2 } = new MessageChannel();
+    const worker = startWorker({ port: port2, dir, config }, [port2]);
+    return new Promise((resolve, reject) => {
+      const fail = (e: TickstoreError): void => { port1.close(); void worker.terminate(); reject(e); };
+      worker.once('error', (err) => fail(new StoreIOError(`engine thread failed to start: ${err.message}`, 'EENGINE')));
+      port1.once('message', (m: FromWorker) => {
+        worker.removeAllListeners('error');
+        if (m.t === 'ready') resolve(new WorkerBackend(worker, port1, m.stats));
+        else if (m.t === 'failed') fail(fromErrorShape(m.error));
+        else fail(new StoreIOError(`engine thread said ${m.t} before ready`, 'EENGINE'));
+      });
+    });
+  }
+
+  get inFlight(): number { return this.handlers.length - this.head; }
+
+  stats(): EngineStats { return this.latest; }
+
+  submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler): void {
+    if (this.dead) throw this.dead;
+    this.ops.push(op, key, keyLen, value);
+    this.handlers.push(done);
+    if (!this.flushQueued) {
+      this.flushQueued = true;
+      queueMicrotask(() => this.flush());
+    }
+  }
+
+  private flush(): void {
+    this.flushQueued = false;
+    if (this.ops.count === 0) return;
+    const buf = this.ops.take();
+    this.port.postMessage({ t: 'ops', buf } satisfies ToWorker, [buf]);
+  }
+
+  private onMessage(m: FromWorker): void {
+    if (m.t === 'ready' || m.t === 'failed') return;
+    this.latest = m.stats;
+    if (m.t === 'replies') {
+      const errors = m.errors.map(fromErrorShape);
+      const r = new ReplyReader(m.buf);
+      while (!r.done) {
+        const reply = r.next();
+        const handler = this.handlers[this.head]!;
+        this.handlers[this.head++] = undefined as unknown as ReplyHandler;
+        handler(reply, reply.errorIndex > 0 ? errors[reply.errorIndex - 1] : undefined);
+      }
+      if (this.head > 1024 && this.head * 2 > this.handlers.length) {
+        this.handlers = this.handlers.slice(this.head);
+        this.head = 0;
+      }
+    } else if (m.t === 'done') {
+      const call = this.calls.get(m.id);
+      this.calls.delete(m.id);
+      if (m.error) call?.reject(fromErrorShape(m.error)); else call?.resolve();
+    }
+  }
+
+  private call(msg: { t: 'configure'; config: EngineConfig } | { t: 'compact' } | { t: 'close' }): Promise<void> {
+    if (this.dead) return Promise.reject(this.dead);
+    this.flush(); // ops issued before the call are processed before it
+    const id = this.nextCall++;
+    return new Promise((resolve, reject) => {
+      this.calls.set(id, { resolve, reject });
+      this.port.postMessage({ ...msg, id } as ToWorker);
+    });
+  }
+
+  configure(config: EngineConfig): Promise<void> { return this.call({ t: 'configure', config }); }
+  compact(): Promise<void> { return this.call({ t: 'compact' }); }
+
+  async close(): Promise<void> {
+    await this.call({ t: 'close' });
+    this.dead = new StoreIOError('engine closed', 'ECLOSED');
+    this.port.close();
+    await this.worker.terminate();
+  }
+
+  /** The engine thread is gone: every waiting op and call fails, none hangs. */
+  private die(err: TickstoreError): void {
+    if (this.dead) return;
+    this.dead = err;
+    const waiting = this.handlers.slice(this.head);
+    this.handlers = [];
+    this.head = 0;
+    for (const h of waiting) h({ ok: false, found: false, stale: false, errorIndex: 0, value: undefined }, err);
+    for (const c of this.calls.values()) c.reject(err);
+    this.calls.clear();
+  }
+}

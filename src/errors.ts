@@ -1,0 +1,121 @@
+/**
+ * Every error tickstore raises is a `TickstoreError`; `code` is stable and
+ * documented, so callers can branch on it without parsing messages.
+ */
+export type ErrorCode =
+  | 'INVALID_KEY'
+  | 'INVALID_VALUE'
+  | 'INVALID_ARGUMENT'
+  | 'INVALID_CONFIG'
+  | 'STORE_CLOSED'
+  | 'STORE_LOCKED'
+  | 'CORRUPTION'
+  | 'IO_ERROR';
+
+export class TickstoreError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string) {
+    super(message);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A key that is not a non-empty, well-formed string within `MAX_KEY_BYTES`. */
+export class InvalidKeyError extends TickstoreError {
+  constructor(message: string) { super('INVALID_KEY', message); }
+}
+
+/** A value that is not a `Uint8Array` within `MAX_VALUE_BYTES`. */
+export class InvalidValueError extends TickstoreError {
+  constructor(message: string) { super('INVALID_VALUE', message); }
+}
+
+/** Any other bad argument, e.g. an id given to `buildKey`. */
+export class InvalidArgumentError extends TickstoreError {
+  constructor(message: string) { super('INVALID_ARGUMENT', message); }
+}
+
+/** A configuration value outside its documented range. */
+export class InvalidConfigError extends TickstoreError {
+  constructor(message: string) { super('INVALID_CONFIG', message); }
+}
+
+/** The store (or ticker) was closed; nothing was done. */
+export class StoreClosedError extends TickstoreError {
+  constructor(message = 'the store is closed') { super('STORE_CLOSED', message); }
+}
+
+/** Another live process (or another open store in this one) holds the directory. */
+export class StoreLockedError extends TickstoreError {
+  readonly dir: string;
+  readonly holderPid: number;
+  constructor(dir: string, holderPid: number) {
+    super('STORE_LOCKED', `store directory ${dir} is locked by process ${holderPid}; one process per directory`);
+    this.dir = dir;
+    this.holderPid = holderPid;
+  }
+}
+
+/** Bytes on disk are not what tickstore wrote: names the file and the byte offset. */
+export class CorruptionError extends TickstoreError {
+  readonly file: string;
+  readonly offset: number;
+  constructor(file: string, offset: number, reason: string) {
+    super('CORRUPTION', `${file}: corrupt at byte offset ${offset}: ${reason}`);
+    this.file = file;
+    this.offset = offset;
+  }
+}
+
+/** The file system failed an operation; `cause` holds the system error code (EIO, ENOSPC, …). */
+export class StoreIOError extends TickstoreError {
+  readonly syscallCode: string;
+  constructor(message: string, syscallCode: string) {
+    super('IO_ERROR', message);
+    this.syscallCode = syscallCode;
+  }
+}
+
+/** A plain, cloneable form of an error, for crossing the worker boundary. */
+export interface ErrorShape {
+  name: string;
+  message: string;
+  code?: string;
+  file?: string;
+  offset?: number;
+  dir?: string;
+  holderPid?: number;
+  syscallCode?: string;
+}
+
+export function toErrorShape(err: unknown): ErrorShape {
+  if (err instanceof Error) {
+    const e = err as Error & Partial<ErrorShape>;
+    return {
+      name: e.name, message: e.message, code: e.code, file: e.file, offset: e.offset,
+      dir: e.dir, holderPid: e.holderPid, syscallCode: e.syscallCode,
+    };
+  }
+  return { name: 'Error', message: String(err) };
+}
+
+/** Rebuilds the typed error a worker reported, so callers can use `instanceof`. */
+export function fromErrorShape(s: ErrorShape): TickstoreError {
+  switch (s.code) {
+    case 'CORRUPTION': return new CorruptionError(s.file ?? '?', s.offset ?? -1, s.message.replace(/^.*?: corrupt at byte offset \d+: /, ''));
+    case 'STORE_LOCKED': return new StoreLockedError(s.dir ?? '?', s.holderPid ?? -1);
+    case 'INVALID_CONFIG': return new InvalidConfigError(s.message);
+    case 'STORE_CLOSED': return new StoreClosedError(s.message);
+    case 'IO_ERROR': return new StoreIOError(s.message, s.syscallCode ?? 'EIO');
+    default: return new StoreIOError(s.message, s.syscallCode ?? s.code ?? 'UNKNOWN');
+  }
+}
+
+/** Wraps a raw file-system error as a `StoreIOError` (typed errors pass through). */
+export function asStoreError(err: unknown, what: string): TickstoreError {
+  if (err instanceof TickstoreError) return err;
+  const code = (err as { code?: unknown } | null)?.code;
+  const msg = err instanceof Error ? err.message : String(err);
+  return new StoreIOError(`${what}: ${msg}`, typeof code === 'string' ? code : 'EIO');
+}

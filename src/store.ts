@@ -1,0 +1,236 @@
+import type { Backend } from './backend.js';
+import { checkTunables, engineConfig, type Tunables } from './config.js';
+import { InvalidConfigError, StoreClosedError, type TickstoreError } from './errors.js';
+import { Op, type OpCode, type Reply } from './engine/wire.js';
+import { checkKey, checkValue } from './input.js';
+import { Memcache } from './memcache.js';
+import { Ticker, type OpName, type ResultSink, type StoreResult, type TickerHost, type TickerOptions } from './ticker.js';
+
+/** Everything `metrics()` reports. Engine figures are as of the latest reply from the engine. */
+export interface StoreMetrics {
+  /** Reads the read store served (memcache misses that reached disk). */
+  readStoreReads: number;
+  cacheHits: number;
+  cacheMisses: number;
+  /** Memcache entries, and bytes of values. */
+  memcacheSize: number;
+  memcacheBytes: number;
+  /** Live keys in the write store and in the read store. */
+  writeCount: number;
+  readCount: number;
+  compactions: number;
+  writeLogBytes: number;
+  writeLogDeadBytes: number;
+  readLogBytes: number;
+  readLogDeadBytes: number;
+  fsyncs: number;
+  /** Ops handed to the engine and not yet answered. */
+  opsInFlight: number;
+  /** Committed writes the replica has not mirrored yet (async-batch). */
+  replicaLag: number;
+  /** Torn-tail bytes truncated from the write log at open. */
+  truncatedBytes: number;
+  /** Replica entries repaired at open, and whether it had to be rebuilt. */
+  replicaRepaired: number;
+  replicaRebuilt: boolean;
+  /** Time spent delivering results in tickers' `tick()`: total, worst single tick, ticks counted. */
+  pumpTimeMs: number;
+  pumpTimeMaxMs: number;
+  pumpTicks: number;
+  lastCompactionError: string | undefined;
+}
+
+const OP_CODE: Record<OpName, OpCode> = { get: Op.Get, put: Op.Put, delete: Op.Delete };
+
+/**
+ * The store facade: validation, handles, the memcache and metrics, over a
+ * Backend that does the real work elsewhere. Everything here runs on the
+ * main thread and never blocks.
+ */
+export class Store implements TickerHost {
+  private tun: Tunables;
+  private readonly cache: Memcache;
+  private nextHandle = 0;
+  /** Writes issued and not yet answered, per key: the memcache is bypassed for them. */
+  private readonly pendingWrites = new Map<string, number>();
+  private closed = false;
+  private closing: Promise<void> | undefined;
+  private hits = 0;
+  private misses = 0;
+  private pumpTotal = 0;
+  private pumpMax = 0;
+  private pumpTicks = 0;
+
+  /** @internal Use `openStore`. */
+  constructor(private readonly backend: Backend, tunables: Tunables) {
+    this.tun = tunables;
+    this.cache = new Memcache({ maxEntries: tunables.memcacheCapacity, maxBytes: tunables.memcacheMaxBytes });
+  }
+
+  /** A new ticker: one per owner (a room); its results surface only in its own `tick()`. */
+  ticker(options?: TickerOptions): Ticker {
+    this.assertOpen();
+    return new Ticker(this, options);
+  }
+
+  /** Reads `key`: its bytes, or undefined when absent. */
+  get(key: string, options?: { cacheOnRead?: boolean }): Promise<Uint8Array | undefined> {
+    return this.promised('get', key, undefined, options?.cacheOnRead ?? true, (r) => r.value);
+  }
+
+  /** Writes `key` durably; resolves once the write is acknowledged. */
+  put(key: string, value: Uint8Array): Promise<void> {
+    return this.promised('put', key, value, false, () => undefined);
+  }
+
+  /** Deletes `key` durably; resolves to whether it existed. */
+  delete(key: string): Promise<boolean> {
+    return this.promised('delete', key, undefined, false, (r) => r.found);
+  }
+
+  private promised<T>(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, pick: (r: StoreResult) => T): Promise<T> {
+    try {
+      return new Promise<T>((resolve, reject) => {
+        this.issue(op, key, value, cacheOnRead, {
+          deliver: (r) => (r.ok ? resolve(pick(r)) : reject(r.error)),
+        });
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
+  }
+
+  /** @internal The one path every op takes (tickers and promises). Throws typed errors for bad input. */
+  issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink): number {
+    this.assertOpen();
+    const keyLen = checkKey(key);
+    const k = key as string;
+    const bytes = op === 'put' ? checkValue(value) : undefined;
+    const handle = ++this.nextHandle;
+    if (op === 'get') {
+      this.startGet(handle, k, keyLen, cacheOnRead, sink);
+    } else {
+      this.startWrite(handle, op, k, keyLen, bytes, sink);
+    }
+    return handle;
+  }
+
+  private startGet(handle: number, key: string, keyLen: number, cacheOnRead: boolean, sink: ResultSink): void {
+    if (!this.pendingWrites.has(key)) {
+      const hit = this.cache.get(key);
+      if (hit) {
+        this.hits++;
+        sink.deliver({ handle, op: 'get', ok: true, found: true, fromCache: true, value: hit.slice() });
+        return;
+      }
+    }
+    this.misses++;
+    this.backend.submit(Op.Get, key, keyLen, undefined, (reply, error) => {
+      if (error) {
+        sink.deliver({ handle, op: 'get', ok: false, found: false, fromCache: false, error });
+        return;
+      }
+      const value = reply.found ? reply.value!.slice() : undefined;
+      // Never cache a value a newer write (in flight, or not yet mirrored) supersedes.
+      if (value && cacheOnRead && !reply.stale && !this.pendingWrites.has(key)) this.cache.set(key, value.slice());
+      sink.deliver({ handle, op: 'get', ok: true, found: reply.found, fromCache: false, value });
+    });
+  }
+
+  private startWrite(handle: number, op: OpName, key: string, keyLen: number, value: Uint8Array | undefined, sink: ResultSink): void {
+    const update = this.tun.writePolicy === 'update';
+    // Derived entries go now; the key's own entry is bypassed while the write is in flight
+    // and then evicted or (update policy) overwritten once it is durable.
+    if (update) this.cache.invalidateDerived(key); else this.cache.invalidate(key);
+    const keep = update && value && this.cache.has(key) ? value.slice() : undefined;
+    this.pendingWrites.set(key, (this.pendingWrites.get(key) ?? 0) + 1);
+    this.backend.submit(OP_CODE[op], key, keyLen, value, (reply: Reply, error: TickstoreError | undefined) => {
+      const left = this.pendingWrites.get(key)! - 1;
+      if (left === 0) this.pendingWrites.delete(key); else this.pendingWrites.set(key, left);
+      if (error) {
+        this.cache.invalidate(key);
+        sink.deliver({ handle, op, ok: false, found: false, fromCache: false, error });
+        return;
+      }
+      if (keep) this.cache.update(key, keep);
+      else this.cache.invalidate(key);
+      sink.deliver({ handle, op, ok: true, found: reply.found, fromCache: false });
+    });
+  }
+
+  /** @internal */
+  tickerTime(ms: number): void {
+    this.pumpTotal += ms;
+    this.pumpTicks++;
+    if (ms > this.pumpMax) this.pumpMax = ms;
+  }
+
+  /** Changes any option but `dir`, in place. Invalid values throw InvalidConfigError and change nothing. */
+  configure(options: Partial<Tunables>): Promise<void> {
+    this.assertOpen();
+    if (options !== null && typeof options === 'object' && 'dir' in options) {
+      throw new InvalidConfigError('dir is fixed at open');
+    }
+    const next = checkTunables(options, this.tun);
+    const resized = next.memcacheCapacity !== this.tun.memcacheCapacity || next.memcacheMaxBytes !== this.tun.memcacheMaxBytes;
+    this.tun = next;
+    if (resized) this.cache.resize({ maxEntries: next.memcacheCapacity, maxBytes: next.memcacheMaxBytes });
+    return this.backend.configure(engineConfig(next));
+  }
+
+  /** The options in force. */
+  get options(): Readonly<Tunables> { return { ...this.tun }; }
+
+  /** Compacts both logs now, whatever their thresholds. */
+  compact(): Promise<void> {
+    this.assertOpen();
+    return this.backend.compact();
+  }
+
+  metrics(): StoreMetrics {
+    const e = this.backend.stats();
+    return {
+      readStoreReads: e.readStoreReads,
+      cacheHits: this.hits,
+      cacheMisses: this.misses,
+      memcacheSize: this.cache.size,
+      memcacheBytes: this.cache.bytes,
+      writeCount: e.writeKeys,
+      readCount: e.readKeys,
+      compactions: e.compactions,
+      writeLogBytes: e.writeLogBytes,
+      writeLogDeadBytes: e.writeLogDeadBytes,
+      readLogBytes: e.readLogBytes,
+      readLogDeadBytes: e.readLogDeadBytes,
+      fsyncs: e.fsyncs,
+      opsInFlight: this.backend.inFlight,
+      replicaLag: e.replicaLag,
+      truncatedBytes: e.truncatedBytes,
+      replicaRepaired: e.replicaRepaired,
+      replicaRebuilt: e.replicaRebuilt === 1,
+      pumpTimeMs: this.pumpTotal,
+      pumpTimeMaxMs: this.pumpMax,
+      pumpTicks: this.pumpTicks,
+      lastCompactionError: e.lastCompactionError,
+    };
+  }
+
+  get isClosed(): boolean { return this.closed; }
+
+  /**
+   * Refuses new ops at once, lets every op already issued finish (results
+   * still reach their tickers), then closes the engine and releases the
+   * directory. Idempotent.
+   */
+  close(): Promise<void> {
+    if (!this.closing) {
+      this.closed = true;
+      this.closing = this.backend.close().then(() => this.cache.clear());
+    }
+    return this.closing;
+  }
+
+  private assertOpen(): void {
+    if (this.closed) throw new StoreClosedError();
+  }
+}

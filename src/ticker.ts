@@ -1,0 +1,131 @@
+import { StoreClosedError, type TickstoreError } from './errors.js';
+
+export type OpName = 'get' | 'put' | 'delete';
+
+/** The outcome of one operation, delivered inside its ticker's `tick()`. */
+export interface StoreResult {
+  /** The non-zero handle the call returned. */
+  handle: number;
+  op: OpName;
+  /** False only on an I/O or engine error (see `error`). A GET miss is ok. */
+  ok: boolean;
+  /** GET: the key had a value. PUT: always true. DELETE: the key existed. */
+  found: boolean;
+  /** A GET answered by the memcache, with no disk read and no worker round trip. */
+  fromCache: boolean;
+  /** A GET's value (its own copy). */
+  value?: Uint8Array;
+  error?: TickstoreError;
+}
+
+export interface TickerOptions {
+  /** Called for each result inside `tick()`. Without it, results queue for `poll()`. */
+  onResult?: (result: StoreResult) => void;
+}
+
+export interface GetOptions {
+  /** On a read-store read, keep the value in the memcache (default true). */
+  cacheOnRead?: boolean;
+}
+
+/** Where the store hands a finished op; a ticker, or a promise's resolver. */
+export interface ResultSink {
+  deliver(result: StoreResult): void;
+}
+
+/** The store side a ticker issues through (see Store). */
+export interface TickerHost {
+  issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink): number;
+  tickerTime(ms: number): void;
+}
+
+/** A FIFO of results: push at the tail, take from the head, no O(n) shift. */
+class ResultQueue {
+  private items: (StoreResult | undefined)[] = [];
+  private head = 0;
+  get length(): number { return this.items.length - this.head; }
+  push(r: StoreResult): void { this.items.push(r); }
+  shift(): StoreResult | undefined {
+    if (this.head >= this.items.length) return undefined;
+    const r = this.items[this.head];
+    this.items[this.head++] = undefined;
+    if (this.head === this.items.length) { this.items = []; this.head = 0; }
+    return r;
+  }
+  clear(): void { this.items = []; this.head = 0; }
+}
+
+/**
+ * One owner's (a room's) view of the store. Calls return a handle at once;
+ * results surface only inside this ticker's `tick()` — to `onResult`, or into
+ * the queue `poll()` reads — and never in another ticker.
+ */
+export class Ticker implements ResultSink {
+  private readonly arrived = new ResultQueue();
+  private readonly delivered = new ResultQueue();
+  private disposed = false;
+
+  constructor(private readonly host: TickerHost, private readonly opts: TickerOptions = {}) {}
+
+  /** Starts a GET; returns its handle. */
+  get(key: string, options?: GetOptions): number {
+    return this.issue('get', key, undefined, options?.cacheOnRead ?? true);
+  }
+
+  /** Starts a PUT; the value is copied before this returns. */
+  put(key: string, value: Uint8Array): number {
+    return this.issue('put', key, value, false);
+  }
+
+  /** Starts a DELETE. */
+  delete(key: string): number {
+    return this.issue('delete', key, undefined, false);
+  }
+
+  private issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean): number {
+    if (this.disposed) throw new StoreClosedError('this ticker is disposed');
+    return this.host.issue(op, key, value, cacheOnRead, this);
+  }
+
+  /** @internal The store hands over a finished op; it waits for the next tick. */
+  deliver(result: StoreResult): void {
+    if (!this.disposed) this.arrived.push(result);
+  }
+
+  /**
+   * Delivers every result that has completed, in completion order (FIFO).
+   * Returns how many. If `onResult` throws, the rest stay for the next tick.
+   */
+  tick(): number {
+    const n = this.arrived.length;
+    if (n === 0) return 0;
+    const t0 = performance.now();
+    const cb = this.opts.onResult;
+    let count = 0;
+    try {
+      for (let i = 0; i < n; i++) {
+        const r = this.arrived.shift()!;
+        count++;
+        if (cb) cb(r); else this.delivered.push(r);
+      }
+    } finally {
+      this.host.tickerTime(performance.now() - t0);
+    }
+    return count;
+  }
+
+  /** The next delivered result, or undefined (only when no onResult was given). */
+  poll(): StoreResult | undefined { return this.delivered.shift(); }
+
+  /** Results not yet delivered by `tick()`. */
+  get waiting(): number { return this.arrived.length; }
+
+  /** Drops queued results and ignores ones still in flight (e.g. the room was disposed). */
+  dispose(): void {
+    this.disposed = true;
+    this.arrived.clear();
+    this.delivered.clear();
+  }
+
+  get isDisposed(): boolean { return this.disposed; }
+}
