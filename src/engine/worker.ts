@@ -73,8 +73,8 @@ function control(m: Exclude<ToWorker, { t: 'ops' }>): void {
     else if (m.t === 'close') {
       if (replicaTimer) clearTimeout(replicaTimer);
       engine.close();
+      // The main thread terminates this thread once it has read this.
       port.postMessage({ t: 'done', id: m.id, stats: engine.stats() });
-      port.close();
       return;
     }
     port.postMessage({ t: 'done', id: m.id, stats: engine.stats() });

@@ -1,3 +1,5 @@
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Backend, ReplyHandler } from '../backend.js';
 import type { EngineConfig } from '../config.js';
@@ -30,8 +32,8 @@ const WORKER_URL = new URL(`./worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta
  */
 function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
   if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData, transferList });
-  const tsx = import.meta.resolve('tsx/esm/api');
-  const boot = `import(${JSON.stringify(tsx)}).then((m) => { m.register(); return import(${JSON.stringify(WORKER_URL.href)}); });`;
+  const tsx = createRequire(import.meta.url).resolve('tsx/cjs/api');
+  const boot = `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(fileURLToPath(WORKER_URL))});`;
   return new Worker(boot, { eval: true, workerData, transferList });
 }
 

@@ -1,0 +1,74 @@
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { DEFAULTS, engineConfig, type EngineConfig, type Tunables } from '../src/config.js';
+import { DiskEngine } from '../src/engine/diskEngine.js';
+import type { FileSystem } from '../src/engine/fs.js';
+import { Op, OpWriter, ReplyReader, ReplyWriter, readOps, type Reply } from '../src/engine/wire.js';
+import type { Ticker, StoreResult } from '../src/index.js';
+
+const made: string[] = [];
+
+/** A fresh temporary directory, removed after the run. */
+export function tmpDir(tag = 'tickstore'): string {
+  const d = mkdtempSync(join(tmpdir(), `${tag}-`));
+  made.push(d);
+  return d;
+}
+
+after(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+
+export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
+
+export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
+export const text = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
+
+/** Ticks `ticker` (as a room's clock would) until `n` results were delivered; returns them. */
+export async function tickFor(ticker: Ticker, n: number, timeoutMs = 10_000): Promise<StoreResult[]> {
+  const got: StoreResult[] = [];
+  const deadline = Date.now() + timeoutMs;
+  while (got.length < n) {
+    if (Date.now() > deadline) throw new Error(`only ${got.length} of ${n} results within ${timeoutMs} ms`);
+    await sleep(1);
+    ticker.tick();
+    for (let r = ticker.poll(); r; r = ticker.poll()) got.push(r);
+  }
+  return got;
+}
+
+/** Polls `cond` until true. */
+export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!cond()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(2);
+  }
+}
+
+export function engineCfg(over: Partial<Tunables> = {}): EngineConfig {
+  return engineConfig({ ...DEFAULTS, ...over });
+}
+
+export type EngineOp = ['get', string] | ['put', string, Uint8Array] | ['delete', string];
+
+/** Runs ops through an in-thread engine exactly as the worker does; returns the decoded replies. */
+export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: string })[] {
+  const w = new OpWriter();
+  for (const o of ops) {
+    const code = o[0] === 'get' ? Op.Get : o[0] === 'put' ? Op.Put : Op.Delete;
+    w.push(code, o[1], Buffer.byteLength(o[1]), o[0] === 'put' ? o[2] : undefined);
+  }
+  const out = new ReplyWriter();
+  const errors = engine.execute(readOps(w.take()), out);
+  const r = new ReplyReader(out.take());
+  const replies: (Reply & { error?: string })[] = [];
+  while (!r.done) {
+    const rep = r.next();
+    replies.push(rep.errorIndex > 0 ? { ...rep, error: errors[rep.errorIndex - 1]!.message } : rep);
+  }
+  return replies;
+}
+
+export function openEngine(fs: FileSystem, dir: string, over: Partial<Tunables> = {}): DiskEngine {
+  return DiskEngine.open(fs, dir, engineCfg(over));
+}
