@@ -97,7 +97,8 @@ function afterTurn(): void {
 /** One slice of compaction, then back to the event loop so ops are never starved. */
 function backgroundTurn(): void {
   background = false;
-  const more = engine.backgroundStep();
+  // A compaction that ran while writes poured in may leave the log due again.
+  const more = engine.backgroundStep() || engine.hasBackgroundWork;
   if (more) { background = true; setImmediate(backgroundTurn); }
   else port.postMessage({ t: 'stats', stats: engine.stats() });
 }

@@ -1,0 +1,137 @@
+import { expect } from 'chai';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { Compaction } from '../src/engine/compaction.js';
+import { nodeFileSystem } from '../src/engine/fs.js';
+import { ENTRY_HEADER_BYTES, FILE_HEADER_BYTES } from '../src/engine/record.js';
+import { openStore } from '../src/index.js';
+import { bytes, openEngine, runOps, text, tmpDir, waitFor, type EngineOp } from './helpers.js';
+
+const fsz = (p: string): number => statSync(p).size;
+
+/** Live bytes the model says the log holds: one entry per live key. */
+function liveBytes(model: Map<string, string>): number {
+  let n = 0;
+  for (const [k, v] of model) n += ENTRY_HEADER_BYTES + Buffer.byteLength(k) + Buffer.byteLength(v);
+  return n;
+}
+
+function expectEngineState(engine: ReturnType<typeof openEngine>, model: Map<string, string>, keys: string[]): void {
+  const replies = runOps(engine, keys.map((k): EngineOp => ['get', k]));
+  keys.forEach((k, i) => expect(replies[i]!.found ? text(replies[i]!.value) : undefined, k).to.equal(model.get(k)));
+  expect(engine.stats().writeKeys).to.equal(model.size);
+  expect(engine.stats().readKeys).to.equal(model.size);
+}
+
+describe('compaction', () => {
+  it('triggers exactly when dead bytes reach compactRatio and the log reaches compactMinBytes', () => {
+    const dir = tmpDir();
+    const ratio = 0.5;
+    const minBytes = 8000;
+    const engine = openEngine(nodeFileSystem, dir, { compactRatio: ratio, compactMinBytes: minBytes });
+    const model = new Map<string, string>();
+    const wl = join(dir, 'write.log');
+    let sawBelowMin = false;
+    let sawBelowRatio = false;
+    let triggeredAt = -1;
+    // A tiny log at a high dead ratio, then many live keys (a large log at a low ratio), then overwrites.
+    const ops: [string, string | undefined][] = [];
+    for (let i = 0; i < 60; i++) ops.push(['hot', `h${i}`.padEnd(40, '.')]);
+    for (let i = 0; i < 150; i++) ops.push([`k${i}`, `v${i}`.padEnd(40, '.')]);
+    for (let i = 0; i < 2000; i++) ops.push([`k${i % 150}`, i % 7 === 3 ? undefined : `w${i}`.padEnd(40, '.')]);
+    for (let i = 0; i < ops.length && triggeredAt < 0; i++) {
+      const [key, value] = ops[i]!;
+      if (value === undefined) { runOps(engine, [['delete', key]]); model.delete(key); } else { runOps(engine, [['put', key, bytes(value)]]); model.set(key, value); }
+      // The expectation is computed from the file's real size and the model, not from engine figures.
+      const size = fsz(wl);
+      const dead = size - FILE_HEADER_BYTES - liveBytes(model);
+      const due = size >= minBytes && dead / size >= ratio;
+      if (size < minBytes && dead / size >= ratio) sawBelowMin = true;
+      if (size >= minBytes && dead / size < ratio) sawBelowRatio = true;
+      expect(engine.hasBackgroundWork, `after op ${i}: size ${size}, dead ${dead}`).to.equal(due);
+      expect(engine.stats().writeLogDeadBytes).to.equal(dead);
+      if (due) triggeredAt = i;
+    }
+    expect(sawBelowMin, 'a tiny log at a high dead ratio was left alone').to.equal(true);
+    expect(sawBelowRatio, 'a large enough log below the ratio was left alone').to.equal(true);
+    expect(triggeredAt).to.be.greaterThan(0);
+    const before = fsz(wl);
+    while (engine.backgroundStep());
+    expect(engine.stats().compactions).to.equal(2); // the write log and its replica
+    expect(fsz(wl)).to.equal(FILE_HEADER_BYTES + liveBytes(model));
+    expect(fsz(wl)).to.be.lessThan(before / 2);
+    expect(fsz(join(dir, 'read.log'))).to.equal(FILE_HEADER_BYTES + liveBytes(model));
+    expect(engine.hasBackgroundWork).to.equal(false);
+    const keys = ['hot', ...Array.from({ length: 150 }, (_, i) => `k${i}`)];
+    expectEngineState(engine, model, keys);
+    engine.close();
+    const again = openEngine(nodeFileSystem, dir);
+    expectEngineState(again, model, keys);
+    again.close();
+  });
+
+  it('keeps every live value and every delete while writes continue between its steps, across reopen', () => {
+    const dir = tmpDir();
+    const engine = openEngine(nodeFileSystem, dir);
+    const model = new Map<string, string>();
+    const keys = Array.from({ length: 200 }, (_, i) => `key${i}`);
+    for (let round = 0; round < 3; round++) {
+      runOps(engine, keys.map((k): EngineOp => ['put', k, bytes(`${k}-r${round}`)]));
+      for (const k of keys) model.set(k, `${k}-r${round}`);
+    }
+    for (const il of [engine.ws, engine.rs]) {
+      const c = new Compaction(nodeFileSystem, dir, il, il === engine.ws, engine.ws.lastSeq);
+      let step = 0;
+      while (!c.step(300)) {
+        // Overwrite keys already copied and keys not yet copied, delete some, add new ones.
+        const k = keys[(step * 37) % keys.length]!;
+        if (step % 3 === 0) { runOps(engine, [['delete', k]]); model.delete(k); } else {
+          runOps(engine, [['put', k, bytes(`${k}-s${step}`)]]);
+          model.set(k, `${k}-s${step}`);
+        }
+        runOps(engine, [['put', `new${step}`, bytes(`n${step}`)]]);
+        model.set(`new${step}`, `n${step}`);
+        step++;
+      }
+      expect(step).to.be.greaterThan(10);
+    }
+    const all = [...keys, ...Array.from({ length: 400 }, (_, i) => `new${i}`)];
+    expectEngineState(engine, model, all);
+    engine.close();
+    const again = openEngine(nodeFileSystem, dir);
+    expectEngineState(again, model, all);
+    again.close();
+  });
+
+  it('runs in the background of an open store, shrinks both logs, and never resurrects a delete', async () => {
+    const dir = tmpDir();
+    const store = await openStore({ dir, compactRatio: 0.5, compactMinBytes: 64 * 1024 });
+    const model = new Map<string, string>();
+    for (let round = 0; round < 6; round++) {
+      await Promise.all(Array.from({ length: 300 }, (_, i) => {
+        const k = `p${i}`;
+        if ((i + round) % 5 === 0) { model.delete(k); return store.delete(k); }
+        const v = `${round}:${'z'.repeat(100)}`;
+        model.set(k, v);
+        return store.put(k, bytes(v));
+      }));
+    }
+    const settled = (): boolean => {
+      const m = store.metrics();
+      const due = (size: number, dead: number): boolean => size >= 64 * 1024 && dead / size >= 0.5;
+      return m.compactions >= 2 && !due(m.writeLogBytes, m.writeLogDeadBytes) && !due(m.readLogBytes, m.readLogDeadBytes);
+    };
+    await waitFor(settled, 'background compaction of both logs');
+    for (let i = 0; i < 300; i++) expect(text(await store.get(`p${i}`)), `p${i}`).to.equal(model.get(`p${i}`));
+    await store.close();
+    const again = await openStore({ dir });
+    for (let i = 0; i < 300; i++) expect(text(await again.get(`p${i}`)), `p${i}`).to.equal(model.get(`p${i}`));
+    expect(again.metrics().writeCount).to.equal(model.size);
+    // A forced compaction of a log that is all live leaves it the same size.
+    await again.compact();
+    const size = again.metrics().writeLogBytes;
+    await again.compact();
+    expect(again.metrics().writeLogBytes).to.equal(size);
+    await again.close();
+  });
+});
