@@ -102,7 +102,7 @@ describe('recovery', () => {
     // Find the third entry, flip a byte inside its value.
     let off = FILE_HEADER_BYTES;
     for (let i = 0; i < 2; i++) off += ENTRY_HEADER_BYTES + buf.readUInt16LE(off + 6) + buf.readUInt32LE(off + 8);
-    buf[off + ENTRY_HEADER_BYTES + 2] ^= 0x01;
+    buf[off + ENTRY_HEADER_BYTES + 2]! ^= 0x01;
     writeFileSync(wl, buf);
     let caught: unknown;
     try { await openStore({ dir }); } catch (e) { caught = e; }
@@ -120,7 +120,7 @@ describe('recovery', () => {
     await workload(dir, 10, 2);
     const wl = join(dir, 'write.log');
     const buf = readFileSync(wl);
-    buf[3] ^= 0xff;
+    buf[3]! ^= 0xff;
     writeFileSync(wl, buf);
     let caught: unknown;
     try { await openStore({ dir }); } catch (e) { caught = e; }
