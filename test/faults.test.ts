@@ -1,0 +1,107 @@
+import { expect } from 'chai';
+import { statSync } from 'node:fs';
+import { join } from 'node:path';
+import { nodeFileSystem } from '../src/engine/fs.js';
+import { bytes, openEngine, runOps, text, tmpDir } from './helpers.js';
+import { FaultFs } from './faultFs.js';
+
+describe('I/O faults in the write path', () => {
+  it('a failed fdatasync fails every op of its group, rolls the log back, and the store carries on', () => {
+    const dir = tmpDir();
+    const fs = new FaultFs();
+    const engine = openEngine(fs, dir);
+    runOps(engine, [['put', 'a', bytes('1')]]);
+    const size = statSync(join(dir, 'write.log')).size;
+    let armed = true;
+    fs.failWhen = (call) => (call === 'datasync' && armed ? ((armed = false), 'EIO') : undefined);
+    const failed = runOps(engine, [['put', 'b', bytes('2')], ['delete', 'a'], ['put', 'c', bytes('3')]]);
+    for (const r of failed) {
+      expect(r.ok).to.equal(false);
+      expect(r.error).to.match(/EIO/);
+    }
+    expect(statSync(join(dir, 'write.log')).size, 'rolled back to the last durable size').to.equal(size);
+    const next = runOps(engine, [['put', 'd', bytes('4')], ['get', 'a'], ['get', 'b']]);
+    expect(next[0]!.ok).to.equal(true);
+    expect(text(next[1]!.value)).to.equal('1');
+    expect(next[2]!.found).to.equal(false);
+    engine.close();
+    const again = openEngine(nodeFileSystem, dir);
+    const rs = runOps(again, [['get', 'a'], ['get', 'b'], ['get', 'c'], ['get', 'd']]);
+    expect(rs.map((r) => (r.found ? text(r.value) : undefined))).to.deep.equal(['1', undefined, undefined, '4']);
+    again.close();
+  });
+
+  it('ENOSPC on the append is reported the same way; nothing of the group survives reopen', () => {
+    const dir = tmpDir();
+    const fs = new FaultFs();
+    const engine = openEngine(fs, dir);
+    // Writes from here: x to the write log, x to the replica, then y to the write log — that one fails.
+    const start = fs.counts.get('write') ?? 0;
+    fs.failWhen = (call, n) => (call === 'write' && n === start + 3 ? 'ENOSPC' : undefined);
+    const rs = [runOps(engine, [['put', 'x', bytes('1')]]), runOps(engine, [['put', 'y', bytes('2')]])];
+    expect(rs[0]![0]!.ok).to.equal(true);
+    expect(rs[1]![0]!.ok).to.equal(false);
+    expect(rs[1]![0]!.error).to.match(/ENOSPC/);
+    engine.close();
+    const again = openEngine(nodeFileSystem, dir);
+    const got = runOps(again, [['get', 'x'], ['get', 'y']]);
+    rs.forEach((r, i) => expect(got[i]!.found, `acknowledged ⇔ present (${i})`).to.equal(r[0]!.ok));
+    again.close();
+  });
+
+  it('when the rollback fails too, later writes are refused (never a false success) until reopen', () => {
+    const dir = tmpDir();
+    const fs = new FaultFs();
+    const engine = openEngine(fs, dir);
+    runOps(engine, [['put', 'a', bytes('1')]]);
+    fs.failWhen = (call) => (call === 'datasync' ? 'EIO' : undefined);
+    expect(runOps(engine, [['put', 'b', bytes('2')]])[0]!.ok).to.equal(false);
+    fs.failWhen = undefined; // the disk "heals", but the log's state is unknown
+    const later = runOps(engine, [['put', 'c', bytes('3')], ['get', 'a']]);
+    expect(later[0]!.ok).to.equal(false);
+    expect(later[0]!.error).to.match(/rolled back|reopen/);
+    expect(text(later[1]!.value), 'reads still work').to.equal('1');
+    engine.close();
+    const again = openEngine(nodeFileSystem, dir);
+    const got = runOps(again, [['get', 'a'], ['get', 'c'], ['put', 'c', bytes('3')]]);
+    expect(text(got[0]!.value)).to.equal('1');
+    expect(got[1]!.found).to.equal(false);
+    expect(got[2]!.ok).to.equal(true);
+    again.close();
+  });
+
+  it('a failed replica append leaves reads coherent (served from the write store) and is repaired at open', () => {
+    const dir = tmpDir();
+    const fs = new FaultFs();
+    const engine = openEngine(fs, dir);
+    runOps(engine, [['put', 'a', bytes('old')]]);
+    const readFd = engine.rs.log.fd;
+    fs.failWhen = (call, _n, args) => (call === 'write' && args[0] === readFd ? 'EIO' : undefined);
+    expect(runOps(engine, [['put', 'a', bytes('new')]])[0]!.ok).to.equal(true);
+    expect(text(runOps(engine, [['get', 'a']])[0]!.value), 'read-after-write despite the replica').to.equal('new');
+    fs.failWhen = undefined;
+    engine.close();
+    const again = openEngine(nodeFileSystem, dir);
+    expect(again.stats().replicaRepaired).to.equal(1);
+    expect(text(runOps(again, [['get', 'a']])[0]!.value)).to.equal('new');
+    again.close();
+  });
+
+  it('a compaction that hits an I/O error keeps the old log whole and is retried later', () => {
+    const dir = tmpDir();
+    const fs = new FaultFs();
+    const engine = openEngine(fs, dir, { compactRatio: 0.5, compactMinBytes: 0 });
+    for (let i = 0; i < 50; i++) runOps(engine, [['put', 'k', bytes(`v${i}`)], ['put', `j${i}`, bytes('x')]]);
+    fs.failWhen = (call, _n, args) => (call === 'rename' && String(args[0]).endsWith('.compact') ? 'EIO' : undefined);
+    expect(() => engine.compactNow()).to.throw(/EIO/);
+    fs.failWhen = undefined;
+    expect(text(runOps(engine, [['get', 'k']])[0]!.value)).to.equal('v49');
+    engine.compactNow();
+    expect(engine.stats().compactions).to.equal(2);
+    engine.close();
+    const again = openEngine(nodeFileSystem, dir);
+    expect(text(runOps(again, [['get', 'k']])[0]!.value)).to.equal('v49');
+    expect(again.stats().writeKeys).to.equal(51);
+    again.close();
+  });
+});
