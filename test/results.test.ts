@@ -169,3 +169,34 @@ describe('read-after-write and lag', () => {
     } finally { await store.close(); }
   });
 });
+
+describe('batching and group commit', () => {
+  it('ops issued in one tick travel together: 200 puts cost one fdatasync', async () => {
+    const store = await openStore({ dir: tmpDir() });
+    try {
+      const t = store.ticker();
+      const before = store.metrics().fsyncs;
+      for (let i = 0; i < 200; i++) t.put(`k${i}`, bytes(`v${i}`));
+      const rs = await tickFor(t, 200);
+      expect(rs.every((r) => r.ok)).to.equal(true);
+      expect(store.metrics().fsyncs - before).to.equal(1);
+      expect(store.metrics().writeCount).to.equal(200);
+    } finally { await store.close(); }
+  });
+
+  it('writes from many separate turns share fsyncs while one is running (group commit)', async () => {
+    const store = await openStore({ dir: tmpDir() });
+    try {
+      const before = store.metrics().fsyncs;
+      const acks: Promise<void>[] = [];
+      for (let i = 0; i < 300; i++) {
+        acks.push(store.put(`g${i}`, bytes('x')));
+        await new Promise((r) => setImmediate(r)); // a new turn: a new batch message
+      }
+      await Promise.all(acks);
+      const fsyncs = store.metrics().fsyncs - before;
+      console.log(`      300 writes from 300 turns: ${fsyncs} fdatasyncs`);
+      expect(fsyncs).to.be.lessThan(300);
+    } finally { await store.close(); }
+  });
+});
