@@ -1,4 +1,4 @@
-import { entrySize } from './record.js';
+import { EntryType, entrySize } from './record.js';
 
 /** Where the live version of one key sits in a log. */
 export interface KeyLocation {
@@ -37,6 +37,11 @@ export class Keydir {
     this.live -= entrySize(old.keyLen, old.valLen);
     this.map.delete(key);
     return true;
+  }
+
+  /** Applies one replayed or committed entry: a PUT points the key at it, a DELETE removes the key. */
+  apply(type: EntryType, key: string, loc: KeyLocation): void {
+    if (type === EntryType.Put) this.set(key, loc); else this.delete(key);
   }
 
   keys(): IterableIterator<string> { return this.map.keys(); }

@@ -47,13 +47,7 @@ export class ReadStore {
 
   private load(): void {
     this.log.recover((unit) => {
-      for (const e of unit) {
-        if (e.type === EntryType.Put) {
-          this.keydir.set(e.key, { offset: e.offset, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
-        } else {
-          this.keydir.delete(e.key);
-        }
-      }
+      for (const e of unit) this.keydir.apply(e.type, e.key, { offset: e.offset, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
     }, false);
   }
 
@@ -90,13 +84,7 @@ export class ReadStore {
   /** Mirrors a committed write group: the same bytes, appended verbatim. */
   apply(group: CommittedGroup): void {
     const base = this.log.append(group.bytes, group.bytes.length);
-    for (const e of group.entries) {
-      if (e.type === EntryType.Put) {
-        this.keydir.set(e.key, { offset: base + e.at, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
-      } else {
-        this.keydir.delete(e.key);
-      }
-    }
+    for (const e of group.entries) this.keydir.apply(e.type, e.key, { offset: base + e.at, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
   }
 
   /** The value of `key` as the replica has it: a view valid until the next read, or undefined. */

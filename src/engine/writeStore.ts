@@ -48,11 +48,7 @@ export class WriteStore {
     this.recovery = log.recover((unit) => {
       for (const e of unit) {
         if (e.seq > maxSeq) maxSeq = e.seq;
-        if (e.type === EntryType.Put) {
-          this.keydir.set(e.key, { offset: e.offset, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
-        } else {
-          this.keydir.delete(e.key);
-        }
+        this.keydir.apply(e.type, e.key, { offset: e.offset, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
       }
     }, true);
     this.lastSeq = maxSeq;
@@ -110,13 +106,7 @@ export class WriteStore {
       this.rollback(base);
       throw asStoreError(err, `write to ${this.log.path} failed`);
     }
-    for (const e of entries) {
-      if (e.type === EntryType.Put) {
-        this.keydir.set(e.key, { offset: base + e.at, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
-      } else {
-        this.keydir.delete(e.key);
-      }
-    }
+    for (const e of entries) this.keydir.apply(e.type, e.key, { offset: base + e.at, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
     return { bytes: this.group.subarray(0, len), entries };
   }
 
