@@ -1,5 +1,8 @@
 /**
- * The Colyseus entry point. The room plugin and server extension land with
- * the Colyseus integration; for now this re-exports the store.
+ * The Colyseus 0.18 entry point: the room plugin, the process store, codecs,
+ * and everything the store itself exports.
  */
 export * from './src/index.js';
+export { StorePlugin, type StorePluginOptions, type RecordSpec } from './src/colyseus/storePlugin.js';
+export { openProcessStore, processStore, closeProcessStore, closeStoreOnShutdown } from './src/colyseus/processStore.js';
+export { jsonCodec, msgpackCodec, schemaCodec, type Codec } from './src/colyseus/codecs.js';

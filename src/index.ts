@@ -19,7 +19,9 @@ export {
 } from './errors.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './input.js';
 export { Store, type StoreMetrics } from './store.js';
-export { Ticker, type StoreResult, type TickerOptions, type GetOptions, type OpName } from './ticker.js';
+export {
+  Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName,
+} from './ticker.js';
 
 /**
  * Opens (creating if needed) the store in `options.dir` on the embedded disk

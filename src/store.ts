@@ -1,10 +1,14 @@
 import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
-import { InvalidConfigError, StoreClosedError, type TickstoreError } from './errors.js';
+import { InvalidConfigError, InvalidKeyError, StoreClosedError, type TickstoreError } from './errors.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
 import { checkKey, checkValue } from './input.js';
 import { Memcache } from './memcache.js';
-import { Ticker, type OpName, type ResultSink, type StoreResult, type TickerHost, type TickerOptions } from './ticker.js';
+import {
+  Ticker, type OpName, type ResultSink, type StoreChange, type StoreResult, type TickerHost, type TickerOptions, type WatchTarget,
+} from './ticker.js';
+
+interface Watcher { ticker: Ticker; onChange: (change: StoreChange) => void; active: boolean }
 
 /** Everything `metrics()` reports. Engine figures are as of the latest reply from the engine. */
 export interface StoreMetrics {
@@ -60,6 +64,8 @@ export class Store implements TickerHost {
   private pumpTotal = 0;
   private pumpMax = 0;
   private pumpTicks = 0;
+  private readonly keyWatchers = new Map<string, Set<Watcher>>();
+  private readonly prefixWatchers = new Map<string, Set<Watcher>>();
 
   /** @internal Use `openStore`. */
   constructor(private readonly backend: Backend, tunables: Tunables) {
@@ -143,6 +149,8 @@ export class Store implements TickerHost {
     // and then evicted or (update policy) overwritten once it is durable.
     if (update) this.cache.invalidateDerived(key); else this.cache.invalidate(key);
     const keep = update && value && this.cache.has(key) ? value.slice() : undefined;
+    const watchers = this.watchersOf(key);
+    const notifyValue = watchers && value ? value.slice() : undefined;
     this.pendingWrites.set(key, (this.pendingWrites.get(key) ?? 0) + 1);
     this.backend.submit(OP_CODE[op], key, keyLen, value, (reply: Reply, error: TickstoreError | undefined) => {
       const left = this.pendingWrites.get(key)! - 1;
@@ -155,7 +163,43 @@ export class Store implements TickerHost {
       if (keep) this.cache.update(key, keep);
       else this.cache.invalidate(key);
       sink.deliver({ handle, op, ok: true, found: reply.found, fromCache: false });
+      if (watchers) this.notifyWatchers(watchers, { key, op: op === 'put' ? 'put' : 'delete', value: notifyValue });
     });
+  }
+
+  /** @internal Registers a ticker's watch; returns the function that removes it. */
+  watch(ticker: Ticker, target: WatchTarget, onChange: (change: StoreChange) => void): () => void {
+    this.assertOpen();
+    const isKey = typeof target === 'object' && target !== null && 'key' in target;
+    const name: unknown = isKey ? (target as { key: unknown }).key : (target as { prefix?: unknown } | null)?.prefix;
+    if (isKey) checkKey(name);
+    else if (typeof name !== 'string') throw new InvalidKeyError('watch needs { key } or { prefix } with a string');
+    const map = isKey ? this.keyWatchers : this.prefixWatchers;
+    const w: Watcher = { ticker, onChange, active: true };
+    let set = map.get(name as string);
+    if (!set) map.set(name as string, (set = new Set()));
+    set.add(w);
+    return () => {
+      w.active = false;
+      set.delete(w);
+      if (set.size === 0 && map.get(name as string) === set) map.delete(name as string);
+    };
+  }
+
+  private watchersOf(key: string): Watcher[] | undefined {
+    let found: Watcher[] | undefined;
+    const exact = this.keyWatchers.get(key);
+    if (exact) found = [...exact];
+    for (const [prefix, set] of this.prefixWatchers) {
+      if (key.startsWith(prefix)) (found ??= []).push(...set);
+    }
+    return found;
+  }
+
+  private notifyWatchers(watchers: Watcher[], change: StoreChange): void {
+    for (const w of watchers) {
+      w.ticker.notify(() => { if (w.active) w.onChange({ ...change, value: change.value?.slice() }); });
+    }
   }
 
   /** @internal */

@@ -28,6 +28,17 @@ export interface GetOptions {
   cacheOnRead?: boolean;
 }
 
+/** A committed write to a watched key, delivered inside the watcher's `tick()`. */
+export interface StoreChange {
+  key: string;
+  op: 'put' | 'delete';
+  /** The new value (its own copy); undefined after a delete. */
+  value: Uint8Array | undefined;
+}
+
+/** What a ticker watches: one key, or every key starting with a prefix. */
+export type WatchTarget = { key: string } | { prefix: string };
+
 /** Where the store hands a finished op; a ticker, or a promise's resolver. */
 export interface ResultSink {
   deliver(result: StoreResult): void;
@@ -36,6 +47,7 @@ export interface ResultSink {
 /** The store side a ticker issues through (see Store). */
 export interface TickerHost {
   issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink): number;
+  watch(ticker: Ticker, target: WatchTarget, onChange: (change: StoreChange) => void): () => void;
   tickerTime(ms: number): void;
 }
 
@@ -63,6 +75,8 @@ class ResultQueue {
 export class Ticker implements ResultSink {
   private readonly arrived = new ResultQueue();
   private readonly delivered = new ResultQueue();
+  private changes: (() => void)[] = [];
+  private readonly unwatch = new Set<() => void>();
   private disposed = false;
 
   constructor(private readonly host: TickerHost, private readonly opts: TickerOptions = {}) {}
@@ -93,12 +107,31 @@ export class Ticker implements ResultSink {
   }
 
   /**
-   * Delivers every result that has completed, in completion order (FIFO).
-   * Returns how many. If `onResult` throws, the rest stay for the next tick.
+   * Calls `onChange` inside this ticker's `tick()` for every committed write
+   * (from any ticker or promise of this store) to the key or under the
+   * prefix. Returns a function that stops watching; `dispose()` stops all.
+   */
+  watch(target: WatchTarget, onChange: (change: StoreChange) => void): () => void {
+    if (this.disposed) throw new StoreClosedError('this ticker is disposed');
+    const stop = this.host.watch(this, target, onChange);
+    const off = (): void => { stop(); this.unwatch.delete(off); };
+    this.unwatch.add(off);
+    return off;
+  }
+
+  /** @internal A watched key changed; the callback runs at the next tick. */
+  notify(run: () => void): void {
+    if (!this.disposed) this.changes.push(run);
+  }
+
+  /**
+   * Delivers every result that has completed, in completion order (FIFO),
+   * then every watched change. Returns how many results. If a callback
+   * throws, the rest stay for the next tick.
    */
   tick(): number {
     const n = this.arrived.length;
-    if (n === 0) return 0;
+    if (n === 0 && this.changes.length === 0) return 0;
     const t0 = performance.now();
     const cb = this.opts.onResult;
     let count = 0;
@@ -107,6 +140,11 @@ export class Ticker implements ResultSink {
         const r = this.arrived.shift()!;
         count++;
         if (cb) cb(r); else this.delivered.push(r);
+      }
+      const changes = this.changes;
+      this.changes = [];
+      for (let i = 0; i < changes.length; i++) {
+        try { changes[i]!(); } catch (err) { this.changes = changes.slice(i + 1).concat(this.changes); throw err; }
       }
     } finally {
       this.host.tickerTime(performance.now() - t0);
@@ -122,9 +160,11 @@ export class Ticker implements ResultSink {
 
   /** Drops queued results and ignores ones still in flight (e.g. the room was disposed). */
   dispose(): void {
+    for (const off of [...this.unwatch]) off();
     this.disposed = true;
     this.arrived.clear();
     this.delivered.clear();
+    this.changes = [];
   }
 
   get isDisposed(): boolean { return this.disposed; }

@@ -1,0 +1,99 @@
+/**
+ * The example's rooms: an inventory room (player records loaded on join,
+ * saved on leave) and a world room (a counter shared by every world room,
+ * with change notifications delivered on each room's tick).
+ */
+import { Room, definePlugins, type Client } from '@colyseus/core';
+import { schema, t, type SchemaType } from '@colyseus/schema';
+import { StorePlugin, schemaCodec, msgpackCodec, type RecordSpec } from '../../plugin.js';
+
+export const INVENTORY = 1;
+export const WORLD_COUNTER = 'world:counter';
+
+export const Inventory = schema({ items: t.array('string') }, 'Inventory');
+export type Inventory = SchemaType<typeof Inventory>;
+export const InventoryState = schema({ players: t.map(Inventory) }, 'InventoryState');
+export type InventoryState = SchemaType<typeof InventoryState>;
+export const WorldState = schema({ counter: t.uint32() }, 'WorldState');
+export type WorldState = SchemaType<typeof WorldState>;
+
+/** The inventory record of a player: keyed by the authenticated user id. */
+export const inventorySpec: RecordSpec<Inventory> = {
+  funcId: INVENTORY,
+  codec: schemaCodec(Inventory),
+  initial: () => new Inventory(),
+};
+
+/** Demo identities. A real server verifies a token here (JWT, session, …). */
+const USERS: Record<string, number> = { 'token-alice': 1, 'token-bob': 2, 'token-carol': 3 };
+
+export function authenticate(options: { token?: unknown } | undefined): { userId: number } {
+  const userId = typeof options?.token === 'string' ? USERS[options.token] : undefined;
+  if (userId === undefined) throw new Error('unknown token');
+  return { userId };
+}
+
+export const log = (msg: string): void => {
+  if (process.env.TICKSTORE_QUIET !== '1') console.log(`[${new Date().toISOString()}] ${msg}`);
+};
+
+export class InventoryRoom extends Room<{ state: InventoryState }> {
+  override plugins = definePlugins([new StorePlugin()]);
+  override state = new InventoryState();
+
+  override onCreate(): void {
+    this.onMessage('pickup', (client: Client, item: unknown) => {
+      const inv = this.state.players.get(client.sessionId);
+      if (!inv || typeof item !== 'string' || item.length === 0 || item.length > 64) return;
+      inv.items.push(item);
+      log(`user ${client.auth.userId} picked up ${item} (${inv.items.length} items)`);
+    });
+    // Saves now (durably) rather than waiting for leave; the client learns when.
+    this.onMessage('save', async (client: Client) => {
+      await this.plugins.store.save(client);
+      client.send('saved', this.state.players.get(client.sessionId)?.items.length ?? 0);
+    });
+  }
+
+  override onAuth(_client: Client, options: { token?: string }): { userId: number } {
+    return authenticate(options);
+  }
+
+  override async onJoin(client: Client): Promise<void> {
+    // Decoded detached; attach a clone to the live state, and save that one from now on.
+    const saved = await this.plugins.store.load(client, inventorySpec);
+    const live = saved.clone();
+    this.state.players.set(client.sessionId, live);
+    this.plugins.store.set(client, inventorySpec, live);
+    log(`user ${client.auth.userId} joined ${this.roomId} with ${live.items.length} items`);
+  }
+
+  override onLeave(client: Client): void {
+    // The plugin saves the player's records after this (and after any reconnection window).
+    this.state.players.delete(client.sessionId);
+    log(`user ${client.auth.userId} left ${this.roomId}`);
+  }
+}
+
+const counterCodec = msgpackCodec<number>();
+
+export class WorldRoom extends Room<{ state: WorldState }> {
+  override plugins = definePlugins([new StorePlugin()]);
+  override state = new WorldState();
+
+  override async onCreate(): Promise<void> {
+    // Another room's write arrives here, on this room's tick.
+    this.plugins.store.watch({ key: WORLD_COUNTER }, (change) => {
+      this.state.counter = change.value ? counterCodec.decode(change.value) : 0;
+      log(`world room ${this.roomId} sees counter = ${this.state.counter}`);
+    });
+    this.state.counter = (await this.plugins.store.getShared(WORLD_COUNTER, counterCodec)) ?? 0;
+    this.onMessage('bump', async () => {
+      await this.plugins.store.setShared(WORLD_COUNTER, this.state.counter + 1, counterCodec);
+    });
+  }
+
+  override onAuth(_client: Client, options: { token?: string }): { userId: number } {
+    return authenticate(options);
+  }
+}
