@@ -117,6 +117,9 @@ describe('Colyseus 0.18 plugin (real clients)', function () {
     expect(roomB.state.counter).to.equal(start + 1);
     await a.leave();
     await b.leave();
+    // Disposed rooms leave no watch behind.
+    const watchers = (processStore() as unknown as { keyWatchers: Map<string, unknown> }).keyWatchers;
+    await waitFor(() => !watchers.has(WORLD_COUNTER), 'the disposed rooms to stop watching');
   });
 
   for (const loop of ['timestep', 'fixed', 'none'] as const) {
