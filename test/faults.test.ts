@@ -4,6 +4,8 @@ import { join } from 'node:path';
 import { nodeFileSystem } from '../src/engine/fs.js';
 import { bytes, openEngine, runOps, text, tmpDir } from './helpers.js';
 import { FaultFs } from './faultFs.js';
+import { SimFs } from './durability/simFs.js';
+import { recover } from './durability/workload.js';
 
 describe('I/O faults in the write path', () => {
   it('a failed fdatasync fails every op of its group, rolls the log back, and the store carries on', () => {
@@ -104,4 +106,34 @@ describe('I/O faults in the write path', () => {
     expect(again.stats().writeKeys).to.equal(51);
     again.close();
   });
+});
+
+describe('compaction faults found by the I/O-error sweep (regressions)', () => {
+  for (const [what, call] of [['the directory fsync after its rename', 'syncDir'], ['closing the old log after its rename', 'close']] as const) {
+    it(`a failure in ${what} never strands later acknowledged writes in the old file`, () => {
+      const fs = new SimFs();
+      const engine = openEngine(fs, '/store', { compactMinBytes: 0 });
+      for (let i = 0; i < 20; i++) runOps(engine, [['put', `k${i % 5}`, bytes(`v${i}`)]]);
+      // Fail the first `call` after the write log's compaction rename.
+      let armed = false;
+      let fired = false;
+      const rename = fs.rename.bind(fs);
+      fs.rename = (from, to) => { rename(from, to); if (from === '/store/write.log.compact') armed = true; };
+      const orig = fs[call].bind(fs) as (...a: unknown[]) => unknown;
+      (fs as unknown as Record<string, unknown>)[call] = (...a: unknown[]) => {
+        if (armed && !fired) { fired = true; throw Object.assign(new Error(`EIO: injected in ${call}`), { code: 'EIO' }); }
+        return orig(...a);
+      };
+      try { engine.compactNow(); } catch { /* reported as a compaction failure */ }
+      expect(fired, 'the fault was injected').to.equal(true);
+      const after = runOps(engine, [['put', 'late', bytes('acknowledged')], ['delete', 'k1']]);
+      expect(after.every((r) => r.ok)).to.equal(true);
+      // The process dies (page cache kept), or the power goes: either way both acks hold.
+      for (const image of [fs.processCrashImage(), fs.crashImage()]) {
+        const got = recover(image);
+        expect(got.get('late'), 'the write acknowledged after the fault').to.equal('acknowledged');
+        expect(got.has('k1'), 'the delete acknowledged after the fault').to.equal(false);
+      }
+    });
+  }
 });

@@ -16,7 +16,7 @@ export function tmpDir(tag = 'tickstore'): string {
   return d;
 }
 
-after(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
+if (typeof after === 'function') after(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 
 export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
@@ -52,7 +52,7 @@ export function engineCfg(over: Partial<Tunables> = {}): EngineConfig {
 export type EngineOp = ['get', string] | ['put', string, Uint8Array] | ['delete', string];
 
 /** Runs ops through an in-thread engine exactly as the worker does; returns the decoded replies. */
-export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: string })[] {
+export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: string; errorCode?: string })[] {
   const w = new OpWriter();
   for (const o of ops) {
     const code = o[0] === 'get' ? Op.Get : o[0] === 'put' ? Op.Put : Op.Delete;
@@ -61,10 +61,11 @@ export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: 
   const out = new ReplyWriter();
   const errors = engine.execute(readOps(w.take()), out);
   const r = new ReplyReader(out.take());
-  const replies: (Reply & { error?: string })[] = [];
+  const replies: (Reply & { error?: string; errorCode?: string })[] = [];
   while (!r.done) {
     const rep = r.next();
-    replies.push(rep.errorIndex > 0 ? { ...rep, error: errors[rep.errorIndex - 1]!.message } : rep);
+    const e = rep.errorIndex > 0 ? errors[rep.errorIndex - 1]! : undefined;
+    replies.push(e ? { ...rep, error: e.message, errorCode: e.code } : rep);
   }
   return replies;
 }

@@ -55,6 +55,7 @@ export class Compaction {
   private out = Buffer.allocUnsafe(OUT_CHUNK);
   private outLen = 0;
   private readonly baseSeq: number;
+  private renamed = false;
 
   constructor(
     private readonly fs: FileSystem,
@@ -136,9 +137,17 @@ export class Compaction {
     this.flushOut();
     if (this.durable) this.fs.datasync(this.fd);
     this.fs.rename(this.tmpPath, this.il.log.path);
-    if (this.durable) this.fs.syncDir(this.dir);
+    // From here the new file is the log: adopt it even if the directory sync
+    // fails (the old inode is gone from the namespace; appending to it would
+    // lose writes). The log then owes a directory sync, and no later write is
+    // acknowledged until one succeeds (see WriteStore.commit).
+    this.renamed = true;
     this.il.log.adopt(this.fd, this.outEnd, this.baseSeq);
     for (const [key, loc] of this.il.keydir.entries()) this.relocate(key, loc);
+    if (this.durable) {
+      this.il.log.dirSyncOwed = true;
+      this.il.log.syncDirIfOwed();
+    }
   }
 
   private relocate(key: string, loc: KeyLocation): void {
@@ -153,6 +162,7 @@ export class Compaction {
 
   /** Abandons the compaction: the old log stays, the temporary file goes. */
   abort(): void {
+    if (this.renamed) return; // too late: the new file already is the log
     try { this.fs.close(this.fd); } catch { /* already failing; the unlink below matters more */ }
     try { this.fs.unlink(this.tmpPath); } catch { /* removed at next open */ }
   }

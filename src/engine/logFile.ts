@@ -1,4 +1,4 @@
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from './fs.js';
 import type { KeyLocation } from './keydir.js';
@@ -37,6 +37,8 @@ export class LogFile {
   end: number;
   /** The file's physical size: `end` plus zeros written ahead (see `append`). */
   private allocated: number;
+  /** A rename made this file the log, and its directory has not been fsync'd since. */
+  dirSyncOwed = false;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -84,11 +86,13 @@ export class LogFile {
 
   /** Adopts a new file (a compaction's output, already renamed over this path). */
   adopt(fd: number, end: number, baseSeq: number): void {
-    this.fs.close(this.fd);
+    const old = this.fd;
     this.fd = fd;
     this.end = end;
     this.allocated = end;
     this.baseSeq = baseSeq;
+    // The old file is already out of the namespace; failing to close it loses nothing.
+    try { this.fs.close(old); } catch { /* leaked descriptor at worst */ }
   }
 
   /**
@@ -200,6 +204,13 @@ export class LogFile {
   }
 
   datasync(): void { this.fs.datasync(this.fd); }
+
+  /** Fsyncs the log's directory if a rename is not yet durable there. */
+  syncDirIfOwed(): void {
+    if (!this.dirSyncOwed) return;
+    this.fs.syncDir(dirname(this.path));
+    this.dirSyncOwed = false;
+  }
 
   read(buf: Buffer, len: number, position: number): number {
     return this.fs.read(this.fd, buf, 0, len, position);

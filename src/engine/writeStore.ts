@@ -102,6 +102,8 @@ export class WriteStore {
       this.log.append(this.group, len);
       this.fsyncs++;
       this.log.datasync();
+      // A compaction's rename must be durable before anything written after it is acknowledged.
+      this.log.syncDirIfOwed();
     } catch (err) {
       this.rollback(base);
       throw asStoreError(err, `write to ${this.log.path} failed`);

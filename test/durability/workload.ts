@@ -1,0 +1,149 @@
+import { expect } from 'chai';
+import { DiskEngine } from '../../src/engine/diskEngine.js';
+import { bytes, engineCfg, runOps, text, type EngineOp } from '../helpers.js';
+import { PowerCut, type SimFs } from './simFs.js';
+
+export const DIR = '/store';
+
+export type WOp = ['put', string, string] | ['delete', string];
+export type Step = { ops: WOp[] } | { compact: true } | { reopen: true };
+
+/** A small deterministic PRNG (mulberry32). */
+export function rng(seed: number): (n: number) => number {
+  let a = seed >>> 0;
+  return (n: number) => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * n | 0;
+  };
+}
+
+export const KEYS = [...Array.from({ length: 24 }, (_, i) => `key-${i}`), ...Array.from({ length: 5 }, (_, i) => `k${i}`), 'late'];
+
+/** Puts, overwrites, deletes, empty values, multi-op groups, compactions and reopens. */
+export function makeWorkload(seed: number, steps: number): Step[] {
+  const r = rng(seed);
+  const out: Step[] = [];
+  for (let i = 0; i < steps; i++) {
+    if (i > 0 && r(14) === 0) { out.push({ compact: true }); continue; }
+    if (i > 0 && r(25) === 0) { out.push({ reopen: true }); continue; }
+    const ops: WOp[] = [];
+    const n = 1 + r(4);
+    for (let j = 0; j < n; j++) {
+      const key = KEYS[r(KEYS.length)]!;
+      if (r(5) === 0) ops.push(['delete', key]);
+      else ops.push(['put', key, r(8) === 0 ? '' : `${seed}.${i}.${j}:${'v'.repeat(r(200))}`]);
+    }
+    out.push({ ops });
+  }
+  return out;
+}
+
+export interface RunResult {
+  /** The state every acknowledged write adds up to. */
+  acked: Map<string, string>;
+  /** Per key: every value (undefined: absent) it may hold after a crash. */
+  candidates: Map<string, Set<string | undefined>>;
+  /** The group in flight when the power was cut, if it was. */
+  inFlight: WOp[] | undefined;
+  cut: boolean;
+  /** Errors reported for failed ops: [error code, message]. */
+  errors: [string | undefined, string][];
+}
+
+function apply(state: Map<string, string>, op: WOp): void {
+  if (op[0] === 'put') state.set(op[1], op[2]); else state.delete(op[1]);
+}
+
+/** Runs `steps` on the engine over `fs` until done, a power cut, or (`stopOnOpenError`) a failed open. */
+export function runWorkload(fs: SimFs, steps: Step[]): RunResult {
+  const acked = new Map<string, string>();
+  const candidates = new Map<string, Set<string | undefined>>();
+  const errors: [string | undefined, string][] = [];
+  const res: RunResult = { acked, candidates, inFlight: undefined, cut: false, errors };
+  let engine: DiskEngine | undefined;
+  const open = (): boolean => {
+    try { engine = DiskEngine.open(fs, DIR, engineCfg({ compactMinBytes: 0, compactRatio: 0.4 })); return true; } catch (err) {
+      if (err instanceof PowerCut) { res.cut = true; return false; }
+      errors.push([(err as { code?: string }).code, (err as Error).message]);
+      return false;
+    }
+  };
+  if (!open()) return res;
+  for (const step of steps) {
+    try {
+      if ('ops' in step) {
+        res.inFlight = step.ops;
+        const replies = runOps(engine!, step.ops.map((o): EngineOp => (o[0] === 'put' ? ['put', o[1], bytes(o[2])] : ['delete', o[1]])));
+        // The engine reports a cut mid-commit as a failed group; it is still the group in flight.
+        if (fs.cut) { res.cut = true; return res; }
+        res.inFlight = undefined;
+        step.ops.forEach((op, i) => {
+          const rep = replies[i]!;
+          const set = candidates.get(op[1]) ?? new Set([acked.get(op[1])]);
+          if (rep.ok) {
+            apply(acked, op);
+            set.clear();
+            set.add(acked.get(op[1]));
+          } else {
+            errors.push([rep.errorCode, rep.error ?? '']);
+            set.add(op[0] === 'put' ? op[2] : undefined);
+          }
+          candidates.set(op[1], set);
+        });
+      } else if ('compact' in step) {
+        try { engine!.compactNow(); } catch (err) { if (err instanceof PowerCut) throw err; }
+      } else {
+        try { engine!.close(); } catch (err) { if (err instanceof PowerCut) throw err; }
+        if (!open()) return res;
+      }
+    } catch (err) {
+      if (err instanceof PowerCut) { res.cut = true; return res; }
+      throw err;
+    }
+  }
+  try { engine!.close(); } catch (err) { if (err instanceof PowerCut) res.cut = true; }
+  return res;
+}
+
+/** Opens the crash image and reads every key: the recovered state. Checks the engine's own counts agree. */
+export function recover(fs: SimFs): Map<string, string> {
+  const engine = DiskEngine.open(fs, DIR, engineCfg());
+  try {
+    const replies = runOps(engine, KEYS.map((k): EngineOp => ['get', k]));
+    const state = new Map<string, string>();
+    KEYS.forEach((k, i) => {
+      const r = replies[i]!;
+      expect(r.ok, `read ${k}: ${r.error}`).to.equal(true);
+      if (r.found) state.set(k, text(r.value)!);
+    });
+    const st = engine.stats();
+    expect(st.writeKeys, 'live keys in the write store = a full read').to.equal(state.size);
+    expect(st.readKeys, 'live keys in the read store = a full read').to.equal(state.size);
+    return state;
+  } finally { engine.close(); }
+}
+
+const show = (m: Map<string, string>): string => JSON.stringify([...m].sort().map(([k, v]) => [k, v.slice(0, 12)]));
+
+/** After a power cut: the recovered state is the acknowledged one plus a prefix of the group in flight. */
+export function expectAckedPlusPrefix(run: RunResult, got: Map<string, string>, label: string): void {
+  const candidates: Map<string, string>[] = [new Map(run.acked)];
+  for (const op of run.inFlight ?? []) {
+    const next = new Map(candidates[candidates.length - 1]!);
+    apply(next, op);
+    candidates.push(next);
+  }
+  const same = (a: Map<string, string>): boolean => a.size === got.size && [...a].every(([k, v]) => got.get(k) === v);
+  expect(candidates.some(same), `${label}: recovered ${show(got)}\nacked ${show(run.acked)}`).to.equal(true);
+}
+
+/** After I/O errors: each key holds its last acknowledged value, or a value of a later op that failed. */
+export function expectCandidates(run: RunResult, got: Map<string, string>, label: string): void {
+  for (const k of KEYS) {
+    const allowed = run.candidates.get(k) ?? new Set([run.acked.get(k)]);
+    expect(allowed.has(got.get(k)), `${label}: ${k} = ${got.get(k)?.slice(0, 20)}, allowed ${[...allowed].map((v) => v?.slice(0, 20))}`).to.equal(true);
+  }
+}
