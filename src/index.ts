@@ -20,7 +20,7 @@ export {
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './input.js';
 export { Store, type StoreMetrics } from './store.js';
 export {
-  Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName,
+  Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions,
 } from './ticker.js';
 
 /**

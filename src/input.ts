@@ -1,4 +1,6 @@
-import { InvalidKeyError, InvalidValueError } from './errors.js';
+import { InvalidArgumentError, InvalidKeyError, InvalidValueError } from './errors.js';
+import { compareKeys, type ScanSpec } from './engine/scan.js';
+import type { ScanOptions } from './ticker.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './engine/record.js';
 
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES };
@@ -27,4 +29,63 @@ export function checkValue(value: unknown): Uint8Array {
     throw new InvalidValueError(`value is ${value.length} bytes; the maximum is ${MAX_VALUE_BYTES}`);
   }
   return value;
+}
+
+export const MAX_SCAN_LIMIT = 10_000;
+
+/** A scan cursor: the last key of a page and the direction, base64url-encoded JSON. Opaque to callers. */
+export function encodeCursor(lastKey: string, reverse: boolean): string {
+  return Buffer.from(JSON.stringify({ k: lastKey, r: reverse ? 1 : 0 }), 'utf8').toString('base64url');
+}
+
+function decodeCursor(cursor: unknown, reverse: boolean): string {
+  let parsed: unknown;
+  try {
+    if (typeof cursor !== 'string' || !/^[A-Za-z0-9_-]+$/.test(cursor)) throw new Error('not base64url');
+    parsed = JSON.parse(Buffer.from(cursor, 'base64url').toString('utf8'));
+  } catch {
+    throw new InvalidArgumentError('invalid scan cursor');
+  }
+  const c = parsed as { k?: unknown; r?: unknown } | null;
+  if (!c || typeof c.k !== 'string' || (c.r !== 0 && c.r !== 1)) throw new InvalidArgumentError('invalid scan cursor');
+  if ((c.r === 1) !== reverse) throw new InvalidArgumentError('scan cursor was made for the other direction');
+  checkKey(c.k);
+  return c.k;
+}
+
+/** Validates scan options into the spec the engine runs (a cursor becomes a bound). */
+export function checkScan(options: unknown): ScanSpec {
+  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('scan options must be an object');
+  const o = options as ScanOptions;
+  for (const k of Object.keys(o)) {
+    if (!['prefix', 'gt', 'gte', 'lt', 'lte', 'limit', 'reverse', 'cursor'].includes(k)) throw new InvalidArgumentError(`unknown scan option ${JSON.stringify(k)}`);
+  }
+  const spec: ScanSpec = { limit: 100, reverse: o.reverse === true };
+  if (o.reverse !== undefined && typeof o.reverse !== 'boolean') throw new InvalidArgumentError('reverse must be a boolean');
+  if (o.prefix !== undefined) {
+    if (typeof o.prefix !== 'string') throw new InvalidKeyError('prefix must be a string');
+    if (o.prefix !== '') checkKey(o.prefix);
+    spec.prefix = o.prefix;
+  }
+  for (const b of ['gt', 'gte', 'lt', 'lte'] as const) {
+    if (o[b] !== undefined) { checkKey(o[b]); spec[b] = o[b]; }
+  }
+  if (o.limit !== undefined) {
+    if (typeof o.limit !== 'number' || !Number.isInteger(o.limit) || o.limit < 1 || o.limit > MAX_SCAN_LIMIT) {
+      throw new InvalidArgumentError(`limit must be a whole number in 1..${MAX_SCAN_LIMIT}`);
+    }
+    spec.limit = o.limit;
+  }
+  if (o.cursor !== undefined) {
+    const last = decodeCursor(o.cursor, spec.reverse);
+    // Continue strictly after the last key returned (the other bounds still apply).
+    if (spec.reverse) {
+      delete spec.lte;
+      spec.lt = spec.lt !== undefined && compareKeys(spec.lt, last) < 0 ? spec.lt : last;
+    } else {
+      delete spec.gte;
+      spec.gt = spec.gt !== undefined && compareKeys(spec.gt, last) > 0 ? spec.gt : last;
+    }
+  }
+  return spec;
 }

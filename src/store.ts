@@ -2,10 +2,12 @@ import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import { InvalidConfigError, InvalidKeyError, StoreClosedError, type TickstoreError } from './errors.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
-import { checkKey, checkValue } from './input.js';
+import { checkKey, checkScan, checkValue, encodeCursor } from './input.js';
+import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
 import {
-  Ticker, type OpName, type ResultSink, type StoreChange, type StoreResult, type TickerHost, type TickerOptions, type WatchTarget,
+  Ticker, type OpName, type ResultSink, type ScanOptions, type StoreChange, type StoreResult, type TickerHost, type TickerOptions,
+  type WatchTarget,
 } from './ticker.js';
 
 interface Watcher { ticker: Ticker; onChange: (change: StoreChange) => void; active: boolean }
@@ -44,7 +46,7 @@ export interface StoreMetrics {
   lastCompactionError: string | undefined;
 }
 
-const OP_CODE: Record<OpName, OpCode> = { get: Op.Get, put: Op.Put, delete: Op.Delete };
+const OP_CODE: Record<'put' | 'delete', OpCode> = { put: Op.Put, delete: Op.Delete };
 
 /**
  * The store facade: validation, handles, the memcache and metrics, over a
@@ -94,6 +96,16 @@ export class Store implements TickerHost {
     return this.promised('delete', key, undefined, false, (r) => r.found);
   }
 
+  /** Whether `key` has a value (none is read). */
+  exists(key: string): Promise<boolean> {
+    return this.promised('exists', key, undefined, false, (r) => r.found);
+  }
+
+  /** One page of an ordered scan; pass `cursor` back for the next page. */
+  scan(options: ScanOptions = {}): Promise<{ entries: { key: string; value: Uint8Array }[]; cursor: string | undefined }> {
+    return this.promised('scan', '', options, false, (r) => ({ entries: r.entries ?? [], cursor: r.cursor }));
+  }
+
   private promised<T>(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, pick: (r: StoreResult) => T): Promise<T> {
     try {
       return new Promise<T>((resolve, reject) => {
@@ -109,28 +121,58 @@ export class Store implements TickerHost {
   /** @internal The one path every op takes (tickers and promises). Throws typed errors for bad input. */
   issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink): number {
     this.assertOpen();
+    if (op === 'scan') {
+      const spec = checkScan(value);
+      const handle = ++this.nextHandle;
+      this.startScan(handle, spec, sink);
+      return handle;
+    }
     const keyLen = checkKey(key);
     const k = key as string;
     const bytes = op === 'put' ? checkValue(value) : undefined;
     const handle = ++this.nextHandle;
-    if (op === 'get') {
-      this.startGet(handle, k, keyLen, cacheOnRead, sink);
+    if (op === 'get' || op === 'exists') {
+      this.startGet(handle, op, k, keyLen, cacheOnRead, sink);
     } else {
       this.startWrite(handle, op, k, keyLen, bytes, sink);
     }
     return handle;
   }
 
-  private startGet(handle: number, key: string, keyLen: number, cacheOnRead: boolean, sink: ResultSink): void {
+  private startScan(handle: number, spec: ScanSpec, sink: ResultSink): void {
+    const json = new TextEncoder().encode(JSON.stringify(spec));
+    this.backend.submit(Op.Scan, '', 0, json, (reply, error) => {
+      if (error) {
+        sink.deliver({ handle, op: 'scan', ok: false, found: false, fromCache: false, error });
+        return;
+      }
+      const entries = decodePage(reply.value!);
+      const last = entries[entries.length - 1];
+      const cursor = reply.found && last ? encodeCursor(last.key, spec.reverse) : undefined;
+      sink.deliver({ handle, op: 'scan', ok: true, found: entries.length > 0, fromCache: false, entries, cursor });
+    });
+  }
+
+  private startGet(handle: number, op: 'get' | 'exists', key: string, keyLen: number, cacheOnRead: boolean, sink: ResultSink): void {
     if (!this.pendingWrites.has(key)) {
       const hit = this.cache.get(key);
       if (hit) {
         this.hits++;
-        sink.deliver({ handle, op: 'get', ok: true, found: true, fromCache: true, value: hit.slice() });
+        sink.deliver(op === 'get'
+          ? { handle, op, ok: true, found: true, fromCache: true, value: hit.slice() }
+          : { handle, op, ok: true, found: true, fromCache: true });
         return;
       }
     }
     this.misses++;
+    if (op === 'exists') {
+      this.backend.submit(Op.Exists, key, keyLen, undefined, (reply, error) => {
+        sink.deliver(error
+          ? { handle, op, ok: false, found: false, fromCache: false, error }
+          : { handle, op, ok: true, found: reply.found, fromCache: false });
+      });
+      return;
+    }
     this.backend.submit(Op.Get, key, keyLen, undefined, (reply, error) => {
       if (error) {
         sink.deliver({ handle, op: 'get', ok: false, found: false, fromCache: false, error });
@@ -143,7 +185,7 @@ export class Store implements TickerHost {
     });
   }
 
-  private startWrite(handle: number, op: OpName, key: string, keyLen: number, value: Uint8Array | undefined, sink: ResultSink): void {
+  private startWrite(handle: number, op: 'put' | 'delete', key: string, keyLen: number, value: Uint8Array | undefined, sink: ResultSink): void {
     const update = this.tun.writePolicy === 'update';
     // Derived entries go now; the key's own entry is bypassed while the write is in flight
     // and then evicted or (update policy) overwritten once it is durable.
@@ -163,7 +205,7 @@ export class Store implements TickerHost {
       if (keep) this.cache.update(key, keep);
       else this.cache.invalidate(key);
       sink.deliver({ handle, op, ok: true, found: reply.found, fromCache: false });
-      if (watchers) this.notifyWatchers(watchers, { key, op: op === 'put' ? 'put' : 'delete', value: notifyValue });
+      if (watchers) this.notifyWatchers(watchers, { key, op, value: notifyValue });
     });
   }
 

@@ -1,6 +1,6 @@
 import { StoreClosedError, type TickstoreError } from './errors.js';
 
-export type OpName = 'get' | 'put' | 'delete';
+export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan';
 
 /** The outcome of one operation, delivered inside its ticker's `tick()`. */
 export interface StoreResult {
@@ -15,12 +15,32 @@ export interface StoreResult {
   fromCache: boolean;
   /** A GET's value (its own copy). */
   value?: Uint8Array;
+  /** A SCAN's page, in key order (reversed with `reverse`). */
+  entries?: { key: string; value: Uint8Array }[];
+  /** A SCAN's continuation: pass it as `cursor` for the next page; absent on the last page. */
+  cursor?: string;
   error?: TickstoreError;
 }
 
 export interface TickerOptions {
   /** Called for each result inside `tick()`. Without it, results queue for `poll()`. */
   onResult?: (result: StoreResult) => void;
+}
+
+/** An ordered scan: by prefix and/or bounds, lexicographic by the keys' UTF-8 bytes. */
+export interface ScanOptions {
+  /** Only keys starting with this ('' or absent: all keys). */
+  prefix?: string;
+  gt?: string;
+  gte?: string;
+  lt?: string;
+  lte?: string;
+  /** Most entries in the page (1..10000, default 100). */
+  limit?: number;
+  /** Descending order. */
+  reverse?: boolean;
+  /** The `cursor` of the previous page, to continue after it. */
+  cursor?: string;
 }
 
 export interface GetOptions {
@@ -94,6 +114,16 @@ export class Ticker implements ResultSink {
   /** Starts a DELETE. */
   delete(key: string): number {
     return this.issue('delete', key, undefined, false);
+  }
+
+  /** Starts an EXISTS: `found` tells whether the key has a value (no value is read). */
+  exists(key: string): number {
+    return this.issue('exists', key, undefined, false);
+  }
+
+  /** Starts one page of an ordered scan (see ScanOptions); the result carries `entries` and `cursor`. */
+  scan(options: ScanOptions = {}): number {
+    return this.issue('scan', '', options, false);
   }
 
   private issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean): number {

@@ -5,6 +5,7 @@ import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
 import { ReadStore } from './readStore.js';
 import { EntryType, ENTRY_HEADER_BYTES } from './record.js';
+import { compareKeys, encodePage, inRange, type ScanSpec } from './scan.js';
 import { Op, ReplyWriter, Status, type DecodedOp } from './wire.js';
 import { WriteStore, type CommittedGroup } from './writeStore.js';
 
@@ -98,10 +99,13 @@ export class DiskEngine {
     const pending: PendingWrite[] = [];
     const perKey = this.cfg.syncMode === 'per-key';
     for (const op of ops) {
-      if (op.op === Op.Get) {
-        if (perKey && this.ws.hasStaged(op.key)) this.commit(pending, out, errors);
+      if (op.op === Op.Get || op.op === Op.Exists || op.op === Op.Scan) {
+        const scan = op.op === Op.Scan;
+        if (perKey && (scan ? this.ws.stagedCount > 0 : this.ws.hasStaged(op.key))) this.commit(pending, out, errors);
         try {
-          this.get(op.key, perKey, out);
+          if (scan) this.scan(JSON.parse(op.value!.toString('utf8')) as ScanSpec, out);
+          else if (op.op === Op.Exists) out.push(Status.Ok | ((perKey ? this.ws : this.rs).keydir.has(op.key) ? Status.Found : 0));
+          else this.get(op.key, perKey, out);
         } catch (err) {
           errors.push(toErrorShape(err));
           out.settle(out.push(0), 0, errors.length);
@@ -135,6 +139,17 @@ export class DiskEngine {
     const value = this.rs.get(key);
     const status = Status.Ok | (value ? Status.Found : 0) | (lagging ? Status.Stale : 0);
     out.push(status, value);
+  }
+
+  /** One page of an ordered scan, read from the replica in this turn (a consistent snapshot). */
+  private scan(spec: ScanSpec, out: ReplyWriter): void {
+    const keys: string[] = [];
+    for (const k of this.rs.keydir.keys()) if (inRange(k, spec)) keys.push(k);
+    keys.sort(compareKeys);
+    if (spec.reverse) keys.reverse();
+    const page: [string, Uint8Array][] = [];
+    for (const k of keys.slice(0, spec.limit)) page.push([k, Buffer.from(this.rs.get(k)!)]);
+    out.push(Status.Ok | (keys.length > spec.limit ? Status.Found : 0), encodePage(page));
   }
 
   private commit(pending: PendingWrite[], out: ReplyWriter, errors: ErrorShape[]): void {

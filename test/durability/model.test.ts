@@ -1,6 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { openStore, type Store, type SyncMode, type WritePolicy } from '../../src/index.js';
+import { compareKeys } from '../../src/engine/scan.js';
 import { bytes, text, tickFor, tmpDir, waitFor } from '../helpers.js';
 
 /**
@@ -38,6 +39,10 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
 async function check(store: Store, model: Map<string, string>): Promise<void> {
   if (store.options.syncMode === 'async-batch') await waitFor(() => store.metrics().replicaLag === 0, 'replica');
   for (const k of KEYS) expect(text(await store.get(k)), `key ${k}`).to.equal(model.get(k));
+  // A full ordered scan is the model, sorted by UTF-8 bytes.
+  const { entries } = await store.scan({ limit: 100 });
+  expect(entries.map((e) => [e.key, text(e.value)])).to.deep.equal([...model].sort(([a], [b]) => compareKeys(a, b)));
+  for (const k of KEYS) expect(await store.exists(k), `exists ${k}`).to.equal(model.has(k));
   const m = store.metrics();
   expect(m.writeCount, 'live keys in the write store').to.equal(model.size);
   expect(m.readCount, 'live keys in the read store').to.equal(model.size);
