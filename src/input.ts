@@ -89,3 +89,61 @@ export function checkScan(options: unknown): ScanSpec {
   }
   return spec;
 }
+
+/** One write of an atomic batch. */
+export type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'delete'; key: string };
+
+export const MAX_BATCH_OPS = 10_000;
+
+/** Validates a batch: 1..MAX_BATCH_OPS puts and deletes, each key and value checked. */
+export function checkBatch(ops: unknown): BatchOp[] {
+  if (!Array.isArray(ops) || ops.length === 0 || ops.length > MAX_BATCH_OPS) {
+    throw new InvalidArgumentError(`a batch is an array of 1..${MAX_BATCH_OPS} ops`);
+  }
+  return ops.map((o: unknown, i): BatchOp => {
+    const op = o as { type?: unknown; key?: unknown; value?: unknown } | null;
+    if (!op || (op.type !== 'put' && op.type !== 'delete')) throw new InvalidArgumentError(`batch op ${i}: type must be 'put' or 'delete'`);
+    checkKey(op.key);
+    if (op.type === 'put') return { type: 'put', key: op.key as string, value: checkValue(op.value) };
+    return { type: 'delete', key: op.key as string };
+  });
+}
+
+/** A batch on the wire: count u32, then per op type u8 (1 put, 2 delete), keyLen u16, key, valLen u32, value. */
+export function encodeBatch(ops: BatchOp[]): Uint8Array {
+  const keys = ops.map((o) => Buffer.from(o.key, 'utf8'));
+  let size = 4;
+  ops.forEach((o, i) => { size += 1 + 2 + keys[i]!.length + 4 + (o.type === 'put' ? o.value.length : 0); });
+  const b = Buffer.allocUnsafe(size);
+  b.writeUInt32LE(ops.length, 0);
+  let at = 4;
+  ops.forEach((o, i) => {
+    const k = keys[i]!;
+    b[at] = o.type === 'put' ? 1 : 2;
+    b.writeUInt16LE(k.length, at + 1);
+    k.copy(b, at + 3);
+    at += 3 + k.length;
+    const v = o.type === 'put' ? o.value : undefined;
+    b.writeUInt32LE(v ? v.length : 0, at);
+    if (v) b.set(v, at + 4);
+    at += 4 + (v ? v.length : 0);
+  });
+  return b;
+}
+
+/** The engine side of encodeBatch: views into `b`. */
+export function decodeBatch(b: Buffer): { put: boolean; key: string; keyBytes: Buffer; value: Buffer | undefined }[] {
+  const n = b.readUInt32LE(0);
+  const out: { put: boolean; key: string; keyBytes: Buffer; value: Buffer | undefined }[] = [];
+  let at = 4;
+  for (let i = 0; i < n; i++) {
+    const put = b[at] === 1;
+    const kl = b.readUInt16LE(at + 1);
+    const keyBytes = b.subarray(at + 3, at + 3 + kl);
+    at += 3 + kl;
+    const vl = b.readUInt32LE(at);
+    out.push({ put, key: keyBytes.toString('utf8'), keyBytes, value: put ? b.subarray(at + 4, at + 4 + vl) : undefined });
+    at += 4 + vl;
+  }
+  return out;
+}

@@ -2,7 +2,7 @@ import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import { InvalidConfigError, InvalidKeyError, StoreClosedError, type TickstoreError } from './errors.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
-import { checkKey, checkScan, checkValue, encodeCursor } from './input.js';
+import { checkBatch, checkKey, checkScan, checkValue, encodeBatch, encodeCursor, type BatchOp } from './input.js';
 import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
 import {
@@ -96,6 +96,11 @@ export class Store implements TickerHost {
     return this.promised('delete', key, undefined, false, (r) => r.found);
   }
 
+  /** Applies puts and deletes atomically: all of them, or (on error, or across a crash) none. */
+  batch(ops: BatchOp[]): Promise<void> {
+    return this.promised('batch', '', ops, false, () => undefined);
+  }
+
   /** Whether `key` has a value (none is read). */
   exists(key: string): Promise<boolean> {
     return this.promised('exists', key, undefined, false, (r) => r.found);
@@ -121,6 +126,12 @@ export class Store implements TickerHost {
   /** @internal The one path every op takes (tickers and promises). Throws typed errors for bad input. */
   issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink): number {
     this.assertOpen();
+    if (op === 'batch') {
+      const ops = checkBatch(value);
+      const handle = ++this.nextHandle;
+      this.startBatch(handle, ops, sink);
+      return handle;
+    }
     if (op === 'scan') {
       const spec = checkScan(value);
       const handle = ++this.nextHandle;
@@ -186,27 +197,46 @@ export class Store implements TickerHost {
   }
 
   private startWrite(handle: number, op: 'put' | 'delete', key: string, keyLen: number, value: Uint8Array | undefined, sink: ResultSink): void {
+    const done = this.beginWrite(op, key, value);
+    this.backend.submit(OP_CODE[op], key, keyLen, value, (reply: Reply, error: TickstoreError | undefined) => {
+      done(error);
+      sink.deliver(error
+        ? { handle, op, ok: false, found: false, fromCache: false, error }
+        : { handle, op, ok: true, found: reply.found, fromCache: false });
+    });
+  }
+
+  private startBatch(handle: number, ops: BatchOp[], sink: ResultSink): void {
+    const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined));
+    this.backend.submit(Op.Batch, '', 0, encodeBatch(ops), (_reply: Reply, error: TickstoreError | undefined) => {
+      for (const d of done) d(error);
+      sink.deliver(error
+        ? { handle, op: 'batch', ok: false, found: false, fromCache: false, error }
+        : { handle, op: 'batch', ok: true, found: true, fromCache: false });
+    });
+  }
+
+  /**
+   * The memcache and watch bookkeeping of one key's write: derived entries go
+   * now; the key's own entry is bypassed while the write is in flight and then
+   * evicted or (update policy) overwritten once durable. Returns what to run
+   * when the engine has answered.
+   */
+  private beginWrite(op: 'put' | 'delete', key: string, value: Uint8Array | undefined): (error: TickstoreError | undefined) => void {
     const update = this.tun.writePolicy === 'update';
-    // Derived entries go now; the key's own entry is bypassed while the write is in flight
-    // and then evicted or (update policy) overwritten once it is durable.
     if (update) this.cache.invalidateDerived(key); else this.cache.invalidate(key);
     const keep = update && value && this.cache.has(key) ? value.slice() : undefined;
     const watchers = this.watchersOf(key);
     const notifyValue = watchers && value ? value.slice() : undefined;
     this.pendingWrites.set(key, (this.pendingWrites.get(key) ?? 0) + 1);
-    this.backend.submit(OP_CODE[op], key, keyLen, value, (reply: Reply, error: TickstoreError | undefined) => {
+    return (error) => {
       const left = this.pendingWrites.get(key)! - 1;
       if (left === 0) this.pendingWrites.delete(key); else this.pendingWrites.set(key, left);
-      if (error) {
-        this.cache.invalidate(key);
-        sink.deliver({ handle, op, ok: false, found: false, fromCache: false, error });
-        return;
-      }
+      if (error) { this.cache.invalidate(key); return; }
       if (keep) this.cache.update(key, keep);
       else this.cache.invalidate(key);
-      sink.deliver({ handle, op, ok: true, found: reply.found, fromCache: false });
       if (watchers) this.notifyWatchers(watchers, { key, op, value: notifyValue });
-    });
+    };
   }
 
   /** @internal Registers a ticker's watch; returns the function that removes it. */

@@ -1,6 +1,7 @@
 import { StoreClosedError, type TickstoreError } from './errors.js';
+import type { BatchOp } from './input.js';
 
-export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan';
+export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch';
 
 /** The outcome of one operation, delivered inside its ticker's `tick()`. */
 export interface StoreResult {
@@ -114,6 +115,11 @@ export class Ticker implements ResultSink {
   /** Starts a DELETE. */
   delete(key: string): number {
     return this.issue('delete', key, undefined, false);
+  }
+
+  /** Starts an atomic batch of puts and deletes (one commit unit: all or nothing, across a crash too). */
+  batch(ops: BatchOp[]): number {
+    return this.issue('batch', '', ops, false);
   }
 
   /** Starts an EXISTS: `found` tells whether the key has a value (no value is read). */

@@ -6,6 +6,7 @@ import { DiskEngine } from '../src/engine/diskEngine.js';
 import type { FileSystem } from '../src/engine/fs.js';
 import { Op, OpWriter, ReplyReader, ReplyWriter, readOps, type Reply } from '../src/engine/wire.js';
 import type { Ticker, StoreResult } from '../src/index.js';
+import { encodeBatch, type BatchOp } from '../src/input.js';
 
 const made: string[] = [];
 
@@ -49,12 +50,13 @@ export function engineCfg(over: Partial<Tunables> = {}): EngineConfig {
   return engineConfig({ ...DEFAULTS, ...over });
 }
 
-export type EngineOp = ['get', string] | ['put', string, Uint8Array] | ['delete', string];
+export type EngineOp = ['get', string] | ['put', string, Uint8Array] | ['delete', string] | ['batch', BatchOp[]];
 
 /** Runs ops through an in-thread engine exactly as the worker does; returns the decoded replies. */
 export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: string; errorCode?: string })[] {
   const w = new OpWriter();
   for (const o of ops) {
+    if (o[0] === 'batch') { w.push(Op.Batch, '', 0, encodeBatch(o[1])); continue; }
     const code = o[0] === 'get' ? Op.Get : o[0] === 'put' ? Op.Put : Op.Delete;
     w.push(code, o[1], Buffer.byteLength(o[1]), o[0] === 'put' ? o[2] : undefined);
   }

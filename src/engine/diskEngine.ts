@@ -5,6 +5,7 @@ import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
 import { ReadStore } from './readStore.js';
 import { EntryType, ENTRY_HEADER_BYTES } from './record.js';
+import { decodeBatch } from '../input.js';
 import { compareKeys, encodePage, inRange, type ScanSpec } from './scan.js';
 import { Op, ReplyWriter, Status, type DecodedOp } from './wire.js';
 import { WriteStore, type CommittedGroup } from './writeStore.js';
@@ -115,6 +116,13 @@ export class DiskEngine {
       if (this.ws.failure) {
         errors.push(toErrorShape(this.ws.failure));
         out.settle(out.push(0), 0, errors.length);
+        continue;
+      }
+      if (op.op === Op.Batch) {
+        // One commit unit: only its last entry carries LAST, so recovery applies all or none.
+        const ops = decodeBatch(op.value!);
+        ops.forEach((b, i) => this.ws.stage(b.put ? EntryType.Put : EntryType.Delete, b.key, b.keyBytes, b.value, i === ops.length - 1));
+        pending.push({ at: out.push(0), found: true });
         continue;
       }
       const isPut = op.op === Op.Put;

@@ -9,8 +9,11 @@
  * message, so an I/O error shared by a whole group crosses once).
  */
 
-/** Scan carries its JSON ScanSpec as the value, with an empty key; Exists is a GET without the value. */
-export const Op = { Get: 1, Put: 2, Delete: 3, Exists: 4, Scan: 5 } as const;
+/**
+ * Scan carries its JSON ScanSpec as the value and Batch its encoded ops
+ * (input.ts encodeBatch), both with an empty key; Exists is a GET without the value.
+ */
+export const Op = { Get: 1, Put: 2, Delete: 3, Exists: 4, Scan: 5, Batch: 6 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
 /** Found on a Scan reply means more entries follow the page. */
@@ -86,7 +89,7 @@ export function* readOps(ab: ArrayBuffer): Generator<DecodedOp> {
     const valLen = b.readUInt32LE(at + 4);
     const k0 = at + OP_HEADER;
     const keyBytes = b.subarray(k0, k0 + keyLen);
-    const value = op === Op.Put || op === Op.Scan ? b.subarray(k0 + keyLen, k0 + keyLen + valLen) : undefined;
+    const value = op === Op.Put || op === Op.Scan || op === Op.Batch ? b.subarray(k0 + keyLen, k0 + keyLen + valLen) : undefined;
     yield { op, key: keyBytes.toString('utf8'), keyBytes, value };
     at = k0 + keyLen + valLen;
   }

@@ -13,7 +13,10 @@ after(() => { if (figures.length) console.log(figures.map((f) => `      ${f}`).j
 /** Every value each key was ever given by the workload. */
 function written(steps: Step[]): Map<string, Set<string>> {
   const m = new Map<string, Set<string>>();
-  for (const s of steps) if ('ops' in s) for (const op of s.ops) if (op[0] === 'put') (m.get(op[1]) ?? m.set(op[1], new Set()).get(op[1])!).add(op[2]);
+  for (const s of steps) {
+    const ops = 'ops' in s ? s.ops : 'batch' in s ? s.batch : [];
+    for (const op of ops) if (op[0] === 'put') (m.get(op[1]) ?? m.set(op[1], new Set()).get(op[1])!).add(op[2]);
+  }
   return m;
 }
 

@@ -6,7 +6,8 @@ import { PowerCut, type SimFs } from './simFs.js';
 export const DIR = '/store';
 
 export type WOp = ['put', string, string] | ['delete', string];
-export type Step = { ops: WOp[] } | { compact: true } | { reopen: true };
+/** `ops`: each op its own commit unit; `batch`: all its ops one atomic unit. */
+export type Step = { ops: WOp[] } | { batch: WOp[] } | { compact: true } | { reopen: true };
 
 /** A small deterministic PRNG (mulberry32). */
 export function rng(seed: number): (n: number) => number {
@@ -32,11 +33,11 @@ export function makeWorkload(seed: number, steps: number): Step[] {
     const ops: WOp[] = [];
     const n = 1 + r(4);
     for (let j = 0; j < n; j++) {
-      const key = KEYS[r(KEYS.length)]!;
+      const key = KEYS[r(24)]!;
       if (r(5) === 0) ops.push(['delete', key]);
       else ops.push(['put', key, r(8) === 0 ? '' : `${seed}.${i}.${j}:${'v'.repeat(r(200))}`]);
     }
-    out.push({ ops });
+    out.push(r(4) === 0 ? { batch: ops } : { ops });
   }
   return out;
 }
@@ -46,8 +47,8 @@ export interface RunResult {
   acked: Map<string, string>;
   /** Per key: every value (undefined: absent) it may hold after a crash. */
   candidates: Map<string, Set<string | undefined>>;
-  /** The group in flight when the power was cut, if it was. */
-  inFlight: WOp[] | undefined;
+  /** The commit units in flight when the power was cut, if it was. */
+  inFlight: WOp[][] | undefined;
   cut: boolean;
   /** Errors reported for failed ops: [error code, message]. */
   errors: [string | undefined, string][];
@@ -74,14 +75,18 @@ export function runWorkload(fs: SimFs, steps: Step[]): RunResult {
   if (!open()) return res;
   for (const step of steps) {
     try {
-      if ('ops' in step) {
-        res.inFlight = step.ops;
-        const replies = runOps(engine!, step.ops.map((o): EngineOp => (o[0] === 'put' ? ['put', o[1], bytes(o[2])] : ['delete', o[1]])));
+      if ('ops' in step || 'batch' in step) {
+        const isBatch = 'batch' in step;
+        const ops = isBatch ? step.batch : step.ops;
+        res.inFlight = isBatch ? [ops] : ops.map((o) => [o]);
+        const replies = runOps(engine!, isBatch
+          ? [['batch', ops.map((o) => (o[0] === 'put' ? { type: 'put' as const, key: o[1], value: bytes(o[2]) } : { type: 'delete' as const, key: o[1] }))]]
+          : ops.map((o): EngineOp => (o[0] === 'put' ? ['put', o[1], bytes(o[2])] : ['delete', o[1]])));
         // The engine reports a cut mid-commit as a failed group; it is still the group in flight.
         if (fs.cut) { res.cut = true; return res; }
         res.inFlight = undefined;
-        step.ops.forEach((op, i) => {
-          const rep = replies[i]!;
+        ops.forEach((op, i) => {
+          const rep = replies[isBatch ? 0 : i]!;
           const set = candidates.get(op[1]) ?? new Set([acked.get(op[1])]);
           if (rep.ok) {
             apply(acked, op);
@@ -128,12 +133,12 @@ export function recover(fs: SimFs): Map<string, string> {
 
 const show = (m: Map<string, string>): string => JSON.stringify([...m].sort().map(([k, v]) => [k, v.slice(0, 12)]));
 
-/** After a power cut: the recovered state is the acknowledged one plus a prefix of the group in flight. */
+/** After a power cut: the recovered state is the acknowledged one plus a prefix of the units in flight (a batch whole or not at all). */
 export function expectAckedPlusPrefix(run: RunResult, got: Map<string, string>, label: string): void {
   const candidates: Map<string, string>[] = [new Map(run.acked)];
-  for (const op of run.inFlight ?? []) {
+  for (const unit of run.inFlight ?? []) {
     const next = new Map(candidates[candidates.length - 1]!);
-    apply(next, op);
+    for (const op of unit) apply(next, op);
     candidates.push(next);
   }
   const same = (a: Map<string, string>): boolean => a.size === got.size && [...a].every(([k, v]) => got.get(k) === v);
