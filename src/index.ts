@@ -17,7 +17,7 @@ export {
   TickstoreError, InvalidKeyError, InvalidValueError, InvalidArgumentError, InvalidConfigError,
   StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, type ErrorCode,
 } from './errors.js';
-export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, type BatchOp } from './input.js';
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, type BatchOp, type Condition } from './input.js';
 export { Store, type StoreMetrics } from './store.js';
 export {
   Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions,

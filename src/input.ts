@@ -147,3 +147,42 @@ export function decodeBatch(b: Buffer): { put: boolean; key: string; keyBytes: B
   }
   return out;
 }
+
+/** What a conditional put requires of the key's current state. */
+export type Condition = { absent: true } | { version: number } | { value: Uint8Array | undefined };
+
+/** Condition on the wire: mode u8 (1 absent, 2 version, 3 value, 4 value-absent), version u64 or valLen u32 + bytes, then the new value. */
+export function encodeCondition(c: Condition, next: Uint8Array): Uint8Array {
+  let head: Buffer;
+  if ('absent' in c || ('value' in c && c.value === undefined)) head = Buffer.from([1]);
+  else if ('version' in c) { head = Buffer.alloc(9); head[0] = 2; head.writeBigUInt64LE(BigInt(c.version), 1); }
+  else { const v = c.value!; head = Buffer.alloc(5 + v.length); head[0] = 3; head.writeUInt32LE(v.length, 1); head.set(v, 5); }
+  return Buffer.concat([head, next]);
+}
+
+export function decodeCondition(b: Buffer): { cond: Condition; next: Buffer } {
+  if (b[0] === 1) return { cond: { absent: true }, next: b.subarray(1) };
+  if (b[0] === 2) return { cond: { version: Number(b.readBigUInt64LE(1)) }, next: b.subarray(9) };
+  const n = b.readUInt32LE(1);
+  return { cond: { value: b.subarray(5, 5 + n) }, next: b.subarray(5 + n) };
+}
+
+export function checkVersion(v: unknown): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new InvalidArgumentError(`ifVersion must be a version number (>= 1), got ${String(v)}`);
+  return v;
+}
+
+/** Validates a conditional put's `{ value, condition }`. */
+export function checkConditional(o: unknown): { value: Uint8Array; condition: Condition } {
+  const { value, condition } = (o ?? {}) as { value?: unknown; condition?: unknown };
+  const v = checkValue(value);
+  const c = condition as Record<string, unknown> | null | undefined;
+  if (!c || typeof c !== 'object') throw new InvalidArgumentError('condition must be { absent: true }, { version } or { value }');
+  if ('absent' in c) {
+    if (c.absent !== true) throw new InvalidArgumentError('condition { absent } must be true');
+    return { value: v, condition: { absent: true } };
+  }
+  if ('version' in c) return { value: v, condition: { version: checkVersion(c.version) } };
+  if ('value' in c) return { value: v, condition: { value: c.value === undefined ? undefined : checkValue(c.value) } };
+  throw new InvalidArgumentError('condition must be { absent: true }, { version } or { value }');
+}

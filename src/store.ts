@@ -2,7 +2,10 @@ import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import { InvalidConfigError, InvalidKeyError, StoreClosedError, type TickstoreError } from './errors.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
-import { checkBatch, checkKey, checkScan, checkValue, encodeBatch, encodeCursor, type BatchOp } from './input.js';
+import {
+  checkBatch, checkConditional, checkKey, checkScan, checkValue, checkVersion, encodeBatch, encodeCondition, encodeCursor,
+  type BatchOp, type Condition,
+} from './input.js';
 import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
 import {
@@ -101,6 +104,27 @@ export class Store implements TickerHost {
     return this.promised('batch', '', ops, false, () => undefined);
   }
 
+  /** Writes `value` only if `key` is absent; resolves to whether it did. */
+  putIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
+    return this.promised('putIf', key, { value, condition: { absent: true } }, false, (r) => r.applied === true);
+  }
+
+  /** Writes `next` only if `key` holds exactly `expected` (undefined: absent); resolves to whether it did. */
+  compareAndSwap(key: string, expected: Uint8Array | undefined, next: Uint8Array): Promise<boolean> {
+    return this.promised('putIf', key, { value: next, condition: { value: expected } }, false, (r) => r.applied === true);
+  }
+
+  /** Writes `value` only if `key` is at version `ifVersion` (from `version()` or an earlier write). */
+  putVersioned(key: string, value: Uint8Array, ifVersion: number): Promise<{ applied: boolean; version: number | undefined }> {
+    return this.promised('putIf', key, { value, condition: { version: checkVersion(ifVersion) } }, false,
+      (r) => ({ applied: r.applied === true, version: r.version }));
+  }
+
+  /** The key's current version (its last write's sequence number), or undefined when absent. */
+  version(key: string): Promise<number | undefined> {
+    return this.promised('exists', key, undefined, false, (r) => r.version);
+  }
+
   /** Whether `key` has a value (none is read). */
   exists(key: string): Promise<boolean> {
     return this.promised('exists', key, undefined, false, (r) => r.found);
@@ -130,6 +154,13 @@ export class Store implements TickerHost {
       const ops = checkBatch(value);
       const handle = ++this.nextHandle;
       this.startBatch(handle, ops, sink);
+      return handle;
+    }
+    if (op === 'putIf') {
+      const keyLen = checkKey(key);
+      const { value: v, condition } = checkConditional(value);
+      const handle = ++this.nextHandle;
+      this.startPutIf(handle, key as string, keyLen, v, condition, sink);
       return handle;
     }
     if (op === 'scan') {
@@ -165,7 +196,8 @@ export class Store implements TickerHost {
   }
 
   private startGet(handle: number, op: 'get' | 'exists', key: string, keyLen: number, cacheOnRead: boolean, sink: ResultSink): void {
-    if (!this.pendingWrites.has(key)) {
+    // EXISTS answers versions too, which the memcache does not hold.
+    if (op === 'get' && !this.pendingWrites.has(key)) {
       const hit = this.cache.get(key);
       if (hit) {
         this.hits++;
@@ -178,9 +210,9 @@ export class Store implements TickerHost {
     this.misses++;
     if (op === 'exists') {
       this.backend.submit(Op.Exists, key, keyLen, undefined, (reply, error) => {
-        sink.deliver(error
-          ? { handle, op, ok: false, found: false, fromCache: false, error }
-          : { handle, op, ok: true, found: reply.found, fromCache: false });
+        if (error) { sink.deliver({ handle, op, ok: false, found: false, fromCache: false, error }); return; }
+        const v = readVersion(reply.value);
+        sink.deliver({ handle, op, ok: true, found: reply.found, fromCache: false, ...(v ? { version: v } : {}) });
       });
       return;
     }
@@ -206,6 +238,16 @@ export class Store implements TickerHost {
     });
   }
 
+  private startPutIf(handle: number, key: string, keyLen: number, value: Uint8Array, condition: Condition, sink: ResultSink): void {
+    const done = this.beginWrite('put', key, value);
+    this.backend.submit(Op.CondPut, key, keyLen, encodeCondition(condition, value), (reply: Reply, error: TickstoreError | undefined) => {
+      done(error, reply.found);
+      if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
+      const v = readVersion(reply.value);
+      sink.deliver({ handle, op: 'putIf', ok: true, found: true, fromCache: false, applied: reply.found, ...(v ? { version: v } : {}) });
+    });
+  }
+
   private startBatch(handle: number, ops: BatchOp[], sink: ResultSink): void {
     const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined));
     this.backend.submit(Op.Batch, '', 0, encodeBatch(ops), (_reply: Reply, error: TickstoreError | undefined) => {
@@ -222,17 +264,17 @@ export class Store implements TickerHost {
    * evicted or (update policy) overwritten once durable. Returns what to run
    * when the engine has answered.
    */
-  private beginWrite(op: 'put' | 'delete', key: string, value: Uint8Array | undefined): (error: TickstoreError | undefined) => void {
+  private beginWrite(op: 'put' | 'delete', key: string, value: Uint8Array | undefined): (error: TickstoreError | undefined, applied?: boolean) => void {
     const update = this.tun.writePolicy === 'update';
     if (update) this.cache.invalidateDerived(key); else this.cache.invalidate(key);
     const keep = update && value && this.cache.has(key) ? value.slice() : undefined;
     const watchers = this.watchersOf(key);
     const notifyValue = watchers && value ? value.slice() : undefined;
     this.pendingWrites.set(key, (this.pendingWrites.get(key) ?? 0) + 1);
-    return (error) => {
+    return (error, applied = true) => {
       const left = this.pendingWrites.get(key)! - 1;
       if (left === 0) this.pendingWrites.delete(key); else this.pendingWrites.set(key, left);
-      if (error) { this.cache.invalidate(key); return; }
+      if (error || !applied) { this.cache.invalidate(key); return; }
       if (keep) this.cache.update(key, keep);
       else this.cache.invalidate(key);
       if (watchers) this.notifyWatchers(watchers, { key, op, value: notifyValue });
@@ -349,4 +391,10 @@ export class Store implements TickerHost {
   private assertOpen(): void {
     if (this.closed) throw new StoreClosedError();
   }
+}
+
+function readVersion(b: Uint8Array | undefined): number | undefined {
+  if (!b || b.length !== 8) return undefined;
+  const v = Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
+  return v > 0 ? v : undefined;
 }

@@ -1,7 +1,7 @@
 import { StoreClosedError, type TickstoreError } from './errors.js';
-import type { BatchOp } from './input.js';
+import type { BatchOp, Condition } from './input.js';
 
-export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch';
+export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf';
 
 /** The outcome of one operation, delivered inside its ticker's `tick()`. */
 export interface StoreResult {
@@ -16,6 +16,10 @@ export interface StoreResult {
   fromCache: boolean;
   /** A GET's value (its own copy). */
   value?: Uint8Array;
+  /** A conditional put: whether the condition held and the value was written. A mismatch is ok && !applied. */
+  applied?: boolean;
+  /** EXISTS and conditional puts: the key's version after the op (its commit sequence number; absent when the key is). */
+  version?: number;
   /** A SCAN's page, in key order (reversed with `reverse`). */
   entries?: { key: string; value: Uint8Array }[];
   /** A SCAN's continuation: pass it as `cursor` for the next page; absent on the last page. */
@@ -115,6 +119,15 @@ export class Ticker implements ResultSink {
   /** Starts a DELETE. */
   delete(key: string): number {
     return this.issue('delete', key, undefined, false);
+  }
+
+  /**
+   * Starts a conditional put: written only if the key is absent
+   * (`{ absent: true }`), has version `{ version }`, or holds exactly
+   * `{ value }` (undefined: absent). The result's `applied` says which.
+   */
+  putIf(key: string, value: Uint8Array, condition: Condition): number {
+    return this.issue('putIf', key, { value, condition }, false);
   }
 
   /** Starts an atomic batch of puts and deletes (one commit unit: all or nothing, across a crash too). */

@@ -5,7 +5,7 @@ import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
 import { ReadStore } from './readStore.js';
 import { EntryType, ENTRY_HEADER_BYTES } from './record.js';
-import { decodeBatch } from '../input.js';
+import { decodeBatch, decodeCondition, type Condition } from '../input.js';
 import { compareKeys, encodePage, inRange, type ScanSpec } from './scan.js';
 import { Op, ReplyWriter, Status, type DecodedOp } from './wire.js';
 import { WriteStore, type CommittedGroup } from './writeStore.js';
@@ -105,7 +105,7 @@ export class DiskEngine {
         if (perKey && (scan ? this.ws.stagedCount > 0 : this.ws.hasStaged(op.key))) this.commit(pending, out, errors);
         try {
           if (scan) this.scan(JSON.parse(op.value!.toString('utf8')) as ScanSpec, out);
-          else if (op.op === Op.Exists) out.push(Status.Ok | ((perKey ? this.ws : this.rs).keydir.has(op.key) ? Status.Found : 0));
+          else if (op.op === Op.Exists) this.exists(op.key, perKey, out);
           else this.get(op.key, perKey, out);
         } catch (err) {
           errors.push(toErrorShape(err));
@@ -116,6 +116,21 @@ export class DiskEngine {
       if (this.ws.failure) {
         errors.push(toErrorShape(this.ws.failure));
         out.settle(out.push(0), 0, errors.length);
+        continue;
+      }
+      if (op.op === Op.CondPut) {
+        // The condition is judged against everything before it, staged writes included.
+        if (this.ws.hasStaged(op.key)) this.commit(pending, out, errors);
+        const { cond, next } = decodeCondition(op.value!);
+        let ok: boolean;
+        try { ok = this.holds(op.key, cond); } catch (err) {
+          errors.push(toErrorShape(err));
+          out.settle(out.push(0), 0, errors.length);
+          continue;
+        }
+        if (!ok) { out.push(Status.Ok, version(this.ws.keydir.get(op.key)?.seq ?? 0)); continue; }
+        this.ws.stage(EntryType.Put, op.key, op.keyBytes, next, true);
+        pending.push({ at: out.push(0, version(this.ws.lastSeq)), found: true });
         continue;
       }
       if (op.op === Op.Batch) {
@@ -147,6 +162,22 @@ export class DiskEngine {
     const value = this.rs.get(key);
     const status = Status.Ok | (value ? Status.Found : 0) | (lagging ? Status.Stale : 0);
     out.push(status, value);
+  }
+
+  private exists(key: string, perKey: boolean, out: ReplyWriter): void {
+    const loc = (perKey ? this.ws : this.rs).keydir.get(key);
+    out.push(Status.Ok | (loc ? Status.Found : 0), loc ? version(loc.seq) : undefined);
+  }
+
+  /** Whether the committed state of `key` satisfies a conditional put's condition. */
+  private holds(key: string, cond: Condition): boolean {
+    const loc = this.ws.keydir.get(key);
+    if ('absent' in cond) return !loc;
+    if ('version' in cond) return loc?.seq === cond.version;
+    if (!loc) return cond.value === undefined;
+    if (cond.value === undefined) return false;
+    const entry = this.ws.log.readEntry(loc, key);
+    return Buffer.compare(entry.subarray(ENTRY_HEADER_BYTES + loc.keyLen), cond.value) === 0;
   }
 
   /** One page of an ordered scan, read from the replica in this turn (a consistent snapshot). */
@@ -286,4 +317,11 @@ export class DiskEngine {
     this.rs.close();
     this.lock.release();
   }
+}
+
+/** A version (the key's sequence number) as the 8 bytes a reply carries. */
+function version(seq: number): Buffer {
+  const b = Buffer.alloc(8);
+  b.writeBigUInt64LE(BigInt(seq));
+  return b;
 }

@@ -17,6 +17,9 @@ type Cmd =
   | { t: 'delete'; key: string }
   | { t: 'get'; key: string; cacheOnRead: boolean }
   | { t: 'tickerBatch'; ops: { key: string; value: string | null }[] }
+  | { t: 'putIfAbsent'; key: string; value: string }
+  | { t: 'cas'; key: string; matching: boolean; value: string }
+  | { t: 'batch'; ops: { key: string; value: string | null }[] }
   | { t: 'reopen' }
   | { t: 'compact' }
   | { t: 'configure'; syncMode: SyncMode; writePolicy: WritePolicy; memcacheCapacity: number };
@@ -28,6 +31,9 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('delete' as const), key }) },
   { weight: 5, arbitrary: fc.record({ t: fc.constant('get' as const), key, cacheOnRead: fc.boolean() }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('tickerBatch' as const), ops: fc.array(fc.record({ key, value: fc.option(value) }), { minLength: 1, maxLength: 6 }) }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('putIfAbsent' as const), key, value }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('cas' as const), key, matching: fc.boolean(), value }) },
+  { weight: 2, arbitrary: fc.record({ t: fc.constant('batch' as const), ops: fc.array(fc.record({ key, value: fc.option(value) }), { minLength: 1, maxLength: 5 }) }) },
   { weight: 1, arbitrary: fc.constant({ t: 'reopen' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'compact' as const }) },
   { weight: 1, arbitrary: fc.record({
@@ -80,6 +86,25 @@ describe('model-based: random op sequences against a Map', function () {
               const rs = await tickFor(t, c.ops.length);
               expect(rs.map((r) => r.found)).to.deep.equal(expectFound);
               t.dispose();
+              break;
+            }
+            case 'putIfAbsent': {
+              const applied = await store.putIfAbsent(c.key, bytes(c.value));
+              expect(applied).to.equal(!model.has(c.key));
+              if (applied) model.set(c.key, c.value);
+              break;
+            }
+            case 'cas': {
+              const cur = model.get(c.key);
+              const expected = c.matching ? cur : (cur === undefined ? 'not-there' : undefined);
+              const applied = await store.compareAndSwap(c.key, expected === undefined ? undefined : bytes(expected), bytes(c.value));
+              expect(applied).to.equal(c.matching);
+              if (applied) model.set(c.key, c.value);
+              break;
+            }
+            case 'batch': {
+              await store.batch(c.ops.map((o) => (o.value === null ? { type: 'delete' as const, key: o.key } : { type: 'put' as const, key: o.key, value: bytes(o.value) })));
+              for (const o of c.ops) if (o.value === null) model.delete(o.key); else model.set(o.key, o.value);
               break;
             }
             case 'reopen': await store.close(); store = await openStore({ dir, compactMinBytes: 0, compactRatio: 0.5, syncIntervalMs: 5 }); break;
