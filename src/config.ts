@@ -26,8 +26,10 @@ export interface Tunables {
 }
 
 export interface StoreOptions extends Partial<Tunables> {
-  /** Directory of the store, fixed at open; created (with parents) when missing. */
+  /** Directory of the store, fixed at open; created (with parents) when missing. For 'memory', just a name. */
   dir: string;
+  /** 'disk' (default): the embedded engine on a worker thread. 'memory': the same engine on an in-memory file system (tests, ephemeral data; nothing survives the process). */
+  backend?: 'disk' | 'memory';
 }
 
 export const DEFAULT_MEMCACHE_CAPACITY = 4096;
@@ -42,7 +44,7 @@ export const DEFAULTS: Tunables = {
   syncIntervalMs: 50,
 };
 
-const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'dir']);
+const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'dir', 'backend']);
 
 function wholeNumber(name: string, v: unknown, min: number): number {
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
@@ -88,13 +90,14 @@ export function checkTunables(o: Partial<Tunables>, base: Tunables): Tunables {
 }
 
 /** Validates open-time options: `dir` plus the tunables. */
-export function checkOptions(o: StoreOptions): { dir: string; tunables: Tunables } {
+export function checkOptions(o: StoreOptions): { dir: string; backend: 'disk' | 'memory'; tunables: Tunables } {
   if (o === null || typeof o !== 'object') throw new InvalidConfigError('openStore needs an options object with dir');
   if (typeof o.dir !== 'string' || o.dir.length === 0 || o.dir.includes('\0')) {
     throw new InvalidConfigError('dir must be a non-empty path string');
   }
-  const { dir, ...rest } = o;
-  return { dir, tunables: checkTunables(rest, DEFAULTS) };
+  const { dir, backend = 'disk', ...rest } = o;
+  if (backend !== 'disk' && backend !== 'memory') throw new InvalidConfigError(`backend must be 'disk' or 'memory', got ${String(backend)}`);
+  return { dir, backend, tunables: checkTunables(rest, DEFAULTS) };
 }
 
 /** The part of the tunables the engine (worker) needs. */

@@ -31,7 +31,9 @@ export {
  * CorruptionError (file and offset) or StoreIOError.
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  const { dir, tunables } = checkOptions(options);
-  const backend = await WorkerBackend.open(dir, engineConfig(tunables));
-  return new Store(backend, tunables);
+  const { dir, backend, tunables } = checkOptions(options);
+  const engine = backend === 'memory'
+    ? await WorkerBackend.openMemory(dir, engineConfig(tunables))
+    : await WorkerBackend.open(dir, engineConfig(tunables));
+  return new Store(engine, tunables);
 }

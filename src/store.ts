@@ -326,8 +326,8 @@ export class Store implements TickerHost {
   /** Changes any option but `dir`, in place. Invalid values throw InvalidConfigError and change nothing. */
   configure(options: Partial<Tunables>): Promise<void> {
     this.assertOpen();
-    if (options !== null && typeof options === 'object' && 'dir' in options) {
-      throw new InvalidConfigError('dir is fixed at open');
+    if (options !== null && typeof options === 'object' && ('dir' in options || 'backend' in options)) {
+      throw new InvalidConfigError('dir and backend are fixed at open');
     }
     const next = checkTunables(options, this.tun);
     const resized = next.memcacheCapacity !== this.tun.memcacheCapacity || next.memcacheMaxBytes !== this.tun.memcacheMaxBytes;

@@ -75,3 +75,6 @@ export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: 
 export function openEngine(fs: FileSystem, dir: string, over: Partial<Tunables> = {}): DiskEngine {
   return DiskEngine.open(fs, dir, engineCfg(over));
 }
+
+/** The backends the conformance suites run against (abstract-level style: one suite, every backend). */
+export const BACKENDS = ['disk', 'memory'] as const;

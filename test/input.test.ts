@@ -74,7 +74,7 @@ describe('bad input: a typed error at the call site, nothing written', () => {
     ['memcacheMaxBytes 0', { memcacheMaxBytes: 0 }], ['compactRatio 0', { compactRatio: 0 }],
     ['compactRatio > 1', { compactRatio: 1.5 }], ['compactRatio NaN', { compactRatio: NaN }],
     ['compactMinBytes negative', { compactMinBytes: -5 }], ['syncIntervalMs 0', { syncIntervalMs: 0 }],
-    ['an unknown option', { compactionRatio: 0.5 }], ['a string number', { memcacheCapacity: '10' }],
+    ['an unknown option', { compactionRatio: 0.5 }], ['a string number', { memcacheCapacity: '10' }], ['an unknown backend', { backend: 'sqlite' }],
   ];
   for (const [what, cfg] of badConfigs) {
     it(`config ${what} → InvalidConfigError from openStore and configure, nothing changed`, async () => {

@@ -1,103 +1,22 @@
 /**
- * The engine thread. It owns every file descriptor of the store; the main
- * thread only exchanges messages with it (see workerBackend.ts).
- *
- * Group commit falls out of the loop: while one group's fdatasync blocks this
- * thread, the main thread's next batches queue on the port; the next turn
- * drains them all and commits them together.
+ * The engine thread's entry point. It owns every file descriptor of the
+ * store; the main thread only exchanges messages with it (workerBackend.ts).
  */
-import { receiveMessageOnPort, workerData, type MessagePort } from 'node:worker_threads';
+import { workerData, type MessagePort } from 'node:worker_threads';
 import type { EngineConfig } from '../config.js';
 import { toErrorShape } from '../errors.js';
 import { DiskEngine } from './diskEngine.js';
 import { nodeFileSystem } from './fs.js';
-import { ReplyWriter, readOps, type DecodedOp } from './wire.js';
-import type { ToWorker } from './workerBackend.js';
+import { serveEngine } from './host.js';
 
 const { port, dir, config } = workerData as { port: MessagePort; dir: string; config: EngineConfig };
-let current = config;
 
-let engine: DiskEngine;
 try {
-  engine = DiskEngine.open(nodeFileSystem, dir, config);
+  const engine = DiskEngine.open(nodeFileSystem, dir, config);
   port.postMessage({ t: 'ready', stats: engine.stats() });
+  serveEngine(port, engine, config);
 } catch (err) {
   port.postMessage({ t: 'failed', error: toErrorShape(err) });
   port.close();
   process.exit(0);
-}
-
-const inbox: ToWorker[] = [];
-let background = false;
-let replicaTimer: NodeJS.Timeout | undefined;
-const out = new ReplyWriter();
-
-// Handle a batch as soon as it arrives; turn() also drains whatever queued behind it.
-port.on('message', (m: ToWorker) => {
-  inbox.push(m);
-  turn();
-});
-
-function* opsOf(batches: ArrayBuffer[]): Generator<DecodedOp> {
-  for (const b of batches) yield* readOps(b);
-}
-
-function runOps(batches: ArrayBuffer[]): void {
-  if (batches.length === 0) return;
-  const errors = engine.execute(opsOf(batches), out);
-  const buf = out.take();
-  port.postMessage({ t: 'replies', buf, errors, stats: engine.stats() }, [buf]);
-  batches.length = 0;
-}
-
-function turn(): void {
-  // Everything already queued joins this group.
-  for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) inbox.push(m.message as ToWorker);
-  const batches: ArrayBuffer[] = [];
-  while (inbox.length > 0) {
-    const m = inbox.shift()!;
-    if (m.t === 'ops') { batches.push(m.buf); continue; }
-    runOps(batches);
-    control(m);
-    if (m.t === 'close') return;
-  }
-  runOps(batches);
-  afterTurn();
-}
-
-function control(m: Exclude<ToWorker, { t: 'ops' }>): void {
-  try {
-    if (m.t === 'configure') { current = m.config; engine.configure(m.config); }
-    else if (m.t === 'compact') engine.compactNow();
-    else if (m.t === 'close') {
-      if (replicaTimer) clearTimeout(replicaTimer);
-      engine.close();
-      // The main thread terminates this thread once it has read this.
-      port.postMessage({ t: 'done', id: m.id, stats: engine.stats() });
-      return;
-    }
-    port.postMessage({ t: 'done', id: m.id, stats: engine.stats() });
-  } catch (err) {
-    port.postMessage({ t: 'done', id: m.id, error: toErrorShape(err), stats: engine.stats() });
-  }
-}
-
-function afterTurn(): void {
-  if (engine.replicaLag > 0 && !replicaTimer) {
-    replicaTimer = setTimeout(() => {
-      replicaTimer = undefined;
-      engine.syncReplica();
-      port.postMessage({ t: 'stats', stats: engine.stats() });
-    }, current.syncIntervalMs);
-  }
-  if (!background && engine.hasBackgroundWork) { background = true; setImmediate(backgroundTurn); }
-}
-
-/** One slice of compaction, then back to the event loop so ops are never starved. */
-function backgroundTurn(): void {
-  background = false;
-  // A compaction that ran while writes poured in may leave the log due again.
-  const more = engine.backgroundStep() || engine.hasBackgroundWork;
-  if (more) { background = true; setImmediate(backgroundTurn); }
-  else port.postMessage({ t: 'stats', stats: engine.stats() });
 }

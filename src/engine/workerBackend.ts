@@ -3,8 +3,10 @@ import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import type { Backend, ReplyHandler } from '../backend.js';
 import type { EngineConfig } from '../config.js';
-import { StoreIOError, fromErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
-import type { EngineStats } from './diskEngine.js';
+import { StoreIOError, asStoreError, fromErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
+import { DiskEngine, type EngineStats } from './diskEngine.js';
+import { serveEngine } from './host.js';
+import { MemFileSystem } from './memFs.js';
 import { OpWriter, ReplyReader, type OpCode } from './wire.js';
 
 /** Messages to the engine thread. */
@@ -53,11 +55,30 @@ export class WorkerBackend implements Backend {
   private latest: EngineStats;
   private dead: TickstoreError | undefined;
 
-  private constructor(private readonly worker: Worker, private readonly port: MessagePort, stats: EngineStats) {
+  private constructor(private readonly worker: Worker | undefined, private readonly port: MessagePort, stats: EngineStats) {
     this.latest = stats;
     port.on('message', (m: FromWorker) => this.onMessage(m));
-    worker.on('error', (err) => this.die(new StoreIOError(`engine thread crashed: ${err.message}`, 'EENGINE')));
-    worker.on('exit', () => this.die(new StoreIOError('engine thread exited', 'EENGINE')));
+    worker?.on('error', (err) => this.die(new StoreIOError(`engine thread crashed: ${err.message}`, 'EENGINE')));
+    worker?.on('exit', () => this.die(new StoreIOError('engine thread exited', 'EENGINE')));
+  }
+
+  /**
+   * The memory backend: the same engine over an in-memory file system,
+   * served on an in-thread channel (no disk, so nothing to keep off this
+   * thread); replies still arrive asynchronously, as from the worker.
+   */
+  static openMemory(dir: string, config: EngineConfig): Promise<WorkerBackend> {
+    const { port1, port2 } = new MessageChannel();
+    try {
+      const engine = DiskEngine.open(new MemFileSystem(), dir, config);
+      serveEngine(port2, engine, config);
+      port2.unref();
+      return Promise.resolve(new WorkerBackend(undefined, port1, engine.stats()));
+    } catch (err) {
+      port1.close();
+      port2.close();
+      return Promise.reject(asStoreError(err, `memory store ${dir} failed to open`));
+    }
   }
 
   static open(dir: string, config: EngineConfig): Promise<WorkerBackend> {
@@ -136,7 +157,7 @@ export class WorkerBackend implements Backend {
     await this.call({ t: 'close' });
     this.dead = new StoreIOError('engine closed', 'ECLOSED');
     this.port.close();
-    await this.worker.terminate();
+    await this.worker?.terminate();
   }
 
   /** The engine thread is gone: every waiting op and call fails, none hangs. */
