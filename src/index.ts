@@ -6,7 +6,8 @@
  *     ticker.put(key, bytes);                   // returns a handle at once
  *     ticker.tick();                            // inside the room's clock tick
  */
-import { checkOptions, engineConfig, type StoreOptions } from './config.js';
+import { checkOptions, engineConfig, type StoreOptions, type Tunables } from './config.js';
+import { StoreRegistry } from './registry.js';
 import { WorkerBackend } from './engine/workerBackend.js';
 import { Store } from './store.js';
 
@@ -19,6 +20,7 @@ export {
 } from './errors.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, type BatchOp, type Condition } from './input.js';
 export { Store, type StoreMetrics } from './store.js';
+export { StoreRegistry, checkStoreId, type StoreRef } from './registry.js';
 export {
   Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions,
 } from './ticker.js';
@@ -36,4 +38,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     ? await WorkerBackend.openMemory(dir, engineConfig(tunables))
     : await WorkerBackend.open(dir, engineConfig(tunables));
   return new Store(engine, tunables);
+}
+
+/** A registry of shared, reference-counted stores under `baseDir` (see StoreRegistry). */
+export function createRegistry(baseDir: string, defaults: Partial<Tunables> = {}): StoreRegistry {
+  return new StoreRegistry(baseDir, openStore, defaults);
 }
