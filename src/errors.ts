@@ -10,7 +10,8 @@ export type ErrorCode =
   | 'STORE_CLOSED'
   | 'STORE_LOCKED'
   | 'CORRUPTION'
-  | 'IO_ERROR';
+  | 'IO_ERROR'
+  | 'TX_CONFLICT';
 
 export class TickstoreError extends Error {
   readonly code: ErrorCode;
@@ -74,6 +75,15 @@ export class StoreIOError extends TickstoreError {
   constructor(message: string, syscallCode: string) {
     super('IO_ERROR', message);
     this.syscallCode = syscallCode;
+  }
+}
+
+/** A transaction kept meeting concurrent writes to what it read, past its retry budget; nothing was written. */
+export class TransactionConflictError extends TickstoreError {
+  readonly attempts: number;
+  constructor(attempts: number) {
+    super('TX_CONFLICT', `transaction conflicted with concurrent writes ${attempts} times; nothing was written`);
+    this.attempts = attempts;
   }
 }
 

@@ -186,3 +186,33 @@ export function checkConditional(o: unknown): { value: Uint8Array; condition: Co
   if ('value' in c) return { value: v, condition: { value: c.value === undefined ? undefined : checkValue(c.value) } };
   throw new InvalidArgumentError('condition must be { absent: true }, { version } or { value }');
 }
+
+/** A transaction's commit: the versions it read (0 = absent) and its writes (possibly none). */
+export function encodeTx(reads: Map<string, number>, ops: BatchOp[]): Uint8Array {
+  const parts: Buffer[] = [];
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(reads.size, 0);
+  parts.push(head);
+  for (const [key, version] of reads) {
+    const k = Buffer.from(key, 'utf8');
+    const b = Buffer.alloc(2 + k.length + 8);
+    b.writeUInt16LE(k.length, 0);
+    k.copy(b, 2);
+    b.writeBigUInt64LE(BigInt(version), 2 + k.length);
+    parts.push(b);
+  }
+  parts.push(ops.length > 0 ? Buffer.from(encodeBatch(ops)) : Buffer.from([0, 0, 0, 0]));
+  return Buffer.concat(parts);
+}
+
+export function decodeTx(b: Buffer): { reads: { key: string; version: number }[]; ops: ReturnType<typeof decodeBatch> } {
+  const n = b.readUInt32LE(0);
+  const reads: { key: string; version: number }[] = [];
+  let at = 4;
+  for (let i = 0; i < n; i++) {
+    const kl = b.readUInt16LE(at);
+    reads.push({ key: b.toString('utf8', at + 2, at + 2 + kl), version: Number(b.readBigUInt64LE(at + 2 + kl)) });
+    at += 2 + kl + 8;
+  }
+  return { reads, ops: decodeBatch(b.subarray(at)) };
+}

@@ -1,9 +1,10 @@
 import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
-import { InvalidConfigError, InvalidKeyError, StoreClosedError, type TickstoreError } from './errors.js';
+import { InvalidConfigError, InvalidKeyError, StoreClosedError, TransactionConflictError, type TickstoreError } from './errors.js';
+import { Transaction } from './transaction.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
 import {
-  checkBatch, checkConditional, checkKey, checkScan, checkValue, checkVersion, encodeBatch, encodeCondition, encodeCursor,
+  checkBatch, checkConditional, checkKey, checkScan, checkValue, checkVersion, encodeBatch, encodeCondition, encodeCursor, encodeTx,
   type BatchOp, type Condition,
 } from './input.js';
 import { decodePage, type ScanSpec } from './engine/scan.js';
@@ -125,6 +126,32 @@ export class Store implements TickerHost {
     return this.promised('exists', key, undefined, false, (r) => r.version);
   }
 
+  /**
+   * Runs `fn` as an optimistic transaction: its reads see the store (and its
+   * own writes), its writes commit together — atomically, also across a
+   * crash — only if no key it read changed meanwhile; otherwise it runs again,
+   * up to `retries` times, then rejects with TransactionConflictError. If `fn`
+   * throws, nothing is written. Resolves to `fn`'s result.
+   */
+  async transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options: { retries?: number } = {}): Promise<T> {
+    this.assertOpen();
+    const retries = options.retries ?? 16;
+    for (let attempt = 1; attempt <= retries + 1; attempt++) {
+      const tx = new Transaction(this);
+      const result = await fn(tx);
+      const committed = await this.promised('tx', '', tx, false, (r) => r.applied === true);
+      if (committed) return result;
+    }
+    throw new TransactionConflictError(retries + 1);
+  }
+
+  /** @internal A transaction's read: the value and the version it was read at. */
+  async readVersioned(key: string): Promise<{ value: Uint8Array | undefined; version: number }> {
+    const version = (await this.version(key)) ?? 0;
+    const value = await this.get(key, { cacheOnRead: false });
+    return { value, version };
+  }
+
   /** Whether `key` has a value (none is read). */
   exists(key: string): Promise<boolean> {
     return this.promised('exists', key, undefined, false, (r) => r.found);
@@ -154,6 +181,12 @@ export class Store implements TickerHost {
       const ops = checkBatch(value);
       const handle = ++this.nextHandle;
       this.startBatch(handle, ops, sink);
+      return handle;
+    }
+    if (op === 'tx') {
+      const tx = value as Transaction;
+      const handle = ++this.nextHandle;
+      this.startTx(handle, tx, sink);
       return handle;
     }
     if (op === 'putIf') {
@@ -245,6 +278,17 @@ export class Store implements TickerHost {
       if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
       const v = readVersion(reply.value);
       sink.deliver({ handle, op: 'putIf', ok: true, found: true, fromCache: false, applied: reply.found, ...(v ? { version: v } : {}) });
+    });
+  }
+
+  private startTx(handle: number, tx: Transaction, sink: ResultSink): void {
+    const ops = tx.ops;
+    const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined));
+    this.backend.submit(Op.TxCommit, '', 0, encodeTx(tx.reads, ops), (reply: Reply, error: TickstoreError | undefined) => {
+      for (const d of done) d(error, reply.found);
+      sink.deliver(error
+        ? { handle, op: 'tx', ok: false, found: false, fromCache: false, error }
+        : { handle, op: 'tx', ok: true, found: true, fromCache: false, applied: reply.found });
     });
   }
 

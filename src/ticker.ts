@@ -1,7 +1,7 @@
 import { StoreClosedError, type TickstoreError } from './errors.js';
 import type { BatchOp, Condition } from './input.js';
 
-export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf';
+export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf' | 'tx';
 
 /** The outcome of one operation, delivered inside its ticker's `tick()`. */
 export interface StoreResult {

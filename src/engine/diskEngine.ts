@@ -5,7 +5,7 @@ import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
 import { ReadStore } from './readStore.js';
 import { EntryType, ENTRY_HEADER_BYTES } from './record.js';
-import { decodeBatch, decodeCondition, type Condition } from '../input.js';
+import { decodeBatch, decodeCondition, decodeTx, type Condition } from '../input.js';
 import { compareKeys, encodePage, inRange, type ScanSpec } from './scan.js';
 import { Op, ReplyWriter, Status, type DecodedOp } from './wire.js';
 import { WriteStore, type CommittedGroup } from './writeStore.js';
@@ -131,6 +131,16 @@ export class DiskEngine {
         if (!ok) { out.push(Status.Ok, version(this.ws.keydir.get(op.key)?.seq ?? 0)); continue; }
         this.ws.stage(EntryType.Put, op.key, op.keyBytes, next, true);
         pending.push({ at: out.push(0, version(this.ws.lastSeq)), found: true });
+        continue;
+      }
+      if (op.op === Op.TxCommit) {
+        // Optimistic commit: apply the writes only if nothing the transaction read has changed.
+        const { reads, ops } = decodeTx(op.value!);
+        if (reads.some((r) => this.ws.hasStaged(r.key))) this.commit(pending, out, errors);
+        if (!reads.every((r) => (this.ws.keydir.get(r.key)?.seq ?? 0) === r.version)) { out.push(Status.Ok); continue; }
+        if (ops.length === 0) { out.push(Status.Ok | Status.Found); continue; }
+        ops.forEach((b, i) => this.ws.stage(b.put ? EntryType.Put : EntryType.Delete, b.key, b.keyBytes, b.value, i === ops.length - 1));
+        pending.push({ at: out.push(0), found: true });
         continue;
       }
       if (op.op === Op.Batch) {

@@ -14,9 +14,10 @@
  * (input.ts encodeBatch), both with an empty key; Exists is a GET without the value
  * (its reply carries the key's version, u64); CondPut carries its condition
  * and the new value (input.ts encodeCondition) and replies Found = applied,
- * value = the key's version after it.
+ * value = the key's version after it; TxCommit carries a read set and a batch
+ * (input.ts encodeTx) and replies Found = committed.
  */
-export const Op = { Get: 1, Put: 2, Delete: 3, Exists: 4, Scan: 5, Batch: 6, CondPut: 7 } as const;
+export const Op = { Get: 1, Put: 2, Delete: 3, Exists: 4, Scan: 5, Batch: 6, CondPut: 7, TxCommit: 8 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
 /** Found on a Scan reply means more entries follow the page. */
@@ -92,7 +93,7 @@ export function* readOps(ab: ArrayBuffer): Generator<DecodedOp> {
     const valLen = b.readUInt32LE(at + 4);
     const k0 = at + OP_HEADER;
     const keyBytes = b.subarray(k0, k0 + keyLen);
-    const value = op === Op.Put || op === Op.Scan || op === Op.Batch || op === Op.CondPut ? b.subarray(k0 + keyLen, k0 + keyLen + valLen) : undefined;
+    const value = op === Op.Get || op === Op.Delete || op === Op.Exists ? undefined : b.subarray(k0 + keyLen, k0 + keyLen + valLen);
     yield { op, key: keyBytes.toString('utf8'), keyBytes, value };
     at = k0 + keyLen + valLen;
   }

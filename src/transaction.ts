@@ -1,0 +1,43 @@
+import { checkKey, checkValue, type BatchOp } from './input.js';
+
+/** What a transaction needs from the store (see Store.transaction). */
+export interface TxHost {
+  readVersioned(key: string): Promise<{ value: Uint8Array | undefined; version: number }>;
+}
+
+/**
+ * One attempt of an optimistic transaction: reads go to the store (and are
+ * remembered with the version they saw); writes are buffered here and reach
+ * the store only at commit, as one atomic unit, and only if nothing read
+ * has changed meanwhile.
+ */
+export class Transaction {
+  /** @internal key → version read (0: absent). */
+  readonly reads = new Map<string, number>();
+  private readonly writes = new Map<string, BatchOp>();
+
+  constructor(private readonly host: TxHost) {}
+
+  /** Reads `key`, seeing this transaction's own writes first. */
+  async get(key: string): Promise<Uint8Array | undefined> {
+    checkKey(key);
+    const own = this.writes.get(key);
+    if (own) return own.type === 'put' ? own.value.slice() : undefined;
+    const { value, version } = await this.host.readVersioned(key);
+    if (!this.reads.has(key)) this.reads.set(key, version);
+    return value;
+  }
+
+  put(key: string, value: Uint8Array): void {
+    checkKey(key);
+    this.writes.set(key, { type: 'put', key, value: checkValue(value).slice() });
+  }
+
+  delete(key: string): void {
+    checkKey(key);
+    this.writes.set(key, { type: 'delete', key });
+  }
+
+  /** @internal */
+  get ops(): BatchOp[] { return [...this.writes.values()]; }
+}
