@@ -38,7 +38,7 @@ export interface StoreMetrics {
   opsInFlight: number;
   /** Committed writes the replica has not mirrored yet (async-batch). */
   replicaLag: number;
-  /** Torn-tail bytes truncated from the write log at open. */
+  /** Bytes truncated from the write log's end at open: a torn tail and/or the zeros written ahead of it (unclean exit). */
   truncatedBytes: number;
   /** Replica entries repaired at open, and whether it had to be rebuilt. */
   replicaRepaired: number;

@@ -25,7 +25,7 @@ export interface EngineStats {
   compactions: number;
   /** Committed entries not yet mirrored to the replica (async-batch). */
   replicaLag: number;
-  /** Bytes of torn tail truncated from the write log at open. */
+  /** Bytes truncated from the write log's end at open: a torn tail and/or zeros written ahead (after an unclean exit). */
   truncatedBytes: number;
   /** Replica entries rewritten at open to match the write store. */
   replicaRepaired: number;
@@ -247,6 +247,8 @@ export class DiskEngine {
     if (!force && Date.now() < this.compactRetryAt) return;
     for (const il of [this.ws, this.rs] as IndexedLog[]) {
       if (this.running.some((r) => r.il === il)) continue;
+      // A write log whose failed group could not be rolled back may hold those bytes: never make them durable.
+      if (il === this.ws && this.ws.failure) continue;
       if (!force && !shouldCompact(il, this.cfg)) continue;
       const durable = il === this.ws;
       try {

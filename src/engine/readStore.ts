@@ -28,13 +28,14 @@ export class ReadStore {
   private constructor(readonly log: LogFile) {}
 
   static open(fs: FileSystem, dir: string, source: WriteStore): ReadStore {
-    let rs: ReadStore;
+    let rs: ReadStore | undefined;
     let rebuilt = false;
     try {
       rs = new ReadStore(LogFile.open(fs, dir, READ_LOG, LogKind.Read, false));
       rs.load();
     } catch (err) {
       if (!(err instanceof CorruptionError)) throw err;
+      rs?.log.close();
       // Derived data: start it over from the source of truth.
       LogFile.createEmpty(fs, dir, READ_LOG, LogKind.Read, false);
       rs = new ReadStore(LogFile.open(fs, dir, READ_LOG, LogKind.Read, false));

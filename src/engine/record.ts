@@ -8,9 +8,9 @@ import { crc32 } from 'node:zlib';
  *   8  2  format version (u16 LE) = 1
  *  10  1  kind: 1 = write log, 2 = read log (replica)
  *  11  1  reserved, 0
- *  12  8  base sequence (u64 LE): every sequence number ever used in this
- *         store is <= base + entries' own, so compaction can drop entries
- *         without sequence numbers ever being reused
+ *  12  8  base sequence (u64 LE): every sequence number ever acknowledged
+ *         in this store is <= max(base, the largest in the file's entries),
+ *         so compaction can drop entries without numbers being reused
  *  20  4  CRC-32 of bytes 0..19 (u32 LE)
  *
  * Entry, 20-byte header then key then value:
