@@ -185,14 +185,15 @@ export class Ticker implements ResultSink {
     const cb = this.opts.onResult;
     let count = 0;
     try {
-      for (let i = 0; i < n; i++) {
-        const r = this.arrived.shift()!;
+      for (let i = 0; i < n && !this.disposed; i++) {
+        const r = this.arrived.shift();
+        if (!r) break;
         count++;
         if (cb) cb(r); else this.delivered.push(r);
       }
       const changes = this.changes;
       this.changes = [];
-      for (let i = 0; i < changes.length; i++) {
+      for (let i = 0; i < changes.length && !this.disposed; i++) {
         try { changes[i]!(); } catch (err) { this.changes = changes.slice(i + 1).concat(this.changes); throw err; }
       }
     } finally {

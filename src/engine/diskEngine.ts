@@ -50,6 +50,7 @@ const MAX_LAG_BYTES = 8 * 1024 * 1024;
  */
 export class DiskEngine {
   compactions = 0;
+  private closed = false;
   private lag: CommittedGroup[] = [];
   private lagEntries = 0;
   private lagBytes = 0;
@@ -161,7 +162,8 @@ export class DiskEngine {
 
   private get(key: string, perKey: boolean, out: ReplyWriter): void {
     const want = this.ws.keydir.get(key);
-    const lagging = this.rs.seqOf(key) !== want?.seq;
+    // A write staged earlier in this turn is newer than anything committed: never cacheable.
+    const lagging = this.rs.seqOf(key) !== want?.seq || this.ws.hasStaged(key);
     if (lagging && perKey) {
       // The replica missed this key (a failed mirror append): answer from the source of truth.
       if (!want) { out.push(Status.Ok); return; }
@@ -261,6 +263,7 @@ export class DiskEngine {
 
   /** Does one slice of background compaction; returns whether more remains. */
   backgroundStep(): boolean {
+    if (this.closed) return false;
     this.startDueCompactions(false);
     for (const r of [...this.running]) {
       try {
@@ -297,8 +300,8 @@ export class DiskEngine {
 
   /** Whether background work (a due or running compaction) is waiting. */
   get hasBackgroundWork(): boolean {
-    return this.running.length > 0 || (Date.now() >= this.compactRetryAt &&
-      (shouldCompact(this.ws, this.cfg) || shouldCompact(this.rs, this.cfg)));
+    return !this.closed && (this.running.length > 0 || (Date.now() >= this.compactRetryAt &&
+      (shouldCompact(this.ws, this.cfg) || shouldCompact(this.rs, this.cfg))));
   }
 
   stats(): EngineStats {
@@ -322,6 +325,7 @@ export class DiskEngine {
 
   /** Mirrors what is pending, abandons running compactions (the old logs are whole), releases the directory. */
   close(): void {
+    this.closed = true;
     this.syncReplica();
     for (const r of this.running) r.c.abort();
     this.running = [];

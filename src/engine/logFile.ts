@@ -198,8 +198,11 @@ export class LogFile {
 
   /** Cuts the file back to `len` bytes (undoing a failed append). */
   truncate(len: number): void {
-    this.fs.truncate(this.fd, len);
+    // Forget the cut bytes first: even if the truncate fails, nothing past `len`
+    // is ever read, and close() trims the file back to `len`.
+    this.allocated = Math.max(this.allocated, this.end);
     this.end = len;
+    this.fs.truncate(this.fd, len);
     this.allocated = len;
   }
 

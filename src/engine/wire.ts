@@ -4,7 +4,7 @@
  * worker answers each batch with one buffer of replies in the same order.
  *
  * Op:    op u8 | reserved u8 | keyLen u16 | valLen u32 | key | value
- * Reply: status u8 | error index u8 | reserved u16 | valLen u32 | value
+ * Reply: status u8 | reserved u8×3 | error index u32 | valLen u32 | value
  * (all little-endian; an error index n > 0 points at errors[n - 1] of the
  * message, so an I/O error shared by a whole group crosses once).
  */
@@ -24,7 +24,7 @@ export type OpCode = (typeof Op)[keyof typeof Op];
 export const Status = { Ok: 1, Found: 2, Stale: 4 } as const;
 
 const OP_HEADER = 8;
-const REPLY_HEADER = 8;
+const REPLY_HEADER = 12;
 
 /** Grows a Buffer as bytes are appended, and hands out exact-size transferable copies. */
 class Builder {
@@ -107,10 +107,9 @@ export class ReplyWriter extends Builder {
     const valLen = value ? value.length : 0;
     this.reserve(REPLY_HEADER + valLen);
     const at = this.len;
-    this.buf[at] = status;
-    this.buf[at + 1] = 0;
-    this.buf.writeUInt16LE(0, at + 2);
-    this.buf.writeUInt32LE(valLen, at + 4);
+    this.buf.writeUInt32LE(status, at); // status in the low byte, reserved bytes zero
+    this.buf.writeUInt32LE(0, at + 4);
+    this.buf.writeUInt32LE(valLen, at + 8);
     if (value) this.buf.set(value, at + REPLY_HEADER);
     this.len = at + REPLY_HEADER + valLen;
     return at;
@@ -119,7 +118,7 @@ export class ReplyWriter extends Builder {
   /** Sets the status (and error index) of the reply at `at`. */
   settle(at: number, status: number, errorIndex = 0): void {
     this.buf[at] = status;
-    this.buf[at + 1] = errorIndex;
+    this.buf.writeUInt32LE(errorIndex, at + 4);
   }
 }
 
@@ -147,8 +146,8 @@ export class ReplyReader {
   next(): Reply {
     const at = this.at;
     const status = this.b[at]!;
-    const errorIndex = this.b[at + 1]!;
-    const valLen = this.dv.getUint32(at + 4, true);
+    const errorIndex = this.dv.getUint32(at + 4, true);
+    const valLen = this.dv.getUint32(at + 8, true);
     const found = (status & Status.Found) !== 0;
     const v0 = at + REPLY_HEADER;
     this.at = v0 + valLen;

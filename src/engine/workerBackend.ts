@@ -127,7 +127,9 @@ export class WorkerBackend implements Backend {
         const reply = r.next();
         const handler = this.handlers[this.head]!;
         this.handlers[this.head++] = undefined as unknown as ReplyHandler;
-        handler(reply, reply.errorIndex > 0 ? errors[reply.errorIndex - 1] : undefined);
+        // A reply that is not ok always fails its op, even if its error went missing.
+        const error = reply.errorIndex > 0 ? errors[reply.errorIndex - 1] : undefined;
+        handler(reply, error ?? (reply.ok ? undefined : new StoreIOError('the engine failed this op without saying why', 'EENGINE')));
       }
       if (this.head > 1024 && this.head * 2 > this.handlers.length) {
         this.handlers = this.handlers.slice(this.head);
