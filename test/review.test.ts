@@ -33,6 +33,19 @@ describe('review regressions', () => {
     again.close();
   });
 
+  it('a close that fails still releases the directory', () => {
+    const dir = tmpDir();
+    const fs = new FaultFs();
+    const engine = openEngine(fs, dir);
+    runOps(engine, [['put', 'k', bytes('v')]]);
+    fs.failWhen = (call) => (call === 'truncate' ? 'EIO' : undefined); // trimming the zeros ahead fails
+    expect(() => engine.close()).to.throw(/EIO/);
+    fs.failWhen = undefined;
+    const again = openEngine(fs, dir); // not StoreLockedError
+    expect(text(runOps(again, [['get', 'k']])[0]!.value)).to.equal('v');
+    again.close();
+  });
+
   it('no background compaction runs after close', () => {
     const fs = new FaultFs();
     const engine = openEngine(fs, tmpDir(), { compactMinBytes: 0, compactRatio: 0.1 });

@@ -329,9 +329,12 @@ export class DiskEngine {
     this.syncReplica();
     for (const r of this.running) r.c.abort();
     this.running = [];
-    this.ws.close();
-    this.rs.close();
-    this.lock.release();
+    // Release everything even if a step fails; report the first failure afterwards.
+    try {
+      this.ws.close();
+    } finally {
+      try { this.rs.close(); } finally { this.lock.release(); }
+    }
   }
 }
 

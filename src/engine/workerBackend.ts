@@ -156,10 +156,14 @@ export class WorkerBackend implements Backend {
   compact(): Promise<void> { return this.call({ t: 'compact' }); }
 
   async close(): Promise<void> {
-    await this.call({ t: 'close' });
-    this.dead = new StoreIOError('engine closed', 'ECLOSED');
-    this.port.close();
-    await this.worker?.terminate();
+    try {
+      await this.call({ t: 'close' });
+    } finally {
+      // Even when the engine's close failed, the thread and the port go: nothing may keep the process alive.
+      this.dead = new StoreIOError('engine closed', 'ECLOSED');
+      this.port.close();
+      await this.worker?.terminate();
+    }
   }
 
   /** The engine thread is gone: every waiting op and call fails, none hangs. */
