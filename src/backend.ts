@@ -12,8 +12,12 @@ export type ReplyHandler = (reply: Reply, error: TickstoreError | undefined) => 
  * here too.
  */
 export interface Backend {
-  /** Queues one op; `done` runs (on the main thread) once the engine has answered it. */
-  submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler): void;
+  /**
+   * Queues one op; `done` runs (on the main thread) once the engine has
+   * answered it. `durable`: fsync before answering, whatever the flush
+   * policy; `deadline`: when the written value expires (ms since the epoch).
+   */
+  submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler, durable?: boolean, deadline?: number): void;
   configure(config: EngineConfig): Promise<void>;
   /** Compacts now, whatever the thresholds. */
   compact(): Promise<void>;

@@ -5,6 +5,14 @@ export type SyncMode = 'per-key' | 'async-batch';
 /** What a write does to memcache entries that depend on its key. */
 export type WritePolicy = 'evict' | 'update';
 
+/**
+ * When acknowledged writes reach the disk. 'immediate': every write is
+ * fsync'd before it is acknowledged (writes in flight together share one
+ * fsync). 'grouped': writes are acknowledged once written to the log and
+ * fsync'd at most every `intervalMs`; a crash may lose the last interval.
+ */
+export type FlushPolicy = { mode: 'immediate' } | { mode: 'grouped'; intervalMs: number };
+
 /** Everything `configure()` may change in place (all but `dir`). */
 export interface Tunables {
   /** 'per-key' (default): the replica is updated on the same commit; a read after a write sees it.
@@ -23,6 +31,8 @@ export interface Tunables {
   compactMinBytes: number;
   /** In 'async-batch' mode, how often the replica catches up, in ms (default 50). */
   syncIntervalMs: number;
+  /** Default { mode: 'immediate' }; see FlushPolicy. */
+  flushPolicy: FlushPolicy;
 }
 
 export interface StoreOptions extends Partial<Tunables> {
@@ -42,6 +52,7 @@ export const DEFAULTS: Tunables = {
   compactRatio: 0.5,
   compactMinBytes: 16 * 1024 * 1024,
   syncIntervalMs: 50,
+  flushPolicy: { mode: 'immediate' },
 };
 
 const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'dir', 'backend']);
@@ -86,7 +97,19 @@ export function checkTunables(o: Partial<Tunables>, base: Tunables): Tunables {
   }
   if (o.compactMinBytes !== undefined) t.compactMinBytes = wholeNumber('compactMinBytes', o.compactMinBytes, 0);
   if (o.syncIntervalMs !== undefined) t.syncIntervalMs = wholeNumber('syncIntervalMs', o.syncIntervalMs, 1);
+  if (o.flushPolicy !== undefined) t.flushPolicy = checkFlushPolicy(o.flushPolicy);
   return t;
+}
+
+function checkFlushPolicy(p: unknown): FlushPolicy {
+  const o = p as { mode?: unknown; intervalMs?: unknown } | null;
+  if (o !== null && typeof o === 'object') {
+    const extra = Object.keys(o).filter((k) => k !== 'mode' && k !== 'intervalMs');
+    if (extra.length > 0) throw new InvalidConfigError(`unknown flushPolicy option ${JSON.stringify(extra[0])}`);
+    if (o.mode === 'immediate' && o.intervalMs === undefined) return { mode: 'immediate' };
+    if (o.mode === 'grouped') return { mode: 'grouped', intervalMs: wholeNumber('flushPolicy.intervalMs', o.intervalMs, 1) };
+  }
+  throw new InvalidConfigError(`flushPolicy must be { mode: 'immediate' } or { mode: 'grouped', intervalMs }, got ${JSON.stringify(p)}`);
 }
 
 /** Validates open-time options: `dir` plus the tunables. */
@@ -106,8 +129,12 @@ export interface EngineConfig {
   compactRatio: number;
   compactMinBytes: number;
   syncIntervalMs: number;
+  flushPolicy: FlushPolicy;
 }
 
 export function engineConfig(t: Tunables): EngineConfig {
-  return { syncMode: t.syncMode, compactRatio: t.compactRatio, compactMinBytes: t.compactMinBytes, syncIntervalMs: t.syncIntervalMs };
+  return {
+    syncMode: t.syncMode, compactRatio: t.compactRatio, compactMinBytes: t.compactMinBytes, syncIntervalMs: t.syncIntervalMs,
+    flushPolicy: t.flushPolicy,
+  };
 }

@@ -12,18 +12,18 @@ import { WorkerBackend } from './engine/workerBackend.js';
 import { Store } from './store.js';
 
 export { buildKey, keyPrefix, MAX_KEY_PARAMS } from './buildKey.js';
-export type { StoreOptions, Tunables, SyncMode, WritePolicy } from './config.js';
+export type { StoreOptions, Tunables, SyncMode, WritePolicy, FlushPolicy } from './config.js';
 export { DEFAULTS } from './config.js';
 export {
   TickstoreError, InvalidKeyError, InvalidValueError, InvalidArgumentError, InvalidConfigError,
   StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, TransactionConflictError, type ErrorCode,
 } from './errors.js';
-export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, type BatchOp, type Condition } from './input.js';
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
 export { Store, type StoreMetrics } from './store.js';
 export { Transaction } from './transaction.js';
 export { StoreRegistry, checkStoreId, type StoreRef } from './registry.js';
 export {
-  Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions,
+  Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions, type WriteOptions,
 } from './ticker.js';
 
 /**

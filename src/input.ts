@@ -90,8 +90,49 @@ export function checkScan(options: unknown): ScanSpec {
   return spec;
 }
 
-/** One write of an atomic batch. */
-export type BatchOp = { type: 'put'; key: string; value: Uint8Array } | { type: 'delete'; key: string };
+/** When a written value expires: `ttlMs` from now, or at `expiresAt` (ms since the epoch). After that it reads as absent. */
+export interface ExpiryOptions {
+  ttlMs?: number;
+  expiresAt?: number;
+}
+
+/** Checks a put's options (WriteOptions): its deadline, if any, and whether it must be durable now. */
+export function checkWriteOptions(o: unknown): { deadline: number | undefined; durable: boolean } {
+  if (o === undefined) return { deadline: undefined, durable: false };
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('write options must be an object');
+  const { durable, ...expiry } = o as { durable?: unknown };
+  if (durable !== undefined && typeof durable !== 'boolean') throw new InvalidArgumentError('durable must be a boolean');
+  return { deadline: checkExpiry(expiry), durable: durable === true };
+}
+
+/** One write of an atomic batch; a put may expire (see ExpiryOptions). */
+export type BatchOp = ({ type: 'put'; key: string; value: Uint8Array } & ExpiryOptions) | { type: 'delete'; key: string };
+
+/** Latest deadline accepted: year 275760, the end of JavaScript dates. */
+const MAX_DEADLINE = 8.64e15;
+
+/** Checks write options and returns the deadline they set (ms since the epoch), if any. */
+export function checkExpiry(o: unknown, now = Date.now()): number | undefined {
+  if (o === undefined) return undefined;
+  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('write options must be an object');
+  const { ttlMs, expiresAt, ...rest } = o as ExpiryOptions & Record<string, unknown>;
+  const extra = Object.keys(rest);
+  if (extra.length > 0) throw new InvalidArgumentError(`unknown write option ${JSON.stringify(extra[0])}`);
+  if (ttlMs !== undefined && expiresAt !== undefined) throw new InvalidArgumentError('give ttlMs or expiresAt, not both');
+  if (ttlMs !== undefined) {
+    if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0 || now + ttlMs > MAX_DEADLINE) {
+      throw new InvalidArgumentError(`ttlMs must be a positive number of milliseconds, got ${String(ttlMs)}`);
+    }
+    return Math.ceil(now + ttlMs);
+  }
+  if (expiresAt !== undefined) {
+    if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt) || expiresAt < 0 || expiresAt > MAX_DEADLINE) {
+      throw new InvalidArgumentError(`expiresAt must be a time in whole milliseconds since the epoch, got ${String(expiresAt)}`);
+    }
+    return expiresAt;
+  }
+  return undefined;
+}
 
 export const MAX_BATCH_OPS = 10_000;
 
@@ -104,25 +145,39 @@ export function checkBatch(ops: unknown): BatchOp[] {
     const op = o as { type?: unknown; key?: unknown; value?: unknown } | null;
     if (!op || (op.type !== 'put' && op.type !== 'delete')) throw new InvalidArgumentError(`batch op ${i}: type must be 'put' or 'delete'`);
     checkKey(op.key);
-    if (op.type === 'put') return { type: 'put', key: op.key as string, value: checkValue(op.value) };
+    if (op.type === 'put') {
+      const { type: _t, key: _k, value: _v, ...expiry } = op as Record<string, unknown>;
+      const deadline = checkExpiry(expiry);
+      const put = { type: 'put' as const, key: op.key as string, value: checkValue(op.value) };
+      return deadline === undefined ? put : { ...put, expiresAt: deadline };
+    }
+    if (Object.keys(op).some((k) => k !== 'type' && k !== 'key')) throw new InvalidArgumentError(`batch op ${i}: a delete takes only type and key`);
     return { type: 'delete', key: op.key as string };
   });
 }
 
-/** A batch on the wire: count u32, then per op type u8 (1 put, 2 delete), keyLen u16, key, valLen u32, value. */
+/**
+ * A batch on the wire: count u32, then per op type u8 (1 put, 2 delete, 3 put
+ * with a deadline), keyLen u16, key, [deadline f64 for type 3], valLen u32, value.
+ * Puts come from checkBatch, so their expiry is `expiresAt` alone.
+ */
 export function encodeBatch(ops: BatchOp[]): Uint8Array {
   const keys = ops.map((o) => Buffer.from(o.key, 'utf8'));
   let size = 4;
-  ops.forEach((o, i) => { size += 1 + 2 + keys[i]!.length + 4 + (o.type === 'put' ? o.value.length : 0); });
+  ops.forEach((o, i) => {
+    size += 1 + 2 + keys[i]!.length + 4 + (o.type === 'put' ? o.value.length + (o.expiresAt === undefined ? 0 : 8) : 0);
+  });
   const b = Buffer.allocUnsafe(size);
   b.writeUInt32LE(ops.length, 0);
   let at = 4;
   ops.forEach((o, i) => {
     const k = keys[i]!;
-    b[at] = o.type === 'put' ? 1 : 2;
+    const deadline = o.type === 'put' ? o.expiresAt : undefined;
+    b[at] = o.type === 'delete' ? 2 : deadline === undefined ? 1 : 3;
     b.writeUInt16LE(k.length, at + 1);
     k.copy(b, at + 3);
     at += 3 + k.length;
+    if (deadline !== undefined) { b.writeDoubleLE(deadline, at); at += 8; }
     const v = o.type === 'put' ? o.value : undefined;
     b.writeUInt32LE(v ? v.length : 0, at);
     if (v) b.set(v, at + 4);
@@ -131,18 +186,24 @@ export function encodeBatch(ops: BatchOp[]): Uint8Array {
   return b;
 }
 
-/** The engine side of encodeBatch: views into `b`. */
-export function decodeBatch(b: Buffer): { put: boolean; key: string; keyBytes: Buffer; value: Buffer | undefined }[] {
+/** One write of a batch as the engine decodes it (views into the message). */
+export interface DecodedWrite { put: boolean; key: string; keyBytes: Buffer; value: Buffer | undefined; deadline: number | undefined }
+
+/** The engine side of encodeBatch. */
+export function decodeBatch(b: Buffer): DecodedWrite[] {
   const n = b.readUInt32LE(0);
-  const out: { put: boolean; key: string; keyBytes: Buffer; value: Buffer | undefined }[] = [];
+  const out: DecodedWrite[] = [];
   let at = 4;
   for (let i = 0; i < n; i++) {
-    const put = b[at] === 1;
+    const type = b[at];
+    const put = type !== 2;
     const kl = b.readUInt16LE(at + 1);
     const keyBytes = b.subarray(at + 3, at + 3 + kl);
     at += 3 + kl;
+    let deadline: number | undefined;
+    if (type === 3) { deadline = b.readDoubleLE(at); at += 8; }
     const vl = b.readUInt32LE(at);
-    out.push({ put, key: keyBytes.toString('utf8'), keyBytes, value: put ? b.subarray(at + 4, at + 4 + vl) : undefined });
+    out.push({ put, key: keyBytes.toString('utf8'), keyBytes, value: put ? b.subarray(at + 4, at + 4 + vl) : undefined, deadline });
     at += 4 + vl;
   }
   return out;

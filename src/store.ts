@@ -1,17 +1,17 @@
 import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
-import { InvalidConfigError, InvalidKeyError, StoreClosedError, TransactionConflictError, type TickstoreError } from './errors.js';
+import { InvalidConfigError, InvalidKeyError, StoreClosedError, TransactionConflictError, fromErrorShape, type TickstoreError } from './errors.js';
 import { Transaction } from './transaction.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
 import {
-  checkBatch, checkConditional, checkKey, checkScan, checkValue, checkVersion, encodeBatch, encodeCondition, encodeCursor, encodeTx,
-  type BatchOp, type Condition,
+  checkBatch, checkConditional, checkKey, checkScan, checkValue, checkVersion, checkWriteOptions, encodeBatch, encodeCondition, encodeCursor,
+  encodeTx, type BatchOp, type Condition, type ExpiryOptions,
 } from './input.js';
 import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
 import {
   Ticker, type OpName, type ResultSink, type ScanOptions, type StoreChange, type StoreResult, type TickerHost, type TickerOptions,
-  type WatchTarget,
+  type WatchTarget, type WriteOptions,
 } from './ticker.js';
 
 interface Watcher { ticker: Ticker; onChange: (change: StoreChange) => void; active: boolean }
@@ -48,6 +48,8 @@ export interface StoreMetrics {
   pumpTimeMaxMs: number;
   pumpTicks: number;
   lastCompactionError: string | undefined;
+  /** Acknowledged bytes not yet fsync'd (grouped flush policy). */
+  unsyncedBytes: number;
 }
 
 const OP_CODE: Record<'put' | 'delete', OpCode> = { put: Op.Put, delete: Op.Delete };
@@ -90,9 +92,40 @@ export class Store implements TickerHost {
     return this.promised('get', key, undefined, options?.cacheOnRead ?? true, (r) => r.value);
   }
 
-  /** Writes `key` durably; resolves once the write is acknowledged. */
-  put(key: string, value: Uint8Array): Promise<void> {
-    return this.promised('put', key, value, false, () => undefined);
+  /**
+   * Writes `key`; resolves once the write is acknowledged — fsync'd under the
+   * immediate flush policy, written to the log under the grouped one (or
+   * fsync'd with `durable`). With `ttlMs` or `expiresAt` the value expires:
+   * from then on the key reads as absent, and compaction removes it.
+   */
+  put(key: string, value: Uint8Array, options?: WriteOptions): Promise<void> {
+    return this.promised('put', key, value, false, () => undefined, options);
+  }
+
+  /**
+   * Writes `key` and fsyncs it — with every write issued before it — before
+   * resolving, whatever the flush policy (`put` with `durable: true`).
+   */
+  writeDurable(key: string, value: Uint8Array, options?: ExpiryOptions): Promise<void> {
+    return this.promised('put', key, value, false, () => undefined, { ...options, durable: true });
+  }
+
+  /**
+   * Resolves once every write issued before it is durable (fsync'd). Rejects
+   * — never hangs — if that cannot be done: the error is then `flushError`.
+   */
+  flush(): Promise<void> {
+    return this.promised('flush', '', undefined, false, () => undefined);
+  }
+
+  /**
+   * Why acknowledged writes are not durable yet, if an fsync failed: the
+   * engine rewrites them in the background (and on `flush()`), and fails new
+   * writes with this error until that succeeds. Reading it clears nothing.
+   */
+  get flushError(): TickstoreError | undefined {
+    const e = this.backend.stats().flushError;
+    return e ? fromErrorShape(e) : undefined;
   }
 
   /** Deletes `key` durably; resolves to whether it existed. */
@@ -105,9 +138,9 @@ export class Store implements TickerHost {
     return this.promised('batch', '', ops, false, () => undefined);
   }
 
-  /** Writes `value` only if `key` is absent; resolves to whether it did. */
-  putIfAbsent(key: string, value: Uint8Array): Promise<boolean> {
-    return this.promised('putIf', key, { value, condition: { absent: true } }, false, (r) => r.applied === true);
+  /** Writes `value` only if `key` is absent (or expired); resolves to whether it did. It may expire in turn. */
+  putIfAbsent(key: string, value: Uint8Array, options?: WriteOptions): Promise<boolean> {
+    return this.promised('putIf', key, { value, condition: { absent: true } }, false, (r) => r.applied === true, options);
   }
 
   /** Writes `next` only if `key` holds exactly `expected` (undefined: absent); resolves to whether it did. */
@@ -162,12 +195,12 @@ export class Store implements TickerHost {
     return this.promised('scan', '', options, false, (r) => ({ entries: r.entries ?? [], cursor: r.cursor }));
   }
 
-  private promised<T>(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, pick: (r: StoreResult) => T): Promise<T> {
+  private promised<T>(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, pick: (r: StoreResult) => T, options?: unknown): Promise<T> {
     try {
       return new Promise<T>((resolve, reject) => {
         this.issue(op, key, value, cacheOnRead, {
           deliver: (r) => (r.ok ? resolve(pick(r)) : reject(r.error)),
-        });
+        }, options);
       });
     } catch (err) {
       return Promise.reject(err);
@@ -175,8 +208,17 @@ export class Store implements TickerHost {
   }
 
   /** @internal The one path every op takes (tickers and promises). Throws typed errors for bad input. */
-  issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink): number {
+  issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink, options?: unknown): number {
     this.assertOpen();
+    if (op === 'flush') {
+      const handle = ++this.nextHandle;
+      this.backend.submit(Op.Flush, '', 0, undefined, (_reply, error) => {
+        sink.deliver(error
+          ? { handle, op, ok: false, found: false, fromCache: false, error }
+          : { handle, op, ok: true, found: true, fromCache: false });
+      });
+      return handle;
+    }
     if (op === 'batch') {
       const ops = checkBatch(value);
       const handle = ++this.nextHandle;
@@ -192,8 +234,9 @@ export class Store implements TickerHost {
     if (op === 'putIf') {
       const keyLen = checkKey(key);
       const { value: v, condition } = checkConditional(value);
+      const write = checkWriteOptions(options);
       const handle = ++this.nextHandle;
-      this.startPutIf(handle, key as string, keyLen, v, condition, sink);
+      this.startPutIf(handle, key as string, keyLen, v, condition, sink, write);
       return handle;
     }
     if (op === 'scan') {
@@ -205,11 +248,12 @@ export class Store implements TickerHost {
     const keyLen = checkKey(key);
     const k = key as string;
     const bytes = op === 'put' ? checkValue(value) : undefined;
+    const write = checkWriteOptions(op === 'put' ? options : undefined);
     const handle = ++this.nextHandle;
     if (op === 'get' || op === 'exists') {
       this.startGet(handle, op, k, keyLen, cacheOnRead, sink);
     } else {
-      this.startWrite(handle, op, k, keyLen, bytes, sink);
+      this.startWrite(handle, op as 'put' | 'delete', k, keyLen, bytes, sink, write);
     }
     return handle;
   }
@@ -261,29 +305,31 @@ export class Store implements TickerHost {
     });
   }
 
-  private startWrite(handle: number, op: 'put' | 'delete', key: string, keyLen: number, value: Uint8Array | undefined, sink: ResultSink): void {
-    const done = this.beginWrite(op, key, value);
+  private startWrite(handle: number, op: 'put' | 'delete', key: string, keyLen: number, value: Uint8Array | undefined, sink: ResultSink,
+    write: { deadline: number | undefined; durable: boolean }): void {
+    const done = this.beginWrite(op, key, value, write.deadline);
     this.backend.submit(OP_CODE[op], key, keyLen, value, (reply: Reply, error: TickstoreError | undefined) => {
       done(error);
       sink.deliver(error
         ? { handle, op, ok: false, found: false, fromCache: false, error }
         : { handle, op, ok: true, found: reply.found, fromCache: false });
-    });
+    }, write.durable, write.deadline);
   }
 
-  private startPutIf(handle: number, key: string, keyLen: number, value: Uint8Array, condition: Condition, sink: ResultSink): void {
-    const done = this.beginWrite('put', key, value);
+  private startPutIf(handle: number, key: string, keyLen: number, value: Uint8Array, condition: Condition, sink: ResultSink,
+    write: { deadline: number | undefined; durable: boolean }): void {
+    const done = this.beginWrite('put', key, value, write.deadline);
     this.backend.submit(Op.CondPut, key, keyLen, encodeCondition(condition, value), (reply: Reply, error: TickstoreError | undefined) => {
       done(error, reply.found);
       if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
       const v = readVersion(reply.value);
       sink.deliver({ handle, op: 'putIf', ok: true, found: true, fromCache: false, applied: reply.found, ...(v ? { version: v } : {}) });
-    });
+    }, write.durable, write.deadline);
   }
 
   private startTx(handle: number, tx: Transaction, sink: ResultSink): void {
     const ops = tx.ops;
-    const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined));
+    const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined, o.type === 'put' ? o.expiresAt : undefined));
     this.backend.submit(Op.TxCommit, '', 0, encodeTx(tx.reads, ops), (reply: Reply, error: TickstoreError | undefined) => {
       for (const d of done) d(error, reply.found);
       sink.deliver(error
@@ -293,7 +339,7 @@ export class Store implements TickerHost {
   }
 
   private startBatch(handle: number, ops: BatchOp[], sink: ResultSink): void {
-    const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined));
+    const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined, o.type === 'put' ? o.expiresAt : undefined));
     this.backend.submit(Op.Batch, '', 0, encodeBatch(ops), (_reply: Reply, error: TickstoreError | undefined) => {
       for (const d of done) d(error);
       sink.deliver(error
@@ -305,13 +351,14 @@ export class Store implements TickerHost {
   /**
    * The memcache and watch bookkeeping of one key's write: derived entries go
    * now; the key's own entry is bypassed while the write is in flight and then
-   * evicted or (update policy) overwritten once durable. Returns what to run
-   * when the engine has answered.
+   * evicted or (update policy) overwritten once acknowledged. A value with a
+   * deadline is never cached. Returns what to run when the engine has answered.
    */
-  private beginWrite(op: 'put' | 'delete', key: string, value: Uint8Array | undefined): (error: TickstoreError | undefined, applied?: boolean) => void {
+  private beginWrite(op: 'put' | 'delete', key: string, value: Uint8Array | undefined, deadline: number | undefined):
+    (error: TickstoreError | undefined, applied?: boolean) => void {
     const update = this.tun.writePolicy === 'update';
     if (update) this.cache.invalidateDerived(key); else this.cache.invalidate(key);
-    const keep = update && value && this.cache.has(key) ? value.slice() : undefined;
+    const keep = update && value && deadline === undefined && this.cache.has(key) ? value.slice() : undefined;
     const watchers = this.watchersOf(key);
     const notifyValue = watchers && value ? value.slice() : undefined;
     this.pendingWrites.set(key, (this.pendingWrites.get(key) ?? 0) + 1);
@@ -414,6 +461,7 @@ export class Store implements TickerHost {
       pumpTimeMaxMs: this.pumpMax,
       pumpTicks: this.pumpTicks,
       lastCompactionError: e.lastCompactionError,
+      unsyncedBytes: e.unsyncedBytes,
     };
   }
 

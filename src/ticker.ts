@@ -1,7 +1,7 @@
 import { StoreClosedError, type TickstoreError } from './errors.js';
-import type { BatchOp, Condition } from './input.js';
+import type { BatchOp, Condition, ExpiryOptions } from './input.js';
 
-export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf' | 'tx';
+export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf' | 'tx' | 'flush';
 
 /** The outcome of one operation, delivered inside its ticker's `tick()`. */
 export interface StoreResult {
@@ -48,6 +48,12 @@ export interface ScanOptions {
   cursor?: string;
 }
 
+/** Options of a put: an expiry, and whether it must be fsync'd before its result whatever the flush policy. */
+export interface WriteOptions extends ExpiryOptions {
+  /** Fsync this write (and every write before it) before acknowledging it, even under the grouped policy. */
+  durable?: boolean;
+}
+
 export interface GetOptions {
   /** On a read-store read, keep the value in the memcache (default true). */
   cacheOnRead?: boolean;
@@ -71,7 +77,7 @@ export interface ResultSink {
 
 /** The store side a ticker issues through (see Store). */
 export interface TickerHost {
-  issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink): number;
+  issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink, options?: unknown): number;
   watch(ticker: Ticker, target: WatchTarget, onChange: (change: StoreChange) => void): () => void;
   tickerTime(ms: number): void;
 }
@@ -111,9 +117,9 @@ export class Ticker implements ResultSink {
     return this.issue('get', key, undefined, options?.cacheOnRead ?? true);
   }
 
-  /** Starts a PUT; the value is copied before this returns. */
-  put(key: string, value: Uint8Array): number {
-    return this.issue('put', key, value, false);
+  /** Starts a PUT; the value is copied before this returns. It may expire or be forced durable (WriteOptions). */
+  put(key: string, value: Uint8Array, options?: WriteOptions): number {
+    return this.issue('put', key, value, false, options);
   }
 
   /** Starts a DELETE. */
@@ -126,8 +132,8 @@ export class Ticker implements ResultSink {
    * (`{ absent: true }`), has version `{ version }`, or holds exactly
    * `{ value }` (undefined: absent). The result's `applied` says which.
    */
-  putIf(key: string, value: Uint8Array, condition: Condition): number {
-    return this.issue('putIf', key, { value, condition }, false);
+  putIf(key: string, value: Uint8Array, condition: Condition, options?: WriteOptions): number {
+    return this.issue('putIf', key, { value, condition }, false, options);
   }
 
   /** Starts an atomic batch of puts and deletes (one commit unit: all or nothing, across a crash too). */
@@ -145,9 +151,14 @@ export class Ticker implements ResultSink {
     return this.issue('scan', '', options, false);
   }
 
-  private issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean): number {
+  /** Starts a FLUSH: its result is ok once every write issued before it (by anyone) is durable. */
+  flush(): number {
+    return this.issue('flush', '', undefined, false);
+  }
+
+  private issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, options?: unknown): number {
     if (this.disposed) throw new StoreClosedError('this ticker is disposed');
-    return this.host.issue(op, key, value, cacheOnRead, this);
+    return this.host.issue(op, key, value, cacheOnRead, this, options);
   }
 
   /** @internal The store hands over a finished op; it waits for the next tick. */

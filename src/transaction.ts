@@ -1,4 +1,4 @@
-import { checkKey, checkValue, type BatchOp } from './input.js';
+import { checkExpiry, checkKey, checkValue, type BatchOp, type ExpiryOptions } from './input.js';
 
 /** What a transaction needs from the store (see Store.transaction). */
 export interface TxHost {
@@ -28,11 +28,15 @@ export class Transaction {
     return value;
   }
 
-  put(key: string, value: Uint8Array): void {
+  /** Stages a put (written at commit); it may expire (see ExpiryOptions). */
+  put(key: string, value: Uint8Array, options?: ExpiryOptions): void {
     checkKey(key);
-    this.writes.set(key, { type: 'put', key, value: checkValue(value).slice() });
+    const deadline = checkExpiry(options);
+    const put = { type: 'put' as const, key, value: checkValue(value).slice() };
+    this.writes.set(key, deadline === undefined ? put : { ...put, expiresAt: deadline });
   }
 
+  /** Stages a delete (applied at commit). */
   delete(key: string): void {
     checkKey(key);
     this.writes.set(key, { type: 'delete', key });

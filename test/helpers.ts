@@ -50,15 +50,19 @@ export function engineCfg(over: Partial<Tunables> = {}): EngineConfig {
   return engineConfig({ ...DEFAULTS, ...over });
 }
 
-export type EngineOp = ['get', string] | ['put', string, Uint8Array] | ['delete', string] | ['batch', BatchOp[]];
+export type EngineOp =
+  | ['get', string] | ['put', string, Uint8Array] | ['delete', string] | ['batch', BatchOp[]] | ['exists', string]
+  | ['put', string, Uint8Array, { durable?: boolean; deadline?: number }] | ['flush'];
 
 /** Runs ops through an in-thread engine exactly as the worker does; returns the decoded replies. */
 export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: string; errorCode?: string })[] {
   const w = new OpWriter();
   for (const o of ops) {
     if (o[0] === 'batch') { w.push(Op.Batch, '', 0, encodeBatch(o[1])); continue; }
-    const code = o[0] === 'get' ? Op.Get : o[0] === 'put' ? Op.Put : Op.Delete;
-    w.push(code, o[1], Buffer.byteLength(o[1]), o[0] === 'put' ? o[2] : undefined);
+    if (o[0] === 'flush') { w.push(Op.Flush, '', 0); continue; }
+    if (o[0] === 'put') { w.push(Op.Put, o[1], Buffer.byteLength(o[1]), o[2], o[3]?.durable, o[3]?.deadline); continue; }
+    const code = o[0] === 'get' ? Op.Get : o[0] === 'exists' ? Op.Exists : Op.Delete;
+    w.push(code, o[1], Buffer.byteLength(o[1]));
   }
   const out = new ReplyWriter();
   const errors = engine.execute(readOps(w.take()), out);

@@ -32,10 +32,12 @@ const OUT_CHUNK = 1024 * 1024;
  * Rewrites one log with only its live entries, in steps, while the log keeps
  * taking appends:
  *   1. copy each key's current entry (verified, sealed as its own commit
- *      unit) into `<name>.compact`;
+ *      unit) into `<name>.compact`, dropping entries whose deadline has
+ *      passed (the key reads as absent already);
  *   2. copy, raw, everything appended to the old log since step 1 began —
  *      later in the file, so it wins on replay (overwrites and tombstones);
- *   3. fsync the new file, rename it over the old one, fsync the directory.
+ *   3. seal the header (sealed end = the file's size), fsync the new file,
+ *      rename it over the old one, fsync the directory.
  * A crash at any point leaves either the old file or the complete new one as
  * the log; a leftover `.compact` is deleted at open. Tombstones are dropped
  * in step 1 (nothing older survives to need them) but kept in the step 2
@@ -52,6 +54,8 @@ export class Compaction {
   private outEnd: number;
   private tailBase = -1;
   private readonly moved = new Map<string, number>();
+  /** Keys whose entry had expired: dropped, unless rewritten meanwhile. */
+  private readonly expired = new Map<string, KeyLocation>();
   private out = Buffer.allocUnsafe(OUT_CHUNK);
   private outLen = 0;
   private readonly baseSeq: number;
@@ -67,7 +71,7 @@ export class Compaction {
     this.tmpPath = join(dir, il.log.name + '.compact');
     this.baseSeq = baseSeq;
     this.fd = fs.open(this.tmpPath, 'w+');
-    const head = encodeFileHeader(il.log.kind, baseSeq);
+    const head = encodeFileHeader(il.log.kind, baseSeq, 0);
     fs.write(this.fd, head, 0, head.length, 0);
     this.outEnd = head.length;
     this.keys = [...il.keydir.keys()];
@@ -81,11 +85,14 @@ export class Compaction {
    */
   step(budget: number): boolean {
     let done = 0;
+    const now = Date.now();
     while (this.next < this.keys.length && done < budget) {
       const key = this.keys[this.next++]!;
       const loc = this.il.keydir.get(key);
       // Deleted since the snapshot, or rewritten into the tail: step 2 copies it.
       if (!loc || loc.offset >= this.tailFrom) continue;
+      // Expired: nothing older than it is copied either, so it simply ends here.
+      if (loc.deadline !== undefined && loc.deadline <= now) { this.expired.set(key, loc); continue; }
       const entry = this.il.log.readEntry(loc, key);
       sealAsLast(entry, 0, entry.length);
       this.moved.set(key, this.emit(entry));
@@ -135,6 +142,8 @@ export class Compaction {
 
   private finish(): void {
     this.flushOut();
+    const head = encodeFileHeader(this.il.log.kind, this.baseSeq, this.outEnd);
+    this.fs.write(this.fd, head, 0, head.length, 0);
     if (this.durable) this.fs.datasync(this.fd);
     this.fs.rename(this.tmpPath, this.il.log.path);
     // From here the new file is the log: adopt it even if the directory sync
@@ -143,6 +152,7 @@ export class Compaction {
     // acknowledged until one succeeds (see WriteStore.commit).
     this.renamed = true;
     this.il.log.adopt(this.fd, this.outEnd, this.baseSeq);
+    for (const [key, loc] of this.expired) if (this.il.keydir.get(key) === loc) this.il.keydir.delete(key);
     for (const [key, loc] of this.il.keydir.entries()) this.relocate(key, loc);
     if (this.durable) {
       this.il.log.dirSyncOwed = true;

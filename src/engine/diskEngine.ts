@@ -3,9 +3,10 @@ import type { EngineConfig } from '../config.js';
 import { Compaction, deadBytes, shouldCompact, type IndexedLog } from './compaction.js';
 import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
-import { ReadStore } from './readStore.js';
-import { EntryType, ENTRY_HEADER_BYTES } from './record.js';
-import { decodeBatch, decodeCondition, decodeTx, type Condition } from '../input.js';
+import { unexpired, type KeyLocation } from './keydir.js';
+import { ReadStore, valueOf } from './readStore.js';
+import { EntryType } from './record.js';
+import { decodeBatch, decodeCondition, decodeTx, type Condition, type DecodedWrite } from '../input.js';
 import { compareKeys, encodePage, inRange, type ScanSpec } from './scan.js';
 import { Op, ReplyWriter, Status, type DecodedOp } from './wire.js';
 import { WriteStore, type CommittedGroup } from './writeStore.js';
@@ -33,6 +34,10 @@ export interface EngineStats {
   replicaRebuilt: number;
   /** The last compaction failure (the old log was kept), if any. */
   lastCompactionError: string | undefined;
+  /** Set while an fsync failed and acknowledged writes wait to be rewritten; writes fail meanwhile. */
+  flushError: ErrorShape | undefined;
+  /** Acknowledged bytes not yet fsync'd (grouped flush policy). */
+  unsyncedBytes: number;
 }
 
 interface PendingWrite { at: number; found: boolean }
@@ -57,6 +62,10 @@ export class DiskEngine {
   private running: { il: IndexedLog; c: Compaction }[] = [];
   private lastCompactionError: string | undefined;
   private compactRetryAt = 0;
+  /** A write staged in this turn asked to be durable now (writeDurable). */
+  private durableAsked = false;
+  /** The clock TTLs are judged by, read once per batch of ops. */
+  private now = 0;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -87,6 +96,7 @@ export class DiskEngine {
 
   configure(cfg: EngineConfig): void {
     if (cfg.syncMode === 'per-key') this.syncReplica();
+    if (cfg.flushPolicy.mode === 'immediate') this.ws.sync();
     this.cfg = cfg;
   }
 
@@ -100,10 +110,23 @@ export class DiskEngine {
     const errors: ErrorShape[] = [];
     const pending: PendingWrite[] = [];
     const perKey = this.cfg.syncMode === 'per-key';
+    this.now = Date.now();
     for (const op of ops) {
+      if (op.op === Op.Flush) {
+        this.durableAsked = true;
+        this.commit(pending, out, errors);
+        try {
+          this.ws.sync();
+          out.push(Status.Ok);
+        } catch (err) {
+          errors.push(toErrorShape(err));
+          out.settle(out.push(0), 0, errors.length);
+        }
+        continue;
+      }
       if (op.op === Op.Get || op.op === Op.Exists || op.op === Op.Scan) {
         const scan = op.op === Op.Scan;
-        if (perKey && (scan ? this.ws.stagedCount > 0 : this.ws.hasStaged(op.key))) this.commit(pending, out, errors);
+        if (perKey && (scan ? this.ws.stagedCount > 0 : this.ws.stagedOf(op.key))) this.commit(pending, out, errors);
         try {
           if (scan) this.scan(JSON.parse(op.value!.toString('utf8')) as ScanSpec, out);
           else if (op.op === Op.Exists) this.exists(op.key, perKey, out);
@@ -114,14 +137,15 @@ export class DiskEngine {
         }
         continue;
       }
-      if (this.ws.failure) {
-        errors.push(toErrorShape(this.ws.failure));
+      if (this.ws.flushError) {
+        errors.push(toErrorShape(this.ws.flushError));
         out.settle(out.push(0), 0, errors.length);
         continue;
       }
+      if (op.durable) this.durableAsked = true;
       if (op.op === Op.CondPut) {
         // The condition is judged against everything before it, staged writes included.
-        if (this.ws.hasStaged(op.key)) this.commit(pending, out, errors);
+        if (this.ws.stagedOf(op.key)) this.commit(pending, out, errors);
         const { cond, next } = decodeCondition(op.value!);
         let ok: boolean;
         try { ok = this.holds(op.key, cond); } catch (err) {
@@ -129,85 +153,107 @@ export class DiskEngine {
           out.settle(out.push(0), 0, errors.length);
           continue;
         }
-        if (!ok) { out.push(Status.Ok, version(this.ws.keydir.get(op.key)?.seq ?? 0)); continue; }
-        this.ws.stage(EntryType.Put, op.key, op.keyBytes, next, true);
+        if (!ok) { out.push(Status.Ok, version(this.live(op.key)?.seq ?? 0)); continue; }
+        this.ws.stage(EntryType.Put, op.key, op.keyBytes, next, true, op.deadline);
         pending.push({ at: out.push(0, version(this.ws.lastSeq)), found: true });
         continue;
       }
       if (op.op === Op.TxCommit) {
         // Optimistic commit: apply the writes only if nothing the transaction read has changed.
         const { reads, ops } = decodeTx(op.value!);
-        if (reads.some((r) => this.ws.hasStaged(r.key))) this.commit(pending, out, errors);
-        if (!reads.every((r) => (this.ws.keydir.get(r.key)?.seq ?? 0) === r.version)) { out.push(Status.Ok); continue; }
+        if (reads.some((r) => this.ws.stagedOf(r.key))) this.commit(pending, out, errors);
+        if (!reads.every((r) => (this.live(r.key)?.seq ?? 0) === r.version)) { out.push(Status.Ok); continue; }
         if (ops.length === 0) { out.push(Status.Ok | Status.Found); continue; }
-        ops.forEach((b, i) => this.ws.stage(b.put ? EntryType.Put : EntryType.Delete, b.key, b.keyBytes, b.value, i === ops.length - 1));
+        this.stageBatch(ops);
         pending.push({ at: out.push(0), found: true });
         continue;
       }
       if (op.op === Op.Batch) {
         // One commit unit: only its last entry carries LAST, so recovery applies all or none.
-        const ops = decodeBatch(op.value!);
-        ops.forEach((b, i) => this.ws.stage(b.put ? EntryType.Put : EntryType.Delete, b.key, b.keyBytes, b.value, i === ops.length - 1));
+        this.stageBatch(decodeBatch(op.value!));
         pending.push({ at: out.push(0), found: true });
         continue;
       }
       const isPut = op.op === Op.Put;
-      const found = isPut || this.ws.has(op.key);
-      this.ws.stage(isPut ? EntryType.Put : EntryType.Delete, op.key, op.keyBytes, op.value, true);
+      const found = isPut || this.has(op.key);
+      this.ws.stage(isPut ? EntryType.Put : EntryType.Delete, op.key, op.keyBytes, op.value, true, isPut ? op.deadline : undefined);
       pending.push({ at: out.push(0), found });
     }
     this.commit(pending, out, errors);
     return errors;
   }
 
+  /** Stages a batch's or a transaction's writes as one commit unit: only the last entry carries LAST. */
+  private stageBatch(ops: DecodedWrite[]): void {
+    ops.forEach((b, i) => this.ws.stage(b.put ? EntryType.Put : EntryType.Delete, b.key, b.keyBytes, b.value, i === ops.length - 1, b.deadline));
+  }
+
+  /** The committed, unexpired location of `key` in the write store. */
+  private live(key: string): KeyLocation | undefined {
+    return unexpired(this.ws.keydir.get(key), this.now);
+  }
+
+  /** Whether `key` is live, counting writes staged in the current group. */
+  private has(key: string): boolean {
+    const s = this.ws.stagedOf(key);
+    if (!s) return this.live(key) !== undefined;
+    return s.type === EntryType.Put && (s.deadline === undefined || s.deadline > this.now);
+  }
+
   private get(key: string, perKey: boolean, out: ReplyWriter): void {
-    const want = this.ws.keydir.get(key);
-    // A write staged earlier in this turn is newer than anything committed: never cacheable.
-    const lagging = this.rs.seqOf(key) !== want?.seq || this.ws.hasStaged(key);
+    const want = this.live(key);
+    // A write staged earlier in this turn is newer than anything committed; a value
+    // with a deadline must not outlive it in the memcache: neither is cacheable.
+    const lagging = this.rs.seqOf(key) !== this.ws.keydir.get(key)?.seq || this.ws.stagedOf(key) !== undefined;
+    const uncacheable = lagging || want?.deadline !== undefined;
     if (lagging && perKey) {
       // The replica missed this key (a failed mirror append): answer from the source of truth.
       if (!want) { out.push(Status.Ok); return; }
-      const entry = this.ws.log.readEntry(want, key);
-      out.push(Status.Ok | Status.Found, entry.subarray(ENTRY_HEADER_BYTES + want.keyLen));
+      out.push(Status.Ok | Status.Found | (want.deadline === undefined ? 0 : Status.Stale), valueOf(this.ws.log.readEntry(want, key), want));
       return;
     }
-    const value = this.rs.get(key);
-    const status = Status.Ok | (value ? Status.Found : 0) | (lagging ? Status.Stale : 0);
+    const value = this.rs.get(key, this.now);
+    const status = Status.Ok | (value ? Status.Found : 0) | (uncacheable ? Status.Stale : 0);
     out.push(status, value);
   }
 
   private exists(key: string, perKey: boolean, out: ReplyWriter): void {
-    const loc = (perKey ? this.ws : this.rs).keydir.get(key);
+    const loc = unexpired((perKey ? this.ws : this.rs).keydir.get(key), this.now);
     out.push(Status.Ok | (loc ? Status.Found : 0), loc ? version(loc.seq) : undefined);
   }
 
   /** Whether the committed state of `key` satisfies a conditional put's condition. */
   private holds(key: string, cond: Condition): boolean {
-    const loc = this.ws.keydir.get(key);
+    const loc = this.live(key);
     if ('absent' in cond) return !loc;
     if ('version' in cond) return loc?.seq === cond.version;
     if (!loc) return cond.value === undefined;
     if (cond.value === undefined) return false;
-    const entry = this.ws.log.readEntry(loc, key);
-    return Buffer.compare(entry.subarray(ENTRY_HEADER_BYTES + loc.keyLen), cond.value) === 0;
+    return Buffer.compare(valueOf(this.ws.log.readEntry(loc, key), loc), cond.value) === 0;
   }
 
   /** One page of an ordered scan, read from the replica in this turn (a consistent snapshot). */
   private scan(spec: ScanSpec, out: ReplyWriter): void {
     const keys: string[] = [];
-    for (const k of this.rs.keydir.keys()) if (inRange(k, spec)) keys.push(k);
+    for (const [k, loc] of this.rs.keydir.entries()) if (inRange(k, spec) && unexpired(loc, this.now)) keys.push(k);
     keys.sort(compareKeys);
     if (spec.reverse) keys.reverse();
     const page: [string, Uint8Array][] = [];
-    for (const k of keys.slice(0, spec.limit)) page.push([k, Buffer.from(this.rs.get(k)!)]);
+    for (const k of keys.slice(0, spec.limit)) page.push([k, Buffer.from(this.rs.get(k, this.now)!)]);
     out.push(Status.Ok | (keys.length > spec.limit ? Status.Found : 0), encodePage(page));
   }
 
+  /**
+   * Commits the staged group — durably under the immediate policy or when a
+   * write asked for it — and settles its ops' replies.
+   */
   private commit(pending: PendingWrite[], out: ReplyWriter, errors: ErrorShape[]): void {
+    const durable = this.cfg.flushPolicy.mode === 'immediate' || this.durableAsked;
+    this.durableAsked = false;
     if (pending.length === 0) return;
     let group: CommittedGroup | undefined;
     try {
-      group = this.ws.commit();
+      group = this.ws.commit(durable);
     } catch (err) {
       errors.push(toErrorShape(err));
       for (const w of pending) out.settle(w.at, 0, errors.length);
@@ -250,7 +296,7 @@ export class DiskEngine {
     for (const il of [this.ws, this.rs] as IndexedLog[]) {
       if (this.running.some((r) => r.il === il)) continue;
       // A write log whose failed group could not be rolled back may hold those bytes: never make them durable.
-      if (il === this.ws && this.ws.failure) continue;
+      if (il === this.ws && this.ws.flushError) continue;
       if (!force && !shouldCompact(il, this.cfg)) continue;
       const durable = il === this.ws;
       try {
@@ -266,10 +312,18 @@ export class DiskEngine {
     if (this.closed) return false;
     this.startDueCompactions(false);
     for (const r of [...this.running]) {
+      // Never copy writes whose fsync failed into a log that would then call them durable.
+      if (r.il === this.ws && this.ws.flushError) {
+        r.c.abort();
+        this.running.splice(this.running.indexOf(r), 1);
+        continue;
+      }
       try {
         if (r.c.step(COMPACTION_STEP_BYTES)) {
           this.compactions++;
           this.running.splice(this.running.indexOf(r), 1);
+          // The new log was fsync'd whole before it replaced the old one.
+          if (r.il === this.ws) this.ws.adopted();
         }
       } catch (err) {
         r.c.abort();
@@ -320,7 +374,24 @@ export class DiskEngine {
       replicaRepaired: this.rs.repaired,
       replicaRebuilt: this.rs.rebuilt ? 1 : 0,
       lastCompactionError: this.lastCompactionError,
+      flushError: this.ws.flushError ? toErrorShape(this.ws.flushError) : undefined,
+      unsyncedBytes: this.ws.unsyncedBytes,
     };
+  }
+
+  /** Fsyncs acknowledged writes (grouped policy), healing after a failed fsync; false if that failed. */
+  syncWrites(): boolean {
+    try {
+      this.ws.sync();
+      return true;
+    } catch {
+      return false; // kept in ws.flushError, reported with the stats
+    }
+  }
+
+  /** Whether acknowledged writes wait for an fsync (or a rewrite after a failed one). */
+  get syncOwed(): boolean {
+    return !this.closed && (this.ws.unsyncedBytes > 0 || this.ws.flushError !== undefined);
   }
 
   /** Mirrors what is pending, abandons running compactions (the old logs are whole), releases the directory. */

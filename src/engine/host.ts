@@ -18,6 +18,9 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
   const inbox: ToWorker[] = [];
   let background = false;
   let replicaTimer: NodeJS.Timeout | undefined;
+  let flushTimer: NodeJS.Timeout | undefined;
+  /** Retry delay after a failed background fsync; doubles up to a second. */
+  let flushBackoff = 0;
   const out = new ReplyWriter();
 
   // Handle a batch as soon as it arrives; turn() also drains whatever queued behind it.
@@ -59,6 +62,7 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
       else if (m.t === 'compact') engine.compactNow();
       else if (m.t === 'close') {
         if (replicaTimer) clearTimeout(replicaTimer);
+        if (flushTimer) clearTimeout(flushTimer);
         engine.close();
         // The main thread terminates this thread once it has read this.
         port.postMessage({ t: 'done', id: m.id, stats: engine.stats() });
@@ -70,7 +74,24 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
     }
   }
 
+  /**
+   * Acknowledged but unsynced writes (grouped policy) are fsync'd one
+   * interval after the first of them — at most one fsync per interval. After
+   * a failed fsync the rewrite is retried, backing off, until it succeeds.
+   */
+  function armFlush(): void {
+    if (flushTimer || !engine.syncOwed) return;
+    const interval = current.flushPolicy.mode === 'grouped' ? current.flushPolicy.intervalMs : 0;
+    flushTimer = setTimeout(() => {
+      flushTimer = undefined;
+      flushBackoff = engine.syncWrites() ? 0 : Math.min(1000, Math.max(10, flushBackoff * 2));
+      port.postMessage({ t: 'stats', stats: engine.stats() });
+      armFlush();
+    }, Math.max(interval, flushBackoff));
+  }
+
   function afterTurn(): void {
+    armFlush();
     if (engine.replicaLag > 0 && !replicaTimer) {
       replicaTimer = setTimeout(() => {
         replicaTimer = undefined;

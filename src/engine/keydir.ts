@@ -7,6 +7,18 @@ export interface KeyLocation {
   keyLen: number;
   valLen: number;
   seq: number;
+  /** When the value expires (ms since the epoch); from then on the key reads as absent. */
+  deadline?: number;
+}
+
+/** The location, unless it has expired by `now`. */
+export function unexpired(loc: KeyLocation | undefined, now: number): KeyLocation | undefined {
+  return loc && (loc.deadline === undefined || loc.deadline > now) ? loc : undefined;
+}
+
+/** A key location (a deadline only when there is one, so most share one shape). */
+export function locate(offset: number, keyLen: number, valLen: number, seq: number, deadline: number | undefined): KeyLocation {
+  return deadline === undefined ? { offset, keyLen, valLen, seq } : { offset, keyLen, valLen, seq, deadline };
 }
 
 /**

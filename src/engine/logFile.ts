@@ -3,8 +3,8 @@ import { CorruptionError } from '../errors.js';
 import type { FileSystem } from './fs.js';
 import type { KeyLocation } from './keydir.js';
 import {
-  ENTRY_HEADER_BYTES, FILE_HEADER_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, encodeFileHeader, parseFileHeader,
-  entryChecksumOk, entrySize, readEntryHeader, type EntryType, type LogKind,
+  DEADLINE_BYTES, ENTRY_HEADER_BYTES, FILE_HEADER_BYTES, MAX_KEY_BYTES, MAX_VALUE_BYTES, encodeFileHeader, parseFileHeader,
+  entryChecksumOk, entryDeadline, entrySize, readEntryHeader, type EntryType, type LogKind,
 } from './record.js';
 
 /** One entry of a complete commit unit, as found by recovery. */
@@ -15,6 +15,8 @@ export interface ScannedEntry {
   valLen: number;
   seq: number;
   offset: number;
+  /** The entry's expiry deadline (ms since the epoch), if it has one. */
+  deadline: number | undefined;
 }
 
 export interface RecoveryReport {
@@ -48,6 +50,8 @@ export class LogFile {
     public fd: number,
     /** Sequence floor from the header (see docs/format.md). */
     public baseSeq: number,
+    /** Bytes before this offset were durable before the file became the log (see docs/format.md). */
+    private sealedEnd: number,
     /** Write zeros ahead of the end (durable logs only; see `append`). */
     private readonly preallocate: boolean,
   ) {
@@ -68,7 +72,7 @@ export class LogFile {
     const n = fs.read(fd, head, 0, FILE_HEADER_BYTES, 0);
     const parsed = parseFileHeader(head.subarray(0, n), kind);
     if ('error' in parsed) { fs.close(fd); throw new CorruptionError(path, 0, parsed.error); }
-    return new LogFile(fs, path, name, kind, fd, parsed.baseSeq, durable);
+    return new LogFile(fs, path, name, kind, fd, parsed.baseSeq, parsed.sealedEnd, durable);
   }
 
   /** Replaces (or creates) `dir/name` with a header-only log, through a temporary file and a rename. */
@@ -76,7 +80,7 @@ export class LogFile {
     const tmp = join(dir, name + '.tmp');
     const fd = fs.open(tmp, 'w');
     try {
-      const head = encodeFileHeader(kind, 0);
+      const head = encodeFileHeader(kind, 0, FILE_HEADER_BYTES);
       fs.write(fd, head, 0, head.length, 0);
       if (durable) fs.datasync(fd);
     } finally { fs.close(fd); }
@@ -91,18 +95,23 @@ export class LogFile {
     this.end = end;
     this.allocated = end;
     this.baseSeq = baseSeq;
+    this.sealedEnd = end;
     // The old file is already out of the namespace; failing to close it loses nothing.
     try { this.fs.close(old); } catch { /* leaked descriptor at worst */ }
   }
 
   /**
    * Scans every entry, handing each complete commit unit to `onUnit` in file
-   * order. A bad or incomplete stretch that nothing valid follows is a torn
-   * tail and is truncated (fsync'd when `durable`); a bad entry with valid
-   * data after it is corruption, reported with the file and offset.
+   * order. A bad entry is corruption (CorruptionError with the file and
+   * offset) when it lies in the sealed part of the file or a valid SYNCED
+   * entry follows it — either way those bytes were durable once. Otherwise it
+   * lies in what was written after the last successful sync: a torn tail,
+   * truncated (fsync'd when `durable`) from the start of its commit unit,
+   * whatever valid but unsynced entries come after it.
    */
   recover(onUnit: (entries: ScannedEntry[]) => void, durable: boolean): RecoveryReport {
     const size = this.end;
+    if (size < this.sealedEnd) throw new CorruptionError(this.path, size, `file ends before its sealed end ${this.sealedEnd}`);
     let buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, Math.max(size, ENTRY_HEADER_BYTES)));
     let bufStart = 0;
     let bufLen = 0;
@@ -127,7 +136,7 @@ export class LogFile {
       const at = off - bufStart;
       if (!entryChecksumOk(buf, at, h.size)) return bad();
       const key = buf.toString('utf8', at + ENTRY_HEADER_BYTES, at + ENTRY_HEADER_BYTES + h.keyLen);
-      unit.push({ type: h.type, key, keyLen: h.keyLen, valLen: h.valLen, seq: h.seq, offset: off });
+      unit.push({ type: h.type, key, keyLen: h.keyLen, valLen: h.valLen, seq: h.seq, offset: off, deadline: entryDeadline(buf, at) });
       off += h.size;
       if (h.last) {
         onUnit(unit);
@@ -141,9 +150,12 @@ export class LogFile {
   }
 
   private badAt(off: number, unitStart: number, durable: boolean): RecoveryReport {
-    const validAfter = this.findValidEntry(off + 1);
-    if (validAfter >= 0) {
-      throw new CorruptionError(this.path, off, `entry fails its checksum or bounds, yet a valid entry follows at offset ${validAfter}`);
+    if (off < this.sealedEnd) {
+      throw new CorruptionError(this.path, off, `entry fails its checksum or bounds inside the sealed part (before offset ${this.sealedEnd})`);
+    }
+    const syncedAfter = this.findSyncedEntry(off + 1);
+    if (syncedAfter >= 0) {
+      throw new CorruptionError(this.path, off, `entry fails its checksum or bounds, yet an entry written after it was synced follows at offset ${syncedAfter}`);
     }
     return this.cutTail(unitStart, durable);
   }
@@ -158,11 +170,11 @@ export class LogFile {
   }
 
   /**
-   * Offset of the first well-formed, checksum-valid entry at or after `from`,
-   * or -1. Scans in overlapping windows so any entry fits wholly in one.
+   * Offset of the first well-formed, checksum-valid SYNCED entry at or after
+   * `from`, or -1. Scans in overlapping windows so any entry fits wholly in one.
    */
-  private findValidEntry(from: number): number {
-    const overlap = entrySize(MAX_KEY_BYTES, MAX_VALUE_BYTES);
+  private findSyncedEntry(from: number): number {
+    const overlap = entrySize(MAX_KEY_BYTES, MAX_VALUE_BYTES + DEADLINE_BYTES);
     const win = Math.min(this.end - from, overlap * 4);
     if (win < ENTRY_HEADER_BYTES) return -1;
     const buf = Buffer.allocUnsafe(win);
@@ -170,7 +182,7 @@ export class LogFile {
       const n = this.fs.read(this.fd, buf, 0, Math.min(win, this.end - start), start);
       for (let i = 0; i + ENTRY_HEADER_BYTES <= n; i++) {
         const h = readEntryHeader(buf, i);
-        if (h && i + h.size <= n && entryChecksumOk(buf, i, h.size)) return start + i;
+        if (h?.synced && i + h.size <= n && entryChecksumOk(buf, i, h.size)) return start + i;
       }
       if (start + n >= this.end) break;
     }

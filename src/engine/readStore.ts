@@ -1,8 +1,8 @@
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { Keydir } from './keydir.js';
+import { Keydir, locate, unexpired, type KeyLocation } from './keydir.js';
 import { LogFile } from './logFile.js';
-import { ENTRY_HEADER_BYTES, EntryType, LogKind, entrySize, sealAsLast, writeEntry } from './record.js';
+import { DEADLINE_BYTES, ENTRY_HEADER_BYTES, EntryType, FLAG_LAST, LogKind, entrySize, sealAsLast, writeEntry } from './record.js';
 import type { CommittedGroup, WriteStore } from './writeStore.js';
 
 export const READ_LOG = 'read.log';
@@ -48,7 +48,7 @@ export class ReadStore {
 
   private load(): void {
     this.log.recover((unit) => {
-      for (const e of unit) this.keydir.apply(e.type, e.key, { offset: e.offset, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
+      for (const e of unit) this.keydir.apply(e.type, e.key, locate(e.offset, e.keyLen, e.valLen, e.seq, e.deadline));
     }, false);
   }
 
@@ -61,7 +61,7 @@ export class ReadStore {
       // It may sit inside a multi-entry unit of the write log; alone here, it closes its own.
       sealAsLast(entry, 0, entry.length);
       const offset = this.log.append(entry, entry.length);
-      this.keydir.set(key, { offset, keyLen: loc.keyLen, valLen: loc.valLen, seq: loc.seq });
+      this.keydir.set(key, locate(offset, loc.keyLen, loc.valLen, loc.seq, loc.deadline));
       fixes++;
     }
     const extra: string[] = [];
@@ -69,7 +69,7 @@ export class ReadStore {
     for (const key of extra) {
       const kb = Buffer.from(key, 'utf8');
       const buf = this.room(entrySize(kb.length, 0));
-      const end = writeEntry(buf, 0, EntryType.Delete, true, source.lastSeq, kb, undefined);
+      const end = writeEntry(buf, 0, EntryType.Delete, FLAG_LAST, source.lastSeq, kb, undefined);
       this.log.append(buf, end);
       this.keydir.delete(key);
       fixes++;
@@ -85,20 +85,24 @@ export class ReadStore {
   /** Mirrors a committed write group: the same bytes, appended verbatim. */
   apply(group: CommittedGroup): void {
     const base = this.log.append(group.bytes, group.bytes.length);
-    for (const e of group.entries) this.keydir.apply(e.type, e.key, { offset: base + e.at, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
+    for (const e of group.entries) this.keydir.apply(e.type, e.key, locate(base + e.at, e.keyLen, e.valLen, e.seq, e.deadline));
   }
 
-  /** The value of `key` as the replica has it: a view valid until the next read, or undefined. */
-  get(key: string): Buffer | undefined {
-    const loc = this.keydir.get(key);
+  /** The value of `key` as the replica has it (expired: undefined): a view valid until the next read. */
+  get(key: string, now: number): Buffer | undefined {
+    const loc = unexpired(this.keydir.get(key), now);
     if (!loc) return undefined;
     this.reads++;
-    const entry = this.log.readEntry(loc, key);
-    return entry.subarray(ENTRY_HEADER_BYTES + loc.keyLen);
+    return valueOf(this.log.readEntry(loc, key), loc);
   }
 
   /** The sequence number of the replica's copy of `key` (undefined when absent). */
   seqOf(key: string): number | undefined { return this.keydir.get(key)?.seq; }
 
   close(): void { this.log.close(); }
+}
+
+/** The value inside an entry read from `loc` (past its key and any deadline). */
+export function valueOf(entry: Buffer, loc: KeyLocation): Buffer {
+  return entry.subarray(ENTRY_HEADER_BYTES + loc.keyLen + (loc.deadline === undefined ? 0 : DEADLINE_BYTES));
 }

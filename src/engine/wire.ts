@@ -3,7 +3,10 @@
  * travel as one transferred ArrayBuffer (no per-op structured clone), and the
  * worker answers each batch with one buffer of replies in the same order.
  *
- * Op:    op u8 | reserved u8 | keyLen u16 | valLen u32 | key | value
+ * Op:    op u8 | flags u8 | keyLen u16 | valLen u32 | key | [deadline f64] value
+ *        (flags: bit 0 DURABLE, fsync before the reply whatever the flush
+ *        policy; bit 1 DEADLINE, the value region starts with the write's
+ *        expiry, f64 ms since the epoch, counted in valLen)
  * Reply: status u8 | reserved u8×3 | error index u32 | valLen u32 | value
  * (all little-endian; an error index n > 0 points at errors[n - 1] of the
  * message, so an I/O error shared by a whole group crosses once).
@@ -15,10 +18,13 @@
  * (its reply carries the key's version, u64); CondPut carries its condition
  * and the new value (input.ts encodeCondition) and replies Found = applied,
  * value = the key's version after it; TxCommit carries a read set and a batch
- * (input.ts encodeTx) and replies Found = committed.
+ * (input.ts encodeTx) and replies Found = committed; Flush (no key) replies
+ * once every write before it is durable.
  */
-export const Op = { Get: 1, Put: 2, Delete: 3, Exists: 4, Scan: 5, Batch: 6, CondPut: 7, TxCommit: 8 } as const;
+export const Op = { Get: 1, Put: 2, Delete: 3, Exists: 4, Scan: 5, Batch: 6, CondPut: 7, TxCommit: 8, Flush: 9 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
+
+export const OpFlag = { Durable: 1, Deadline: 2 } as const;
 
 /** Found on a Scan reply means more entries follow the page. */
 export const Status = { Ok: 1, Found: 2, Stale: 4 } as const;
@@ -55,17 +61,19 @@ export class OpWriter extends Builder {
   constructor() { super(64 * 1024); }
 
   /** `keyLen` is the key's UTF-8 length, already measured by validation. */
-  push(op: OpCode, key: string, keyLen: number, value?: Uint8Array): void {
-    const valLen = value ? value.length : 0;
+  push(op: OpCode, key: string, keyLen: number, value?: Uint8Array, durable = false, deadline?: number): void {
+    const extra = deadline === undefined ? 0 : 8;
+    const valLen = (value ? value.length : 0) + extra;
     this.reserve(OP_HEADER + keyLen + valLen);
     const b = this.buf;
     const at = this.len;
     b[at] = op;
-    b[at + 1] = 0;
+    b[at + 1] = (durable ? OpFlag.Durable : 0) | (extra ? OpFlag.Deadline : 0);
     b.writeUInt16LE(keyLen, at + 2);
     b.writeUInt32LE(valLen, at + 4);
     b.write(key, at + OP_HEADER, keyLen, 'utf8');
-    if (value) b.set(value, at + OP_HEADER + keyLen);
+    if (extra) b.writeDoubleLE(deadline!, at + OP_HEADER + keyLen);
+    if (value) b.set(value, at + OP_HEADER + keyLen + extra);
     this.len = at + OP_HEADER + keyLen + valLen;
     this.count++;
   }
@@ -81,6 +89,10 @@ export interface DecodedOp {
   key: string;
   keyBytes: Buffer;
   value: Buffer | undefined;
+  /** Fsync before replying, whatever the flush policy. */
+  durable: boolean;
+  /** When the written value expires (ms since the epoch). */
+  deadline: number | undefined;
 }
 
 /** Walks an op buffer in order. */
@@ -89,12 +101,15 @@ export function* readOps(ab: ArrayBuffer): Generator<DecodedOp> {
   let at = 0;
   while (at < b.length) {
     const op = b[at] as OpCode;
+    const flags = b[at + 1]!;
     const keyLen = b.readUInt16LE(at + 2);
     const valLen = b.readUInt32LE(at + 4);
     const k0 = at + OP_HEADER;
     const keyBytes = b.subarray(k0, k0 + keyLen);
-    const value = op === Op.Get || op === Op.Delete || op === Op.Exists ? undefined : b.subarray(k0 + keyLen, k0 + keyLen + valLen);
-    yield { op, key: keyBytes.toString('utf8'), keyBytes, value };
+    const deadline = flags & OpFlag.Deadline ? b.readDoubleLE(k0 + keyLen) : undefined;
+    const v0 = k0 + keyLen + (deadline === undefined ? 0 : 8);
+    const value = op === Op.Get || op === Op.Delete || op === Op.Exists || op === Op.Flush ? undefined : b.subarray(v0, k0 + keyLen + valLen);
+    yield { op, key: keyBytes.toString('utf8'), keyBytes, value, durable: (flags & OpFlag.Durable) !== 0, deadline };
     at = k0 + keyLen + valLen;
   }
 }

@@ -5,6 +5,7 @@ import type { Backend, ReplyHandler } from '../backend.js';
 import type { EngineConfig } from '../config.js';
 import { StoreIOError, asStoreError, fromErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
 import { DiskEngine, type EngineStats } from './diskEngine.js';
+import type { FileSystem } from './fs.js';
 import { serveEngine } from './host.js';
 import { MemFileSystem } from './memFs.js';
 import { OpWriter, ReplyReader, type OpCode } from './wire.js';
@@ -68,9 +69,14 @@ export class WorkerBackend implements Backend {
    * thread); replies still arrive asynchronously, as from the worker.
    */
   static openMemory(dir: string, config: EngineConfig): Promise<WorkerBackend> {
+    return WorkerBackend.openInThread(new MemFileSystem(), dir, config);
+  }
+
+  /** @internal The engine over any FileSystem, served on this thread (memory stores; fault-injection tests). */
+  static openInThread(fs: FileSystem, dir: string, config: EngineConfig): Promise<WorkerBackend> {
     const { port1, port2 } = new MessageChannel();
     try {
-      const engine = DiskEngine.open(new MemFileSystem(), dir, config);
+      const engine = DiskEngine.open(fs, dir, config);
       serveEngine(port2, engine, config);
       port2.unref();
       return Promise.resolve(new WorkerBackend(undefined, port1, engine.stats()));
@@ -100,9 +106,9 @@ export class WorkerBackend implements Backend {
 
   stats(): EngineStats { return this.latest; }
 
-  submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler): void {
+  submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler, durable = false, deadline?: number): void {
     if (this.dead) throw this.dead;
-    this.ops.push(op, key, keyLen, value);
+    this.ops.push(op, key, keyLen, value, durable, deadline);
     this.handlers.push(done);
     if (!this.flushQueued) {
       this.flushQueued = true;

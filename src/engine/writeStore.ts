@@ -1,8 +1,8 @@
 import { asStoreError, type TickstoreError } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { Keydir } from './keydir.js';
+import { Keydir, locate } from './keydir.js';
 import { LogFile, type RecoveryReport } from './logFile.js';
-import { EntryType, LogKind, entrySize, writeEntry } from './record.js';
+import { EntryType, FLAG_LAST, FLAG_SYNCED, LogKind, entrySize, setFlag, writeEntry } from './record.js';
 
 export const WRITE_LOG = 'write.log';
 
@@ -13,11 +13,12 @@ export interface StagedEntry {
   keyLen: number;
   valLen: number;
   seq: number;
+  deadline: number | undefined;
   /** Offset within the group's bytes. */
   at: number;
 }
 
-/** A group that is durable in the write log: its bytes and entries, in order. */
+/** A group that is in the write log: its bytes and entries, in order. */
 export interface CommittedGroup {
   bytes: Buffer;
   entries: StagedEntry[];
@@ -26,15 +27,27 @@ export interface CommittedGroup {
 /**
  * The source of truth: an append-only, checksummed log. Writes are staged
  * into a group (one commit unit each, or several for an atomic batch), and
- * `commit()` appends the whole group with one write and makes it durable with
- * one fdatasync — group commit. Nothing is acknowledged before that returns.
+ * `commit()` appends the whole group with one write.
+ *
+ * A durable commit (the `immediate` policy, or a group holding a
+ * `writeDurable`) also fdatasyncs before anything is acknowledged — group
+ * commit. Under the `grouped` policy a commit is acknowledged once appended;
+ * its bytes are kept here until a `sync()` makes them durable, because an
+ * fsync that failed may have dropped them from the page cache: a later fsync
+ * that "succeeds" proves nothing, so `heal()` rewrites them instead.
+ *
+ * The first entry written after a successful sync carries the SYNCED flag:
+ * recovery uses it to tell a torn tail from corruption (docs/format.md).
  */
 export class WriteStore {
   readonly keydir = new Keydir();
   lastSeq: number;
   fsyncs = 0;
-  /** Set when a failed commit could not be rolled back: later writes are refused. */
-  failure: TickstoreError | undefined;
+  /**
+   * Set when the log's unsynced part is in doubt (an fsync or a rollback
+   * failed): writes are refused until `heal()` has rewritten it.
+   */
+  flushError: TickstoreError | undefined;
   readonly recovery: RecoveryReport;
 
   private group = Buffer.allocUnsafe(256 * 1024);
@@ -42,85 +55,153 @@ export class WriteStore {
   private staged: StagedEntry[] = [];
   /** The last staged entry per key, so reads of the group see its own writes. */
   private stagedByKey = new Map<string, StagedEntry>();
+  /** Everything before this offset is durable. */
+  private durableEnd: number;
+  /** Copies of the groups appended after `durableEnd`, in order (grouped policy). */
+  private unsynced: Buffer[] = [];
 
   private constructor(readonly log: LogFile) {
     let maxSeq = log.baseSeq;
     this.recovery = log.recover((unit) => {
       for (const e of unit) {
         if (e.seq > maxSeq) maxSeq = e.seq;
-        this.keydir.apply(e.type, e.key, { offset: e.offset, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
+        this.keydir.apply(e.type, e.key, locate(e.offset, e.keyLen, e.valLen, e.seq, e.deadline));
       }
     }, true);
     this.lastSeq = maxSeq;
+    // What a killed process left in the page cache may not be on disk yet:
+    // make it so before the next entry claims (SYNCED) that it is.
+    this.fsyncs++;
+    log.datasync();
+    this.durableEnd = log.end;
   }
 
   static open(fs: FileSystem, dir: string): WriteStore {
     return new WriteStore(LogFile.open(fs, dir, WRITE_LOG, LogKind.Write, true));
   }
 
-  /** Whether `key` is live, counting writes staged in the current group. */
-  has(key: string): boolean {
-    const s = this.stagedByKey.get(key);
-    return s ? s.type === EntryType.Put : this.keydir.has(key);
-  }
-
-  hasStaged(key: string): boolean { return this.stagedByKey.has(key); }
+  /** The staged entry for `key` in the current group, if any (reads of the group see its own writes). */
+  stagedOf(key: string): StagedEntry | undefined { return this.stagedByKey.get(key); }
   get stagedCount(): number { return this.staged.length; }
 
+  /** Acknowledged bytes not yet known durable (grouped policy). */
+  get unsyncedBytes(): number { return this.log.end - this.durableEnd; }
+
   /** Stages one entry; `last` closes its commit unit. */
-  stage(type: EntryType, key: string, keyBytes: Uint8Array, value: Uint8Array | undefined, last: boolean): void {
-    const valLen = value ? value.length : 0;
+  stage(type: EntryType, key: string, keyBytes: Uint8Array, value: Uint8Array | undefined, last: boolean, deadline?: number): void {
+    const valLen = (value ? value.length : 0) + (deadline === undefined ? 0 : 8);
     const need = this.groupLen + entrySize(keyBytes.length, valLen);
     if (need > this.group.length) {
       const bigger = Buffer.allocUnsafe(Math.max(need, this.group.length * 2));
       this.group.copy(bigger, 0, 0, this.groupLen);
       this.group = bigger;
     }
-    const e: StagedEntry = { type, key, keyLen: keyBytes.length, valLen, seq: ++this.lastSeq, at: this.groupLen };
-    this.groupLen = writeEntry(this.group, this.groupLen, type, last, e.seq, keyBytes, value);
+    const e: StagedEntry = { type, key, keyLen: keyBytes.length, valLen, seq: ++this.lastSeq, deadline, at: this.groupLen };
+    this.groupLen = writeEntry(this.group, this.groupLen, type, last ? FLAG_LAST : 0, e.seq, keyBytes, value, deadline);
     this.staged.push(e);
     this.stagedByKey.set(key, e);
   }
 
   /**
-   * Appends and fdatasyncs the staged group, then indexes it. On failure the
-   * log is cut back to its last durable size (and synced) so the failed
-   * group can never resurface; if even that fails the store refuses writes
-   * until reopened. Either way the caller reports the error for every op in
-   * the group: none of them was acknowledged.
+   * Appends the staged group — and with `durable`, fdatasyncs it (with every
+   * unsynced group before it) — then indexes it. On failure the group is cut
+   * off again and the caller fails every op in it: none was acknowledged.
+   * Throws `flushError` while it is set.
    */
-  commit(): CommittedGroup | undefined {
+  commit(durable: boolean): CommittedGroup | undefined {
     if (this.staged.length === 0) return undefined;
     const entries = this.staged;
     const len = this.groupLen;
     this.staged = [];
     this.stagedByKey.clear();
     this.groupLen = 0;
-    if (this.failure) throw this.failure;
+    if (this.flushError) throw this.flushError;
+    const first = entries[0]!;
+    setFlag(this.group, 0, entrySize(first.keyLen, first.valLen), FLAG_SYNCED, this.unsynced.length === 0 && this.durableEnd === this.log.end);
     const base = this.log.end;
     try {
       this.log.append(this.group, len);
-      this.fsyncs++;
-      this.log.datasync();
-      // A compaction's rename must be durable before anything written after it is acknowledged.
-      this.log.syncDirIfOwed();
+      if (durable) this.syncLog();
     } catch (err) {
       this.rollback(base);
       throw asStoreError(err, `write to ${this.log.path} failed`);
     }
-    for (const e of entries) this.keydir.apply(e.type, e.key, { offset: base + e.at, keyLen: e.keyLen, valLen: e.valLen, seq: e.seq });
+    if (!durable) this.unsynced.push(Buffer.from(this.group.subarray(0, len)));
+    for (const e of entries) this.keydir.apply(e.type, e.key, locate(base + e.at, e.keyLen, e.valLen, e.seq, e.deadline));
     return { bytes: this.group.subarray(0, len), entries };
   }
 
-  private rollback(durableEnd: number): void {
+  /** Makes every acknowledged group durable. Throws (and sets `flushError`) if it cannot. */
+  sync(): void {
+    if (this.flushError) { this.heal(); return; }
+    if (this.log.end === this.durableEnd && !this.log.dirSyncOwed) return;
     try {
-      this.log.truncate(durableEnd);
-      this.fsyncs++;
-      this.log.datasync();
+      this.syncLog();
     } catch (err) {
-      this.failure = asStoreError(err, `${this.log.path} could not be rolled back after a failed write; reopen the store`);
+      throw this.fail(err, 'fsync failed; the unsynced writes will be rewritten');
     }
   }
 
-  close(): void { this.log.close(); }
+  /**
+   * After a failed fsync or rollback: cuts the log back to its durable end,
+   * writes the acknowledged unsynced groups again, and fdatasyncs. Clears
+   * `flushError` only once that has all succeeded.
+   */
+  heal(): void {
+    if (!this.flushError) return;
+    try {
+      this.log.truncate(this.durableEnd);
+      for (const g of this.unsynced) this.log.append(g, g.length);
+      this.syncLog();
+    } catch (err) {
+      throw this.fail(err, 'rewriting the unsynced writes failed');
+    }
+    this.flushError = undefined;
+  }
+
+  /** Compaction rewrote (and fsync'd) the whole log: nothing is unsynced any more. */
+  adopted(): void {
+    this.unsynced = [];
+    this.durableEnd = this.log.end;
+  }
+
+  private syncLog(): void {
+    this.fsyncs++;
+    this.log.datasync();
+    // A compaction's rename must be durable before anything written after it is acknowledged.
+    this.log.syncDirIfOwed();
+    this.unsynced = [];
+    this.durableEnd = this.log.end;
+  }
+
+  private fail(err: unknown, what: string): TickstoreError {
+    this.flushError = asStoreError(err, `${this.log.path}: ${what}`);
+    return this.flushError;
+  }
+
+  /**
+   * Cuts a failed group off. Without unsynced groups before it, a successful
+   * truncate + fdatasync is a clean state; otherwise (or if that fails) the
+   * unsynced part is in doubt and must be healed before the next write.
+   */
+  private rollback(base: number): void {
+    try {
+      this.log.truncate(base);
+      if (this.unsynced.length > 0) throw new Error('a write failed after unsynced writes');
+      this.fsyncs++;
+      this.log.datasync();
+      this.durableEnd = base;
+    } catch (err) {
+      this.fail(err, 'a failed write could not be rolled back; it will be rewritten before the next write');
+    }
+  }
+
+  /** Syncs what is unsynced (healing first if need be), then closes; the log is closed even if that fails. */
+  close(): void {
+    try {
+      this.sync();
+    } finally {
+      this.log.close();
+    }
+  }
 }

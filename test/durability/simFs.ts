@@ -11,6 +11,12 @@ interface Inode {
   data: Buffer;
   /** What survives a power loss: the content at the last fdatasync. */
   durable: Buffer;
+  /**
+   * Bytes a failed fdatasync dropped: the page cache still shows them, but
+   * they were marked clean, so no later fdatasync persists them unless they
+   * are written again (Linux's behaviour after a writeback error).
+   */
+  lost?: Uint8Array;
 }
 
 interface OpenFile { inode: Inode; path: string }
@@ -26,6 +32,8 @@ export interface SimOptions {
   failAtCall?: number;
   persistent?: boolean;
   errno?: string;
+  /** Fails a call with the errno it returns (checked after the options above). */
+  failWhen?: (call: Call) => string | undefined;
 }
 
 /**
@@ -68,6 +76,8 @@ export class SimFs implements FileSystem {
       const code = this.opts.errno ?? 'EIO';
       throw Object.assign(new Error(`${code}: injected failure in ${call} (call ${this.calls})`), { code });
     }
+    const code = this.opts.failWhen?.(call);
+    if (code) throw Object.assign(new Error(`${code}: injected failure in ${call} (call ${this.calls})`), { code });
   }
 
   private fd(fd: number): OpenFile {
@@ -113,14 +123,32 @@ export class SimFs implements FileSystem {
       inode.data = grown;
     }
     inode.data.set(buf.subarray(offset, offset + length), position);
+    inode.lost?.fill(0, position, end);
     this.lastUnsynced = inode;
   }
 
   datasync(fd: number): void {
-    this.step('datasync', true);
     const { inode } = this.fd(fd);
-    inode.durable = Buffer.from(inode.data);
+    try {
+      this.step('datasync', true);
+    } catch (err) {
+      if (!(err instanceof PowerCut)) this.dropDirty(inode);
+      throw err;
+    }
+    const next = Buffer.from(inode.data);
+    if (inode.lost) {
+      for (let i = 0; i < next.length && i < inode.lost.length; i++) if (inode.lost[i]) next[i] = inode.durable[i] ?? 0;
+    }
+    inode.durable = next;
     if (this.lastUnsynced === inode) this.lastUnsynced = undefined;
+  }
+
+  /** A failed fdatasync: every byte not yet durable is marked clean, i.e. lost to later syncs. */
+  private dropDirty(inode: Inode): void {
+    const lost = new Uint8Array(Math.max(inode.data.length, inode.lost?.length ?? 0));
+    if (inode.lost) lost.set(inode.lost.subarray(0, lost.length));
+    for (let i = 0; i < inode.data.length; i++) if (i >= inode.durable.length || inode.data[i] !== inode.durable[i]) lost[i] = 1;
+    inode.lost = lost;
   }
 
   truncate(fd: number, length: number): void {
@@ -164,9 +192,11 @@ export class SimFs implements FileSystem {
   /**
    * The disk after a power loss: durable entries with durable contents. With
    * `tear`, the last file written since its sync keeps `tear` (0..1) of its
-   * unsynced bytes, as a partially flushed write would.
+   * unsynced bytes, as a partially flushed write would; with `pages`, every
+   * file's unsynced 4 KiB pages each reach the disk or not as `pages` says,
+   * in any order (the page cache writes back out of order).
    */
-  crashImage(tear?: { fraction: number; zeros?: boolean }): SimFs {
+  crashImage(tear?: { fraction: number; zeros?: boolean }, pages?: (path: string, page: number) => boolean): SimFs {
     const img = new SimFs();
     for (const d of this.dirs) img.dirs.add(d);
     const copies = new Map<Inode, Inode>();
@@ -179,6 +209,7 @@ export class SimFs implements FileSystem {
         if (tear.zeros) torn.fill(0, inode.durable.length);
         content = torn;
       }
+      if (pages) content = this.writtenBack(p, inode, content, pages);
       const copy = copies.get(inode) ?? { data: content, durable: Buffer.from(content) };
       copies.set(inode, copy);
       img.live.set(p, copy);
@@ -186,6 +217,24 @@ export class SimFs implements FileSystem {
     }
     img.dropLock();
     return img;
+  }
+
+  private writtenBack(path: string, inode: Inode, durable: Buffer, pages: (path: string, page: number) => boolean): Buffer<ArrayBuffer> {
+    const out = Buffer.alloc(Math.max(durable.length, inode.data.length));
+    durable.copy(out);
+    const PAGE = 4096;
+    for (let pg = 0; pg * PAGE < inode.data.length; pg++) {
+      const a = pg * PAGE;
+      const b = Math.min(inode.data.length, a + PAGE);
+      if (inode.data.subarray(a, b).equals(durable.subarray(a, b)) || !pages(path, pg)) continue;
+      inode.data.copy(out, a, a, b);
+      // What a failed sync dropped is clean in the cache: never written back.
+      for (let i = a; i < b; i++) if (inode.lost?.[i]) out[i] = durable[i] ?? 0;
+    }
+    // The size reached the disk only with the last page that did.
+    let end = durable.length;
+    for (let i = out.length; i > durable.length; i--) if (out[i - 1] !== 0) { end = i; break; }
+    return Buffer.from(out.subarray(0, end));
   }
 
   /** The disk after the process died (the OS kept running): everything written, synced or not. */
