@@ -44,6 +44,8 @@ interface PendingWrite { at: number; found: boolean }
 
 /** Bytes of copying a compaction does per step, between batches of ops. */
 const COMPACTION_STEP_BYTES = 4 * 1024 * 1024;
+/** Unsynced bytes (grouped policy) that force an fsync before the timer: bounds what is kept for a rewrite. */
+const MAX_UNSYNCED_BYTES = 16 * 1024 * 1024;
 /** Replica lag (async-batch) that triggers a catch-up before the timer. */
 const MAX_LAG_BYTES = 8 * 1024 * 1024;
 
@@ -248,7 +250,7 @@ export class DiskEngine {
    * write asked for it — and settles its ops' replies.
    */
   private commit(pending: PendingWrite[], out: ReplyWriter, errors: ErrorShape[]): void {
-    const durable = this.cfg.flushPolicy.mode === 'immediate' || this.durableAsked;
+    const durable = this.cfg.flushPolicy.mode === 'immediate' || this.durableAsked || this.ws.unsyncedBytes >= MAX_UNSYNCED_BYTES;
     this.durableAsked = false;
     if (pending.length === 0) return;
     let group: CommittedGroup | undefined;
