@@ -84,6 +84,18 @@ describe('flush policies (engine, simulated power loss)', () => {
     engine.close();
   });
 
+  it('grouped: at most 16 MiB wait for an fsync, so the copies kept for a rewrite stay bounded', () => {
+    const { engine } = simEngine();
+    const before = engine.ws.fsyncs;
+    const mib = new Uint8Array(1024 * 1024).fill(7);
+    for (let i = 0; i < 40; i++) {
+      runOps(engine, [['put', `big${i}`, mib]]);
+      expect(engine.ws.unsyncedBytes, `after ${i + 1} MiB`).to.be.below(17 * 1024 * 1024 + 1024);
+    }
+    expect(engine.ws.fsyncs - before, '40 MiB written, fsync\'d about every 16').to.be.within(2, 3);
+    engine.close();
+  });
+
   it('grouped under power loss with pages written back in any order: recovery opens, keeps every synced write, and keeps a prefix of the rest', () => {
     for (let seed = 1; seed <= 40; seed++) {
       let x = seed * 2654435761 >>> 0;
