@@ -84,6 +84,22 @@ describe('flush policies (engine, simulated power loss)', () => {
     engine.close();
   });
 
+  it('grouped: a compaction whose directory fsync fails still counts its new log as durable, so a later heal rewrites only what came after', () => {
+    const { fs, engine } = simEngine();
+    for (let i = 0; i < 20; i++) runOps(engine, [put(`k${i % 5}`, `v${i}`)]);
+    let failDirSync = true;
+    fs.opts.failWhen = (call) => (call === 'syncDir' && failDirSync ? ((failDirSync = false), 'EIO') : undefined);
+    expect(() => engine.compactNow()).to.throw(/EIO/);
+    expect(engine.ws.unsyncedBytes, 'the compacted log is durable').to.equal(0);
+    runOps(engine, [put('after', 'x')]);
+    fs.opts.failWhen = (call) => (call === 'datasync' ? 'EIO' : undefined);
+    expect(runOps(engine, [['flush']])[0]!.ok).to.equal(false);
+    fs.opts.failWhen = undefined;
+    expect(runOps(engine, [['flush']])[0]!.ok, 'healed').to.equal(true);
+    expect(afterPowerLoss(fs, ['k0', 'k4', 'after'])).to.deep.equal(['v15', 'v19', 'x']);
+    engine.close();
+  });
+
   it('grouped: at most 16 MiB wait for an fsync, so the copies kept for a rewrite stay bounded', () => {
     const { engine } = simEngine();
     const before = engine.ws.fsyncs;

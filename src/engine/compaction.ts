@@ -59,7 +59,8 @@ export class Compaction {
   private out = Buffer.allocUnsafe(OUT_CHUNK);
   private outLen = 0;
   private readonly baseSeq: number;
-  private renamed = false;
+  /** The new file has replaced the old one (even if what followed the rename failed). */
+  renamed = false;
 
   constructor(
     private readonly fs: FileSystem,

@@ -324,14 +324,14 @@ export class DiskEngine {
         if (r.c.step(COMPACTION_STEP_BYTES)) {
           this.compactions++;
           this.running.splice(this.running.indexOf(r), 1);
-          // The new log was fsync'd whole before it replaced the old one.
-          if (r.il === this.ws) this.ws.adopted();
         }
       } catch (err) {
         r.c.abort();
         this.running.splice(this.running.indexOf(r), 1);
         this.compactionFailed(err);
       }
+      // The new log was fsync'd whole before it replaced the old one, even if the directory sync after failed.
+      if (r.c.renamed && r.il === this.ws) this.ws.adopted();
     }
     return this.running.length > 0;
   }
