@@ -1,0 +1,36 @@
+/**
+ * One benchmark case in a fresh process: `child.ts <case> <store> <dir> <sizes-json>`.
+ * Prints one line `RESULT <json>` with the case's figures.
+ */
+import { adapter, SIZES, w1, w2, w3, w4, w5, w6, w7, preload, type Figures, type Sizes } from './workloads.js';
+
+const [kase, storeName, dir, sizesJson] = process.argv.slice(2) as [string, string, string, string];
+const sizes = JSON.parse(sizesJson) as Sizes;
+
+async function run(): Promise<Figures> {
+  const store = (): ReturnType<typeof adapter> => adapter(storeName);
+  switch (kase) {
+    case 'W1-1': return w1(store(), dir, 1, Math.max(50, Math.floor(sizes.w1Ops / 4)));
+    case 'W1-64': return w1(store(), dir, 64, sizes.w1Ops * 4);
+    case 'preload-W2': return preload(store(), dir, sizes.w2Keys, 1024);
+    case 'preload-W4': return preload(store(), dir, sizes.w4Keys, 100);
+    case 'W2-ticker': return w2(store(), dir, sizes.w2Keys, sizes.w2Gets, 'ticker');
+    case 'W2-promise': return w2(store(), dir, sizes.w2Keys, sizes.w2Gets, 'promise');
+    case 'W3': return w3(storeName === 'none' ? undefined : store(), dir, sizes.w3Seconds, 3000);
+    case 'W4': return w4(store(), dir, sizes.w4Keys);
+    case 'W5': return w5(dir, sizes.w5Gets);
+    case 'W6': return w6(dir, sizes.w6Bytes, sizes.w3Seconds);
+    case 'W7': return w7(dir, sizes.w7Keys);
+    default: throw new Error(`unknown case ${kase}`);
+  }
+}
+
+run().then((f) => {
+  process.stdout.write(`RESULT ${JSON.stringify(f)}\n`);
+  process.exit(0);
+}, (err: unknown) => {
+  process.stderr.write(`${(err as Error)?.stack ?? String(err)}\n`);
+  process.exit(1);
+});
+
+void SIZES;

@@ -1,0 +1,188 @@
+/**
+ * The stores the benchmarks compare, each behind one small interface and each
+ * at its most durable common setting (docs/benchmarks.md lists them):
+ *
+ * - tickstore: the default immediate flush policy (fdatasync before every ack,
+ *   group commit), through the promise API or a ticker.
+ * - lmdb: `overlappingSync: false`, so a put's promise resolves only after
+ *   its commit was fsync'd (lmdb-js batches concurrent puts into one commit).
+ * - better-sqlite3: WAL with `synchronous = FULL` (fsync on every commit);
+ *   its API is synchronous, so every call blocks the event loop.
+ * - classic-level (LevelDB): `put(…, { sync: true })`.
+ * - redis: a local redis-server with `appendonly yes`, `appendfsync always`.
+ * - log: a plain append + fdatasync file, the disk's practical limit: one
+ *   write + fdatasync per op at 1 outstanding, group commit above that.
+ */
+import { openSync, closeSync, writeSync, fdatasyncSync, write, fdatasync } from 'node:fs';
+import { join } from 'node:path';
+import { openStore, type Store, type Ticker } from '../src/index.js';
+
+export interface Adapter {
+  readonly name: string;
+  open(dir: string): Promise<void>;
+  /** Resolves once the write is durable. */
+  put(key: string, value: Uint8Array): Promise<void>;
+  get(key: string): Promise<Uint8Array | undefined> | Uint8Array | undefined;
+  close(): Promise<void>;
+  /** Whether get() answers synchronously (it then blocks the event loop for its I/O). */
+  readonly syncGets: boolean;
+}
+
+export class TickstoreAdapter implements Adapter {
+  readonly name = 'tickstore';
+  readonly syncGets = false;
+  store!: Store;
+  constructor(private readonly memcacheCapacity = 0) {}
+  async open(dir: string): Promise<void> {
+    this.store = await openStore({ dir, ...(this.memcacheCapacity ? { memcacheCapacity: this.memcacheCapacity } : {}) });
+  }
+  put(key: string, value: Uint8Array): Promise<void> { return this.store.put(key, value); }
+  get(key: string): Promise<Uint8Array | undefined> { return this.store.get(key); }
+  ticker(): Ticker { return this.store.ticker(); }
+  close(): Promise<void> { return this.store.close(); }
+}
+
+interface LmdbDb {
+  put(key: string, value: Uint8Array): Promise<boolean>;
+  getBinary(key: string): Uint8Array | undefined;
+  close(): Promise<void>;
+}
+
+export class LmdbAdapter implements Adapter {
+  readonly name = 'lmdb';
+  readonly syncGets = true;
+  private db!: LmdbDb;
+  async open(dir: string): Promise<void> {
+    const { open } = (await import('lmdb')) as unknown as { open(o: object): LmdbDb };
+    this.db = open({ path: join(dir, 'lmdb'), encoding: 'binary', compression: false, overlappingSync: false });
+  }
+  async put(key: string, value: Uint8Array): Promise<void> { await this.db.put(key, value); }
+  get(key: string): Uint8Array | undefined { return this.db.getBinary(key); }
+  close(): Promise<void> { return this.db.close(); }
+}
+
+interface Statement { run(...a: unknown[]): unknown; get(...a: unknown[]): { v: Uint8Array } | undefined }
+interface SqliteDb { pragma(s: string): unknown; exec(s: string): unknown; prepare(s: string): Statement; close(): void }
+
+export class SqliteAdapter implements Adapter {
+  readonly name = 'better-sqlite3';
+  readonly syncGets = true;
+  private db!: SqliteDb;
+  private ins!: Statement;
+  private sel!: Statement;
+  async open(dir: string): Promise<void> {
+    const Database = (await import('better-sqlite3')).default as unknown as new (file: string) => SqliteDb;
+    this.db = new Database(join(dir, 'kv.sqlite'));
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = FULL');
+    this.db.exec('CREATE TABLE IF NOT EXISTS kv (k TEXT PRIMARY KEY, v BLOB) WITHOUT ROWID');
+    this.ins = this.db.prepare('INSERT OR REPLACE INTO kv (k, v) VALUES (?, ?)');
+    this.sel = this.db.prepare('SELECT v FROM kv WHERE k = ?');
+  }
+  put(key: string, value: Uint8Array): Promise<void> { this.ins.run(key, value); return Promise.resolve(); }
+  get(key: string): Uint8Array | undefined { return this.sel.get(key)?.v; }
+  close(): Promise<void> { this.db.close(); return Promise.resolve(); }
+}
+
+interface LevelDb {
+  open(): Promise<void>;
+  put(k: string, v: Uint8Array, o: { sync: boolean }): Promise<void>;
+  get(k: string): Promise<Uint8Array | undefined>;
+  close(): Promise<void>;
+}
+
+export class LevelAdapter implements Adapter {
+  readonly name = 'classic-level';
+  readonly syncGets = false;
+  private db!: LevelDb;
+  async open(dir: string): Promise<void> {
+    const { ClassicLevel } = (await import('classic-level')) as unknown as { ClassicLevel: new (d: string, o: object) => LevelDb };
+    this.db = new ClassicLevel(join(dir, 'level'), { keyEncoding: 'utf8', valueEncoding: 'view' });
+    await this.db.open();
+  }
+  put(key: string, value: Uint8Array): Promise<void> { return this.db.put(key, value, { sync: true }); }
+  get(key: string): Promise<Uint8Array | undefined> { return this.db.get(key); }
+  close(): Promise<void> { return this.db.close(); }
+}
+
+interface RedisClient {
+  set(k: string, v: Buffer): Promise<unknown>;
+  getBuffer(k: string): Promise<Buffer | null>;
+  flushall(): Promise<unknown>;
+  quit(): Promise<unknown>;
+}
+
+/** A client of the redis-server the runner started (REDIS_PORT); the server's AOF fsyncs every write. */
+export class RedisAdapter implements Adapter {
+  readonly name = 'redis';
+  readonly syncGets = false;
+  private client!: RedisClient;
+  async open(): Promise<void> {
+    const Redis = (await import('ioredis')).default as unknown as new (o: object) => RedisClient;
+    this.client = new Redis({ host: '127.0.0.1', port: Number(process.env.REDIS_PORT), lazyConnect: false, maxRetriesPerRequest: 1 });
+  }
+  async put(key: string, value: Uint8Array): Promise<void> { await this.client.set(key, Buffer.from(value.buffer, value.byteOffset, value.length)); }
+  async get(key: string): Promise<Uint8Array | undefined> { return (await this.client.getBuffer(key)) ?? undefined; }
+  async close(): Promise<void> { await this.client.quit(); }
+}
+
+/**
+ * The disk's practical limit for durable appends: at most one write and one
+ * fdatasync in flight; everything that arrives meanwhile goes into the next
+ * one (group commit). With one op outstanding that is exactly one
+ * write + fdatasync per op. No index, no reads.
+ */
+export class LogAdapter implements Adapter {
+  readonly name = 'append+fdatasync';
+  readonly syncGets = true;
+  private fd = -1;
+  private end = 0;
+  private queue: { bytes: Uint8Array; done: () => void }[] = [];
+  private busy = false;
+  async open(dir: string): Promise<void> { this.fd = openSync(join(dir, 'raw.log'), 'w'); }
+  put(key: string, value: Uint8Array): Promise<void> {
+    const rec = Buffer.allocUnsafe(4 + key.length + value.length);
+    rec.writeUInt32LE(value.length, 0);
+    rec.write(key, 4, 'latin1');
+    rec.set(value, 4 + key.length);
+    return new Promise((done) => { this.queue.push({ bytes: rec, done }); if (!this.busy) this.pump(); });
+  }
+  private pump(): void {
+    const batch = this.queue;
+    this.queue = [];
+    if (batch.length === 0) { this.busy = false; return; }
+    this.busy = true;
+    const buf = batch.length === 1 ? batch[0]!.bytes : Buffer.concat(batch.map((b) => b.bytes));
+    const at = this.end;
+    this.end += buf.length;
+    write(this.fd, buf, 0, buf.length, at, (err) => {
+      if (err) throw err;
+      fdatasync(this.fd, (err2) => {
+        if (err2) throw err2;
+        for (const b of batch) b.done();
+        this.pump();
+      });
+    });
+  }
+  get(): undefined { return undefined; }
+  close(): Promise<void> { closeSync(this.fd); return Promise.resolve(); }
+
+  /** The same, fully synchronous: one write + fdatasync per op on this thread (the 1-outstanding floor). */
+  putSync(value: Uint8Array): void {
+    writeSync(this.fd, value, 0, value.length, this.end);
+    this.end += value.length;
+    fdatasyncSync(this.fd);
+  }
+}
+
+export function adapter(name: string): Adapter {
+  switch (name) {
+    case 'tickstore': return new TickstoreAdapter();
+    case 'lmdb': return new LmdbAdapter();
+    case 'better-sqlite3': return new SqliteAdapter();
+    case 'classic-level': return new LevelAdapter();
+    case 'redis': return new RedisAdapter();
+    case 'append+fdatasync': return new LogAdapter();
+    default: throw new Error(`unknown store ${name}`);
+  }
+}

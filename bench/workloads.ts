@@ -1,0 +1,315 @@
+/**
+ * The game-shaped workloads. Each runs in a fresh child process against one
+ * store and returns flat figures (numbers) that the runner tabulates. Sizes
+ * come from the runner, so CI can run the same code tiny.
+ */
+import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
+import { LRUCache } from 'lru-cache';
+import { DiskEngine } from '../src/engine/diskEngine.js';
+import { nodeFileSystem } from '../src/engine/fs.js';
+import { engineConfig } from '../src/config.js';
+import { DEFAULTS } from '../src/index.js';
+import { Op, OpWriter, ReplyWriter, readOps } from '../src/engine/wire.js';
+import { adapter, LogAdapter, TickstoreAdapter, type Adapter } from './stores.js';
+
+export type Figures = Record<string, number>;
+
+export interface Sizes {
+  /** W1 ops per outstanding level. */
+  w1Ops: number;
+  /** W2 keys preloaded, and random gets measured. */
+  w2Keys: number;
+  w2Gets: number;
+  /** W3/W6 seconds of ticking. */
+  w3Seconds: number;
+  /** W4 keys. */
+  w4Keys: number;
+  /** W5 gets. */
+  w5Gets: number;
+  /** W6 bytes of live data before the overwrite that makes it 50% dead. */
+  w6Bytes: number;
+  /** W7 keys. */
+  w7Keys: number;
+}
+
+export const SIZES: Record<'smoke' | 'full', Sizes> = {
+  smoke: { w1Ops: 300, w2Keys: 5000, w2Gets: 5000, w3Seconds: 1, w4Keys: 20_000, w5Gets: 200_000, w6Bytes: 8 << 20, w7Keys: 20_000 },
+  full: { w1Ops: 5000, w2Keys: 200_000, w2Gets: 200_000, w3Seconds: 10, w4Keys: 1_000_000, w5Gets: 5_000_000, w6Bytes: 512 << 20, w7Keys: 1_000_000 },
+};
+
+const key = (i: number): string => `player:${String(i).padStart(8, '0')}`;
+const bytes = (n: number, seed: number): Uint8Array => new Uint8Array(n).fill(seed & 0xff);
+const pct = (sorted: number[], p: number): number => sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * p))] ?? 0;
+
+/** A small deterministic PRNG, so every store reads the same keys. */
+function rng(seed: number): (n: number) => number {
+  let x = seed >>> 0 || 1;
+  return (n) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
+}
+
+/** W1: durable 2 KiB puts with `outstanding` in flight: ops/s and ack latency. */
+export async function w1(store: Adapter, dir: string, outstanding: number, ops: number): Promise<Figures> {
+  await store.open(dir);
+  const value = bytes(2048, 7);
+  const lat: number[] = [];
+  let next = 0;
+  const t0 = performance.now();
+  if (store instanceof LogAdapter && outstanding === 1) {
+    // The single synchronous writer: the 1-outstanding floor.
+    for (let i = 0; i < ops; i++) { const s = performance.now(); store.putSync(value); lat.push(performance.now() - s); }
+  } else {
+    const lane = async (): Promise<void> => {
+      while (next < ops) {
+        const i = next++;
+        const s = performance.now();
+        await store.put(key(i % 10_000), value);
+        lat.push(performance.now() - s);
+      }
+    };
+    await Promise.all(Array.from({ length: outstanding }, lane));
+  }
+  const secs = (performance.now() - t0) / 1000;
+  await store.close();
+  lat.sort((a, b) => a - b);
+  return { opsPerSec: ops / secs, p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99) };
+}
+
+/** Fills a store with `n` keys of `size` bytes, 64 writes in flight. */
+export async function preload(store: Adapter, dir: string, n: number, size: number): Promise<Figures> {
+  await store.open(dir);
+  let next = 0;
+  const value = bytes(size, 3);
+  const t0 = performance.now();
+  if (store instanceof TickstoreAdapter) {
+    // Big batches: loading is not what is measured.
+    for (let i = 0; i < n; i += 1000) {
+      await store.store.batch(Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({ type: 'put' as const, key: key(i + j), value })));
+    }
+  } else {
+    await Promise.all(Array.from({ length: 64 }, async () => { while (next < n) await store.put(key(next++), value); }));
+  }
+  const secs = (performance.now() - t0) / 1000;
+  await store.close();
+  return { loadSeconds: secs };
+}
+
+/**
+ * W2: random gets of a preloaded store, in this fresh process. `mode`:
+ * 'ticker' issues 500 gets per 1 ms tick through a ticker (tickstore), or
+ * the same number of synchronous gets per tick for sync stores; 'promise'
+ * keeps 64 promise gets in flight.
+ */
+export async function w2(store: Adapter, dir: string, keys: number, gets: number, mode: 'ticker' | 'promise'): Promise<Figures> {
+  const r = rng(42);
+  const t0 = performance.now();
+  await store.open(dir);
+  const openMs = performance.now() - t0;
+  let found = 0;
+  const s = performance.now();
+  if (mode === 'ticker' && store instanceof TickstoreAdapter) {
+    let done = 0;
+    const t = store.store.ticker({ onResult: (res) => { done++; if (res.found) found++; } });
+    let issued = 0;
+    while (done < gets) {
+      for (let i = 0; i < 500 && issued < gets; i++, issued++) t.get(key(r(keys)));
+      await new Promise((res) => setImmediate(res));
+      t.tick();
+    }
+  } else if (store.syncGets) {
+    for (let i = 0; i < gets; i++) if (store.get(key(r(keys)))) found++;
+  } else {
+    let next = 0;
+    await Promise.all(Array.from({ length: 64 }, async () => { while (next++ < gets) if (await store.get(key(r(keys)))) found++; }));
+  }
+  const secs = (performance.now() - s) / 1000;
+  await store.close();
+  return { getsPerSec: gets / secs, foundRatio: found / gets, openMs };
+}
+
+/**
+ * W3: a 20 Hz tick doing 1 ms of work while `rate` durable writes/s and
+ * `rate` reads/s are offered (issued from the tick, as a room would). Returns
+ * event-loop delay p99/max, late ticks (> 5 ms behind schedule) and the
+ * rates achieved. `store` undefined: the same tick with no store.
+ */
+export async function w3(store: Adapter | undefined, dir: string, seconds: number, rate: number, keys = 10_000): Promise<Figures> {
+  if (store) {
+    await store.open(dir);
+    const v = bytes(1024, 1);
+    for (let i = 0; i < keys; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => store.put(key(i + j), v)));
+  }
+  const ticker = store instanceof TickstoreAdapter ? store.ticker() : undefined;
+  const r = rng(7);
+  const value = bytes(1024, 9);
+  let writesDone = 0; let readsDone = 0;
+  const perTick = Math.round(rate / 20);
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  let late = 0; let worstLateMs = 0;
+  const ticks = seconds * 20;
+  const start = performance.now();
+  await new Promise<void>((resolve) => {
+    let n = 0;
+    const tick = (): void => {
+      const due = start + n * 50;
+      const lateBy = performance.now() - due;
+      if (lateBy > 5) late++;
+      if (lateBy > worstLateMs) worstLateMs = lateBy;
+      if (ticker) {
+        ticker.tick();
+        for (let r2 = ticker.poll(); r2; r2 = ticker.poll()) { if (r2.op === 'put') writesDone++; else readsDone++; }
+      }
+      if (store) {
+        for (let i = 0; i < perTick; i++) {
+          if (ticker) { ticker.put(key(r(keys)), value); ticker.get(key(r(keys))); continue; }
+          void store.put(key(r(keys)), value).then(() => { writesDone++; });
+          const g = store.get(key(r(keys)));
+          if (g instanceof Promise) void g.then(() => { readsDone++; }); else readsDone++;
+        }
+      }
+      const busy = performance.now() + 1;
+      while (performance.now() < busy); // the room's own 1 ms of game logic
+      n++;
+      if (n >= ticks) { resolve(); return; }
+      setTimeout(tick, Math.max(0, start + n * 50 - performance.now()));
+    };
+    setTimeout(tick, 0);
+  });
+  const elapsed = (performance.now() - start) / 1000;
+  h.disable();
+  // Let what is in flight finish, so achieved rates count only what completed in time.
+  const wr = writesDone; const rd = readsDone;
+  if (store) await store.close();
+  return {
+    delayP99Ms: h.percentile(99) / 1e6, delayMaxMs: h.max / 1e6, lateTicks: late, worstLateMs,
+    writesPerSec: wr / elapsed, readsPerSec: rd / elapsed, offeredPerSec: store ? perTick * 20 : 0,
+  };
+}
+
+/** W4: open a store of `n` keys in this fresh process and serve the first get. */
+export async function w4(store: Adapter, dir: string, n: number): Promise<Figures> {
+  const t0 = performance.now();
+  await store.open(dir);
+  const v = await store.get(key(n >> 1));
+  const ms = performance.now() - t0;
+  if (!v) throw new Error('W4: the first get found nothing');
+  await store.close();
+  return { openAndFirstGetMs: ms };
+}
+
+/**
+ * W5: memcache hits. 10k keys, memcache of 4096 entries, a skewed access
+ * pattern (80% of gets on 10% of keys) through a ticker: hit rate and gets/s;
+ * the peer is lru-cache's own get on the same pattern, same process.
+ */
+export async function w5(dir: string, gets: number): Promise<Figures> {
+  const store = new TickstoreAdapter(4096);
+  await store.open(dir);
+  const v = bytes(256, 5);
+  for (let i = 0; i < 10_000; i += 1000) await store.store.batch(Array.from({ length: 1000 }, (_, j) => ({ type: 'put' as const, key: key(i + j), value: v })));
+  const r = rng(11);
+  const pattern = Array.from({ length: 1 << 16 }, () => (r(10) < 8 ? r(1000) : r(10_000))).map(key);
+  const t = store.ticker();
+  // Warm: one pass through the pattern fills the cache.
+  for (const k of pattern) t.get(k);
+  while (t.waiting + store.store.metrics().opsInFlight > 0) { await new Promise((res) => setImmediate(res)); t.tick(); while (t.poll()); }
+  const m0 = store.store.metrics();
+  let got = 0;
+  const s = performance.now();
+  const sink = t;
+  for (let i = 0; i < gets; i += 1000) {
+    for (let j = 0; j < 1000; j++) sink.get(pattern[(i + j) & 0xffff]!);
+    if (store.store.metrics().opsInFlight > 0) await new Promise((res) => setImmediate(res));
+    t.tick();
+    for (let x = t.poll(); x; x = t.poll()) got++;
+  }
+  while (got < gets) { await new Promise((res) => setImmediate(res)); t.tick(); for (let x = t.poll(); x; x = t.poll()) got++; }
+  const secs = (performance.now() - s) / 1000;
+  const m1 = store.store.metrics();
+  await store.close();
+  const lru = new LRUCache<string, Uint8Array>({ max: 4096 });
+  for (const k of pattern) lru.set(k, v);
+  let lh = 0;
+  const ls = performance.now();
+  for (let i = 0; i < gets; i++) { const k = pattern[i & 0xffff]!; if (lru.get(k)) lh++; else lru.set(k, v); }
+  const lsecs = (performance.now() - ls) / 1000;
+  const hits = m1.cacheHits - m0.cacheHits;
+  return { hitRate: hits / gets, getsPerSec: gets / secs, lruGetsPerSec: gets / lsecs, lruHitRate: lh / gets };
+}
+
+/** W6: compaction of a log at ~50% dead while the W3 tick runs. */
+export async function w6(dir: string, liveBytes: number, seconds: number): Promise<Figures> {
+  const store = new TickstoreAdapter();
+  await store.open(dir);
+  const valueSize = 16 * 1024;
+  const n = Math.max(1, Math.floor(liveBytes / valueSize));
+  const v = bytes(valueSize, 2);
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < n; i += 64) await store.store.batch(Array.from({ length: Math.min(64, n - i) }, (_, j) => ({ type: 'put' as const, key: key(i + j), value: v })));
+  }
+  const m0 = store.store.metrics();
+  const compaction = store.store.compact();
+  const s = performance.now();
+  const tick = await w3Ticking(store, seconds);
+  await compaction;
+  const compactSecs = (performance.now() - s) / 1000;
+  const m1 = store.store.metrics();
+  await store.close();
+  return { ...tick, logBytesBefore: m0.writeLogBytes, logBytesAfter: m1.writeLogBytes, compactSeconds: compactSecs };
+}
+
+/** The W3 tick over an already open tickstore (for W6). */
+async function w3Ticking(store: TickstoreAdapter, seconds: number): Promise<Figures> {
+  const h = monitorEventLoopDelay({ resolution: 1 });
+  h.enable();
+  const t = store.ticker();
+  let late = 0; let worst = 0;
+  const start = performance.now();
+  await new Promise<void>((resolve) => {
+    let n = 0;
+    const tick = (): void => {
+      const lateBy = performance.now() - (start + n * 50);
+      if (lateBy > 5) late++;
+      worst = Math.max(worst, lateBy);
+      t.tick();
+      while (t.poll());
+      for (let i = 0; i < 150; i++) { t.put(key(i), bytes(1024, i)); t.get(key(i + 150)); }
+      const busy = performance.now() + 1;
+      while (performance.now() < busy);
+      if (++n >= seconds * 20) { resolve(); return; }
+      setTimeout(tick, Math.max(0, start + n * 50 - performance.now()));
+    };
+    setTimeout(tick, 0);
+  });
+  h.disable();
+  return { delayP99Ms: h.percentile(99) / 1e6, delayMaxMs: h.max / 1e6, lateTicks: late, worstLateMs: worst };
+}
+
+/**
+ * W7: heap bytes per live key beyond the key's own bytes, for the engine's
+ * indexes (both logs' keydirs), measured in-thread with forced GCs.
+ */
+export async function w7(dir: string, n: number): Promise<Figures> {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('W7 needs --expose-gc');
+  const engine = DiskEngine.open(nodeFileSystem, dir, engineConfig({ ...DEFAULTS }));
+  const v = bytes(100, 1);
+  for (let i = 0; i < n; i += 5000) {
+    const w = new OpWriter();
+    for (let j = i; j < Math.min(n, i + 5000); j++) { const k = key(j); w.push(Op.Put, k, k.length, v); }
+    engine.execute(readOps(w.take()), new ReplyWriter());
+  }
+  engine.close();
+  gc(); gc();
+  const before = process.memoryUsage().heapUsed;
+  const reopened = DiskEngine.open(nodeFileSystem, dir, engineConfig({ ...DEFAULTS }));
+  gc(); gc();
+  const after = process.memoryUsage().heapUsed;
+  const keyBytes = key(0).length;
+  const perKey = (after - before) / n;
+  if (reopened.ws.keydir.size !== n) throw new Error('W7: wrong key count');
+  reopened.close();
+  return { heapBytesPerKey: perKey, beyondKeyBytes: perKey - keyBytes, keyBytes };
+}
+
+export { adapter };
