@@ -9,6 +9,7 @@ import {
 } from './input.js';
 import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
+import { giveCopy, keepCopy } from './bytes.js';
 import {
   Ticker, type OpName, type ResultSink, type ScanOptions, type StoreChange, type StoreResult, type TickerHost, type TickerOptions,
   type WatchTarget, type WriteOptions,
@@ -279,7 +280,7 @@ export class Store implements TickerHost {
       if (hit) {
         this.hits++;
         sink.deliver(op === 'get'
-          ? { handle, op, ok: true, found: true, fromCache: true, value: hit.slice() }
+          ? { handle, op, ok: true, found: true, fromCache: true, value: giveCopy(hit) }
           : { handle, op, ok: true, found: true, fromCache: true });
         return;
       }
@@ -298,9 +299,9 @@ export class Store implements TickerHost {
         sink.deliver({ handle, op: 'get', ok: false, found: false, fromCache: false, error });
         return;
       }
-      const value = reply.found ? reply.value!.slice() : undefined;
+      const value = reply.found ? giveCopy(reply.value!) : undefined;
       // Never cache a value a newer write (in flight, or not yet mirrored) supersedes.
-      if (value && cacheOnRead && !reply.stale && !this.pendingWrites.has(key)) this.cache.set(key, value.slice());
+      if (value && cacheOnRead && !reply.stale && !this.pendingWrites.has(key)) this.cache.set(key, keepCopy(value));
       sink.deliver({ handle, op: 'get', ok: true, found: reply.found, fromCache: false, value });
     });
   }
@@ -358,9 +359,9 @@ export class Store implements TickerHost {
     (error: TickstoreError | undefined, applied?: boolean) => void {
     const update = this.tun.writePolicy === 'update';
     if (update) this.cache.invalidateDerived(key); else this.cache.invalidate(key);
-    const keep = update && value && deadline === undefined && this.cache.has(key) ? value.slice() : undefined;
+    const keep = update && value && deadline === undefined && this.cache.has(key) ? keepCopy(value) : undefined;
     const watchers = this.watchersOf(key);
-    const notifyValue = watchers && value ? value.slice() : undefined;
+    const notifyValue = watchers && value ? keepCopy(value) : undefined;
     this.pendingWrites.set(key, (this.pendingWrites.get(key) ?? 0) + 1);
     return (error, applied = true) => {
       const left = this.pendingWrites.get(key)! - 1;
@@ -403,7 +404,7 @@ export class Store implements TickerHost {
 
   private notifyWatchers(watchers: Watcher[], change: StoreChange): void {
     for (const w of watchers) {
-      w.ticker.notify(() => { if (w.active) w.onChange({ ...change, value: change.value?.slice() }); });
+      w.ticker.notify(() => { if (w.active) w.onChange({ ...change, value: change.value && giveCopy(change.value) }); });
     }
   }
 

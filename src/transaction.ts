@@ -1,3 +1,4 @@
+import { giveCopy, keepCopy } from './bytes.js';
 import { checkExpiry, checkKey, checkValue, type BatchOp, type ExpiryOptions } from './input.js';
 
 /** What a transaction needs from the store (see Store.transaction). */
@@ -22,7 +23,7 @@ export class Transaction {
   async get(key: string): Promise<Uint8Array | undefined> {
     checkKey(key);
     const own = this.writes.get(key);
-    if (own) return own.type === 'put' ? own.value.slice() : undefined;
+    if (own) return own.type === 'put' ? giveCopy(own.value) : undefined;
     const { value, version } = await this.host.readVersioned(key);
     if (!this.reads.has(key)) this.reads.set(key, version);
     return value;
@@ -32,7 +33,7 @@ export class Transaction {
   put(key: string, value: Uint8Array, options?: ExpiryOptions): void {
     checkKey(key);
     const deadline = checkExpiry(options);
-    const put = { type: 'put' as const, key, value: checkValue(value).slice() };
+    const put = { type: 'put' as const, key, value: keepCopy(checkValue(value)) };
     this.writes.set(key, deadline === undefined ? put : { ...put, expiresAt: deadline });
   }
 

@@ -16,6 +16,24 @@ describe('memcache', () => {
     expect(c.has('a')).to.equal(true);
   });
 
+  it('never shares memory with a caller: Buffers written or read and then mutated leave the cache intact', async () => {
+    const store = await openStore({ dir: tmpDir(), backend: 'memory', writePolicy: 'update' });
+    await store.put('k', Buffer.from('one'));
+    const read = (await store.get('k'))!;         // fills the cache
+    (read as Buffer).write('XXX');                 // the caller's copy only
+    const mine = Buffer.from('two');
+    await store.put('k', mine);                    // update policy: cached in place
+    mine.write('YYY');
+    const t = store.ticker();
+    t.get('k');
+    const got = await new Promise<Uint8Array | undefined>((res) => { const iv = setInterval(() => { t.tick(); const r = t.poll(); if (r) { clearInterval(iv); res(r.value); } }, 1); });
+    expect(store.metrics().cacheHits, 'served by the memcache').to.be.greaterThan(0);
+    expect(Buffer.from(got!).toString()).to.equal('two');
+    (got as Buffer).write('ZZZ');
+    expect(Buffer.from((await store.get('k'))!).toString()).to.equal('two');
+    await store.close();
+  });
+
   it('is bounded by bytes; an entry larger than the bound is not kept', () => {
     const c = new Memcache({ maxEntries: 100, maxBytes: 1000 });
     for (let i = 0; i < 10; i++) c.set(`k${i}`, v(300));
