@@ -88,7 +88,11 @@ export class DiskEngine {
       }
       const ws = WriteStore.open(fs, dir);
       let rs: ReadStore;
-      try { rs = ReadStore.open(fs, dir, ws); } catch (err) { ws.close(); throw err; }
+      try {
+        // A killed process may have left a rename (compaction) not yet durable in the directory.
+        fs.syncDir(dir);
+        rs = ReadStore.open(fs, dir, ws);
+      } catch (err) { ws.close(); throw err; }
       return new DiskEngine(fs, dir, lock, ws, rs, cfg);
     } catch (err) {
       lock.release();
@@ -96,10 +100,11 @@ export class DiskEngine {
     }
   }
 
+  /** Takes the new configuration at once; switching to immediate then syncs what was buffered (and may throw, leaving flushError set). */
   configure(cfg: EngineConfig): void {
+    this.cfg = cfg;
     if (cfg.syncMode === 'per-key') this.syncReplica();
     if (cfg.flushPolicy.mode === 'immediate') this.ws.sync();
-    this.cfg = cfg;
   }
 
   /**
@@ -155,7 +160,8 @@ export class DiskEngine {
           out.settle(out.push(0), 0, errors.length);
           continue;
         }
-        if (!ok) { out.push(Status.Ok, version(this.live(op.key)?.seq ?? 0)); continue; }
+        // Not applied: answered with the group, so a durable one waits for the fsync of what it was judged against.
+        if (!ok) { pending.push({ at: out.push(0, version(this.live(op.key)?.seq ?? 0)), found: false }); continue; }
         this.ws.stage(EntryType.Put, op.key, op.keyBytes, next, true, op.deadline);
         pending.push({ at: out.push(0, version(this.ws.lastSeq)), found: true });
         continue;
@@ -256,6 +262,7 @@ export class DiskEngine {
     let group: CommittedGroup | undefined;
     try {
       group = this.ws.commit(durable);
+      if (!group && durable) this.ws.sync();
     } catch (err) {
       errors.push(toErrorShape(err));
       for (const w of pending) out.settle(w.at, 0, errors.length);
@@ -390,6 +397,9 @@ export class DiskEngine {
       return false; // kept in ws.flushError, reported with the stats
     }
   }
+
+  /** Whether an fsync failed and the unsynced writes wait to be rewritten. */
+  get flushFailed(): boolean { return this.ws.flushError !== undefined; }
 
   /** Whether acknowledged writes wait for an fsync (or a rewrite after a failed one). */
   get syncOwed(): boolean {

@@ -13,14 +13,19 @@ import type { DiskEngine } from './diskEngine.js';
 import { ReplyWriter, readOps, type DecodedOp } from './wire.js';
 import type { ToWorker } from './workerBackend.js';
 
+const HEAL_FIRST_MS = 10;
+const HEAL_MAX_MS = 1000;
+
 export function serveEngine(port: MessagePort, engine: DiskEngine, config: EngineConfig): void {
   let current = config;
   const inbox: ToWorker[] = [];
   let background = false;
   let replicaTimer: NodeJS.Timeout | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
-  /** Retry delay after a failed background fsync; doubles up to a second. */
-  let flushBackoff = 0;
+  /** Whether the armed flush timer is a heal retry (rather than the grouped interval). */
+  let flushTimerHeals = false;
+  /** Delay of the next heal retry after a failed fsync; doubles up to a second. */
+  let healDelay = HEAL_FIRST_MS;
   const out = new ReplyWriter();
 
   // Handle a batch as soon as it arrives; turn() also drains whatever queued behind it.
@@ -77,17 +82,23 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
   /**
    * Acknowledged but unsynced writes (grouped policy) are fsync'd one
    * interval after the first of them — at most one fsync per interval. After
-   * a failed fsync the rewrite is retried, backing off, until it succeeds.
+   * a failed fsync the rewrite is retried soon (10 ms), backing off to a
+   * second, whatever the interval, until it succeeds.
    */
   function armFlush(): void {
-    if (flushTimer || !engine.syncOwed) return;
+    if (!engine.syncOwed) return;
+    const heals = engine.flushFailed;
+    if (flushTimer && (flushTimerHeals || !heals)) return;
+    if (flushTimer) clearTimeout(flushTimer); // an interval timer: a heal must not wait for it
     const interval = current.flushPolicy.mode === 'grouped' ? current.flushPolicy.intervalMs : 0;
+    flushTimerHeals = heals;
     flushTimer = setTimeout(() => {
       flushTimer = undefined;
-      flushBackoff = engine.syncWrites() ? 0 : Math.min(1000, Math.max(10, flushBackoff * 2));
+      const ok = engine.syncWrites();
+      healDelay = ok ? HEAL_FIRST_MS : Math.min(HEAL_MAX_MS, healDelay * 2);
       port.postMessage({ t: 'stats', stats: engine.stats() });
       armFlush();
-    }, Math.max(interval, flushBackoff));
+    }, heals ? healDelay : interval);
   }
 
   function afterTurn(): void {

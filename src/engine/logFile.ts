@@ -22,6 +22,12 @@ export interface ScannedEntry {
 export interface RecoveryReport {
   /** Bytes cut off the end: a torn (partially written, never acknowledged) last commit. */
   truncatedBytes: number;
+  /**
+   * Where the bytes not known durable begin: the last SYNCED entry (or the
+   * sealed end when there is none). What follows may sit in the page cache
+   * only, even marked clean after a failed fsync of the previous process.
+   */
+  unsyncedFrom: number;
 }
 
 const SCAN_CHUNK = 4 * 1024 * 1024;
@@ -128,13 +134,16 @@ export class LogFile {
     let unit: ScannedEntry[] = [];
     let unitStart = FILE_HEADER_BYTES;
     let off = FILE_HEADER_BYTES;
+    let lastSynced = Math.max(this.sealedEnd, FILE_HEADER_BYTES);
+    const report = (truncatedBytes: number): RecoveryReport => ({ truncatedBytes, unsyncedFrom: Math.min(lastSynced, this.end) });
     while (off < size) {
-      const bad = (): RecoveryReport => this.badAt(off, unitStart, durable);
+      const bad = (): RecoveryReport => report(this.badAt(off, unitStart, durable));
       if (!window(off, ENTRY_HEADER_BYTES)) return bad();
       const h = readEntryHeader(buf, off - bufStart);
       if (!h || !window(off, h.size)) return bad();
       const at = off - bufStart;
       if (!entryChecksumOk(buf, at, h.size)) return bad();
+      if (h.synced && off > lastSynced) lastSynced = off;
       const key = buf.toString('utf8', at + ENTRY_HEADER_BYTES, at + ENTRY_HEADER_BYTES + h.keyLen);
       unit.push({ type: h.type, key, keyLen: h.keyLen, valLen: h.valLen, seq: h.seq, offset: off, deadline: entryDeadline(buf, at) });
       off += h.size;
@@ -145,11 +154,11 @@ export class LogFile {
       }
     }
     // A unit still open at end of file never committed.
-    if (unit.length > 0) return this.cutTail(unitStart, durable);
-    return { truncatedBytes: 0 };
+    return report(unit.length > 0 ? this.cutTail(unitStart, durable) : 0);
   }
 
-  private badAt(off: number, unitStart: number, durable: boolean): RecoveryReport {
+  /** A bad entry at `off`: throws CorruptionError, or cuts the torn tail and returns the bytes cut. */
+  private badAt(off: number, unitStart: number, durable: boolean): number {
     if (off < this.sealedEnd) {
       throw new CorruptionError(this.path, off, `entry fails its checksum or bounds inside the sealed part (before offset ${this.sealedEnd})`);
     }
@@ -160,13 +169,31 @@ export class LogFile {
     return this.cutTail(unitStart, durable);
   }
 
-  private cutTail(at: number, durable: boolean): RecoveryReport {
+  private cutTail(at: number, durable: boolean): number {
     const cut = this.end - at;
     this.fs.truncate(this.fd, at);
     if (durable) this.fs.datasync(this.fd);
     this.end = at;
     this.allocated = at;
-    return { truncatedBytes: cut };
+    return cut;
+  }
+
+  /**
+   * Writes the bytes from `from` to the end again, unchanged, so the next
+   * fdatasync really persists them: a failed fsync may have left them clean
+   * in the page cache but not on disk, and a retried fsync is never trusted.
+   */
+  rewriteFrom(from: number): void {
+    const chunk = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, Math.max(0, this.end - from)));
+    for (let at = from; at < this.end; at += chunk.length) {
+      const n = this.fs.read(this.fd, chunk, 0, Math.min(chunk.length, this.end - at), at);
+      this.fs.write(this.fd, chunk, 0, n, at);
+    }
+  }
+
+  /** Writes `len` bytes of `buf` at `position`, inside what the log already holds (end unchanged). */
+  writeAt(buf: Uint8Array, len: number, position: number): void {
+    this.fs.write(this.fd, buf, 0, len, position);
   }
 
   /**

@@ -22,6 +22,8 @@ export class ReadStore {
   repaired = 0;
   /** True when the replica file had to be discarded and rebuilt at open. */
   rebuilt = false;
+  /** The highest sequence number in the replica as loaded (tombstones included). */
+  private maxSeq = 0;
 
   private out = Buffer.allocUnsafe(64 * 1024);
 
@@ -42,13 +44,20 @@ export class ReadStore {
       rebuilt = true;
     }
     rs.rebuilt = rebuilt;
+    // Under the grouped policy the replica can hold writes the write log lost
+    // in a power loss: their numbers must never be reused, or reconcile would
+    // take the lost value for the current one.
+    source.raiseSeq(rs.maxSeq);
     rs.reconcile(source);
     return rs;
   }
 
   private load(): void {
     this.log.recover((unit) => {
-      for (const e of unit) this.keydir.apply(e.type, e.key, locate(e.offset, e.keyLen, e.valLen, e.seq, e.deadline));
+      for (const e of unit) {
+        if (e.seq > this.maxSeq) this.maxSeq = e.seq;
+        this.keydir.apply(e.type, e.key, locate(e.offset, e.keyLen, e.valLen, e.seq, e.deadline));
+      }
     }, false);
   }
 

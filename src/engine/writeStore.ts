@@ -69,11 +69,18 @@ export class WriteStore {
       }
     }, true);
     this.lastSeq = maxSeq;
-    // What a killed process left in the page cache may not be on disk yet:
-    // make it so before the next entry claims (SYNCED) that it is.
+    // What a killed process left in the page cache may not be on disk yet —
+    // even marked clean, if its fsync failed: write it again and sync, before
+    // the next entry claims (SYNCED) that it is durable.
+    log.rewriteFrom(this.recovery.unsyncedFrom);
     this.fsyncs++;
     log.datasync();
     this.durableEnd = log.end;
+  }
+
+  /** Never hand out a sequence number some copy of the data (the replica) may already carry. */
+  raiseSeq(seq: number): void {
+    if (seq > this.lastSeq) this.lastSeq = seq;
   }
 
   static open(fs: FileSystem, dir: string): WriteStore {
@@ -143,15 +150,18 @@ export class WriteStore {
   }
 
   /**
-   * After a failed fsync or rollback: cuts the log back to its durable end,
-   * writes the acknowledged unsynced groups again, and fdatasyncs. Clears
-   * `flushError` only once that has all succeeded.
+   * After a failed fsync or rollback: writes the acknowledged unsynced groups
+   * again at their offsets, cuts off whatever a failed group left after them,
+   * and fdatasyncs. Clears `flushError` only once that has all succeeded; a
+   * heal that fails part-way has destroyed nothing.
    */
   heal(): void {
     if (!this.flushError) return;
     try {
-      this.log.truncate(this.durableEnd);
-      for (const g of this.unsynced) this.log.append(g, g.length);
+      // Same bytes at the same offsets; only then cut what a failed group left past them.
+      let at = this.durableEnd;
+      for (const g of this.unsynced) { this.log.writeAt(g, g.length, at); at += g.length; }
+      this.log.truncate(at);
       this.syncLog();
     } catch (err) {
       throw this.fail(err, 'rewriting the unsynced writes failed');
