@@ -61,6 +61,9 @@ export class Compaction {
   private readonly baseSeq: number;
   /** The new file has replaced the old one (even if what followed the rename failed). */
   renamed = false;
+  /** Set by the engine: the compaction completed, or why it stopped. */
+  finished = false;
+  failure: unknown;
 
   constructor(
     private readonly fs: FileSystem,

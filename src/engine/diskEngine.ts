@@ -42,6 +42,9 @@ export interface EngineStats {
 
 interface PendingWrite { at: number; found: boolean }
 
+/** A requested compaction: the compactions it waits for, and why one could not start. */
+export interface CompactionJob { parts: Compaction[]; failure: unknown }
+
 /** Bytes of copying a compaction does per step, between batches of ops. */
 const COMPACTION_STEP_BYTES = 4 * 1024 * 1024;
 /** Unsynced bytes (grouped policy) that force an fsync before the timer: bounds what is kept for a rewrite. */
@@ -299,9 +302,10 @@ export class DiskEngine {
     } catch { /* as in replicate: lagging keys read through to the write store; open reconciles */ }
   }
 
-  /** Starts compactions whose thresholds are met; true while any is running. */
-  private startDueCompactions(force: boolean): void {
-    if (!force && Date.now() < this.compactRetryAt) return;
+  /** Starts compactions whose thresholds are met (all, with `force`); returns why one could not start. */
+  private startDueCompactions(force: boolean): unknown {
+    if (!force && Date.now() < this.compactRetryAt) return undefined;
+    let failure: unknown;
     for (const il of [this.ws, this.rs] as IndexedLog[]) {
       if (this.running.some((r) => r.il === il)) continue;
       // A write log whose failed group could not be rolled back may hold those bytes: never make them durable.
@@ -311,9 +315,11 @@ export class DiskEngine {
       try {
         this.running.push({ il, c: new Compaction(this.fs, this.dir, il, durable, this.ws.lastSeq) });
       } catch (err) {
+        failure ??= err;
         this.compactionFailed(err);
       }
     }
+    return failure;
   }
 
   /** Does one slice of background compaction; returns whether more remains. */
@@ -324,16 +330,19 @@ export class DiskEngine {
       // Never copy writes whose fsync failed into a log that would then call them durable.
       if (r.il === this.ws && this.ws.flushError) {
         r.c.abort();
+        r.c.failure = this.ws.flushError;
         this.running.splice(this.running.indexOf(r), 1);
         continue;
       }
       try {
         if (r.c.step(COMPACTION_STEP_BYTES)) {
           this.compactions++;
+          r.c.finished = true;
           this.running.splice(this.running.indexOf(r), 1);
         }
       } catch (err) {
         r.c.abort();
+        r.c.failure = err;
         this.running.splice(this.running.indexOf(r), 1);
         this.compactionFailed(err);
       }
@@ -348,17 +357,31 @@ export class DiskEngine {
     this.compactRetryAt = Date.now() + 1000;
   }
 
-  /** Compacts both logs now, whatever their dead-byte ratio. */
-  compactNow(): void {
+  /**
+   * Starts compacting both logs, whatever their dead-byte ratio. The work
+   * then proceeds in background steps between batches of ops; `settled`
+   * tells when it is over.
+   */
+  startCompaction(): CompactionJob {
     this.syncReplica();
-    this.startDueCompactions(true);
+    const failure = this.startDueCompactions(true);
+    return { parts: this.running.map((r) => r.c), failure };
+  }
+
+  /** Undefined while `job` runs; then why it failed (a message), or null when it succeeded. */
+  settled(job: CompactionJob): string | null | undefined {
+    if (job.parts.some((c) => !c.finished && c.failure === undefined && this.running.some((r) => r.c === c))) return undefined;
+    const failure = job.failure ?? job.parts.find((c) => c.failure !== undefined)?.failure ??
+      (job.parts.some((c) => !c.finished) ? new Error('the store closed first') : undefined);
+    return failure === undefined ? null : `compaction failed: ${toErrorShape(failure).message}`;
+  }
+
+  /** Compacts both logs now, in this call (in-thread use and tests). */
+  compactNow(): void {
+    const job = this.startCompaction();
     while (this.running.length > 0) this.backgroundStep();
-    if (this.lastCompactionError !== undefined && this.compactRetryAt > Date.now()) {
-      const msg = this.lastCompactionError;
-      this.lastCompactionError = undefined;
-      this.compactRetryAt = 0;
-      throw new Error(`compaction failed: ${msg}`);
-    }
+    const failure = this.settled(job);
+    if (failure) throw new Error(failure);
   }
 
   /** Whether background work (a due or running compaction) is waiting. */

@@ -9,7 +9,7 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { EngineConfig } from '../config.js';
 import { toErrorShape } from '../errors.js';
-import type { DiskEngine } from './diskEngine.js';
+import type { CompactionJob, DiskEngine } from './diskEngine.js';
 import { ReplyWriter, readOps, type DecodedOp } from './wire.js';
 import type { ToWorker } from './workerBackend.js';
 
@@ -20,6 +20,8 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
   let current = config;
   const inbox: ToWorker[] = [];
   let background = false;
+  /** `store.compact()` calls waiting for their compactions, which run in background steps between ops. */
+  let compactCalls: { id: number; job: CompactionJob }[] = [];
   let replicaTimer: NodeJS.Timeout | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
   /** Whether the armed flush timer is a heal retry (rather than the grouped interval). */
@@ -64,11 +66,12 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
   function control(m: Exclude<ToWorker, { t: 'ops' }>): void {
     try {
       if (m.t === 'configure') { current = m.config; engine.configure(m.config); }
-      else if (m.t === 'compact') engine.compactNow();
+      else if (m.t === 'compact') { compactCalls.push({ id: m.id, job: engine.startCompaction() }); answerCompactions(); return; }
       else if (m.t === 'close') {
         if (replicaTimer) clearTimeout(replicaTimer);
         if (flushTimer) clearTimeout(flushTimer);
         engine.close();
+        answerCompactions();
         // The main thread terminates this thread once it has read this.
         port.postMessage({ t: 'done', id: m.id, stats: engine.stats() });
         return;
@@ -113,11 +116,24 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
     if (!background && engine.hasBackgroundWork) { background = true; setImmediate(backgroundTurn); }
   }
 
+  /** Answers the compact() calls whose compactions are over. */
+  function answerCompactions(): void {
+    compactCalls = compactCalls.filter(({ id, job }) => {
+      const failure = engine.settled(job);
+      if (failure === undefined) return true;
+      port.postMessage(failure === null
+        ? { t: 'done', id, stats: engine.stats() }
+        : { t: 'done', id, error: toErrorShape(new Error(failure)), stats: engine.stats() });
+      return false;
+    });
+  }
+
   /** One slice of compaction, then back to the event loop so ops are never starved. */
   function backgroundTurn(): void {
     background = false;
     // A compaction that ran while writes poured in may leave the log due again.
     const more = engine.backgroundStep() || engine.hasBackgroundWork;
+    answerCompactions();
     if (more) { background = true; setImmediate(backgroundTurn); }
     else port.postMessage({ t: 'stats', stats: engine.stats() });
   }
