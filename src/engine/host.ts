@@ -36,22 +36,22 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
     turn();
   });
 
-  function* opsOf(batches: ArrayBuffer[]): Generator<DecodedOp> {
+  function* opsOf(batches: Uint8Array[]): Generator<DecodedOp> {
     for (const b of batches) yield* readOps(b);
   }
 
-  function runOps(batches: ArrayBuffer[]): void {
+  function runOps(batches: Uint8Array[]): void {
     if (batches.length === 0) return;
     const errors = engine.execute(opsOf(batches), out);
     const buf = out.take();
-    port.postMessage({ t: 'replies', buf, errors, stats: engine.stats() }, [buf]);
+    port.postMessage({ t: 'replies', buf, errors, stats: engine.stats() }, [buf.buffer]);
     batches.length = 0;
   }
 
   function turn(): void {
     // Everything already queued joins this group.
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) inbox.push(m.message as ToWorker);
-    const batches: ArrayBuffer[] = [];
+    const batches: Uint8Array[] = [];
     while (inbox.length > 0) {
       const m = inbox.shift()!;
       if (m.t === 'ops') { batches.push(m.buf); continue; }

@@ -32,25 +32,33 @@ export const Status = { Ok: 1, Found: 2, Stale: 4 } as const;
 const OP_HEADER = 8;
 const REPLY_HEADER = 12;
 
-/** Grows a Buffer as bytes are appended, and hands out exact-size transferable copies. */
+/**
+ * Grows a Buffer as bytes are appended, and hands the bytes over without a
+ * copy: `take()` gives away the current buffer (a view of exactly the bytes
+ * written, over an ArrayBuffer of its own, safe to transfer) and starts a new
+ * one.
+ */
 class Builder {
   protected buf: Buffer;
   protected len = 0;
-  constructor(initial: number) { this.buf = Buffer.allocUnsafe(initial); }
+  constructor(private readonly initial: number) { this.buf = Buffer.allocUnsafeSlow(initial); }
 
   protected reserve(n: number): void {
     if (this.len + n <= this.buf.length) return;
-    const bigger = Buffer.allocUnsafe(Math.max(this.len + n, this.buf.length * 2));
+    // allocUnsafeSlow: never a slice of Node's shared pool, whose ArrayBuffer must not be transferred.
+    const bigger = Buffer.allocUnsafeSlow(Math.max(this.len + n, this.buf.length * 2));
     this.buf.copy(bigger, 0, 0, this.len);
     this.buf = bigger;
   }
 
-  /** The bytes so far in a fresh ArrayBuffer (safe to transfer), and a reset. */
-  take(): ArrayBuffer {
-    const ab = new ArrayBuffer(this.len);
-    new Uint8Array(ab).set(this.buf.subarray(0, this.len));
+  /** The bytes so far (transfer `.buffer` with them), and a reset. */
+  take(): Uint8Array<ArrayBuffer> {
+    // allocUnsafeSlow never hands out a SharedArrayBuffer.
+    const out = new Uint8Array(this.buf.buffer as ArrayBuffer, this.buf.byteOffset, this.len);
+    // The next batch is likely the size of this one; a huge one is not kept around.
+    this.buf = Buffer.allocUnsafeSlow(Math.max(this.initial, Math.min(this.buf.length, this.len * 2)));
     this.len = 0;
-    return ab;
+    return out;
   }
 
   get byteLength(): number { return this.len; }
@@ -78,7 +86,7 @@ export class OpWriter extends Builder {
     this.count++;
   }
 
-  override take(): ArrayBuffer {
+  override take(): Uint8Array<ArrayBuffer> {
     this.count = 0;
     return super.take();
   }
@@ -96,8 +104,8 @@ export interface DecodedOp {
 }
 
 /** Walks an op buffer in order. */
-export function* readOps(ab: ArrayBuffer): Generator<DecodedOp> {
-  const b = Buffer.from(ab);
+export function* readOps(ops: Uint8Array): Generator<DecodedOp> {
+  const b = Buffer.from(ops.buffer, ops.byteOffset, ops.length);
   let at = 0;
   while (at < b.length) {
     const op = b[at] as OpCode;
@@ -151,9 +159,9 @@ export class ReplyReader {
   private readonly b: Uint8Array;
   private readonly dv: DataView;
   private at = 0;
-  constructor(ab: ArrayBuffer) {
-    this.b = new Uint8Array(ab);
-    this.dv = new DataView(ab);
+  constructor(replies: Uint8Array) {
+    this.b = replies;
+    this.dv = new DataView(replies.buffer, replies.byteOffset, replies.length);
   }
 
   get done(): boolean { return this.at >= this.b.length; }

@@ -12,7 +12,7 @@ import { OpWriter, ReplyReader, type OpCode } from './wire.js';
 
 /** Messages to the engine thread. */
 export type ToWorker =
-  | { t: 'ops'; buf: ArrayBuffer }
+  | { t: 'ops'; buf: Uint8Array<ArrayBuffer> }
   | { t: 'configure'; id: number; config: EngineConfig }
   | { t: 'compact'; id: number }
   | { t: 'close'; id: number };
@@ -21,7 +21,7 @@ export type ToWorker =
 type FromWorker =
   | { t: 'ready'; stats: EngineStats }
   | { t: 'failed'; error: ErrorShape }
-  | { t: 'replies'; buf: ArrayBuffer; errors: ErrorShape[]; stats: EngineStats }
+  | { t: 'replies'; buf: Uint8Array; errors: ErrorShape[]; stats: EngineStats }
   | { t: 'stats'; stats: EngineStats }
   | { t: 'done'; id: number; error?: ErrorShape; stats: EngineStats };
 
@@ -120,7 +120,7 @@ export class WorkerBackend implements Backend {
     this.flushQueued = false;
     if (this.ops.count === 0) return;
     const buf = this.ops.take();
-    this.port.postMessage({ t: 'ops', buf } satisfies ToWorker, [buf]);
+    this.port.postMessage({ t: 'ops', buf } satisfies ToWorker, [buf.buffer]);
   }
 
   private onMessage(m: FromWorker): void {
