@@ -1,7 +1,7 @@
 import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import { InvalidConfigError, InvalidKeyError, StoreClosedError, TransactionConflictError, fromErrorShape, type TickstoreError } from './errors.js';
-import { Transaction } from './transaction.js';
+import { Transaction, TxRetry } from './transaction.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
 import {
   checkBatch, checkConditional, checkKey, checkScan, checkValue, checkVersion, checkWriteOptions, encodeBatch, encodeCondition, encodeCursor,
@@ -54,6 +54,9 @@ export interface StoreMetrics {
 }
 
 const OP_CODE: Record<'put' | 'delete', OpCode> = { put: Op.Put, delete: Op.Delete };
+
+/** What a transaction commit carries: the versions it read (0: absent) and its writes. */
+interface TxCommit { reads: Map<string, number>; ops: BatchOp[] }
 
 /**
  * The store facade: validation, handles, the memcache and metrics, over a
@@ -166,24 +169,51 @@ export class Store implements TickerHost {
    * crash — only if no key it read changed meanwhile; otherwise it runs again,
    * up to `retries` times, then rejects with TransactionConflictError. If `fn`
    * throws, nothing is written. Resolves to `fn`'s result.
+   *
+   * Every read sees one consistent state: a read made after a key read
+   * earlier has changed does not return; the attempt is abandoned and run
+   * again instead. A throw from `fn` is passed on only when everything it
+   * read is still current (what it saw was real) — otherwise it is retried.
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options: { retries?: number } = {}): Promise<T> {
     this.assertOpen();
     const retries = options.retries ?? 16;
     for (let attempt = 1; attempt <= retries + 1; attempt++) {
       const tx = new Transaction(this);
-      const result = await fn(tx);
-      const committed = await this.promised('tx', '', tx, false, (r) => r.applied === true);
-      if (committed) return result;
+      let result: T;
+      try {
+        result = await fn(tx);
+      } catch (err) {
+        if (err instanceof TxRetry) continue;
+        if (tx.reads.size > 0 && !(await this.commitTx({ reads: tx.reads, ops: [] }))) continue;
+        throw err;
+      }
+      if (await this.commitTx({ reads: tx.reads, ops: tx.ops })) return result;
     }
     throw new TransactionConflictError(retries + 1);
   }
 
-  /** @internal A transaction's read: the value and the version it was read at. */
-  async readVersioned(key: string): Promise<{ value: Uint8Array | undefined; version: number }> {
-    const version = (await this.version(key)) ?? 0;
-    const value = await this.get(key, { cacheOnRead: false });
-    return { value, version };
+  /** Commits `writes` if every version in `reads` is still current; resolves to whether it did. */
+  private commitTx(tx: TxCommit): Promise<boolean> {
+    return this.promised('tx', '', tx, false, (r) => r.applied === true);
+  }
+
+  /** @internal A transaction's read: the value and its version (0: absent), from the source of truth in one step. */
+  readVersioned(key: string, reads: Map<string, number>): Promise<{ value: Uint8Array | undefined; version: number }> {
+    try {
+      const keyLen = checkKey(key);
+      this.assertOpen();
+      return new Promise((resolve, reject) => {
+        this.backend.submit(Op.TxRead, key, keyLen, encodeTx(reads, []), (reply, error) => {
+          if (error) { reject(error); return; }
+          if (reply.stale) { reject(new TxRetry()); return; }
+          const v = reply.value!;
+          resolve({ version: readVersion(v.subarray(0, 8)) ?? 0, value: reply.found ? giveCopy(v.subarray(8)) : undefined });
+        });
+      });
+    } catch (err) {
+      return Promise.reject(err);
+    }
   }
 
   /** Whether `key` has a value (none is read). */
@@ -227,7 +257,7 @@ export class Store implements TickerHost {
       return handle;
     }
     if (op === 'tx') {
-      const tx = value as Transaction;
+      const tx = value as TxCommit;
       const handle = ++this.nextHandle;
       this.startTx(handle, tx, sink);
       return handle;
@@ -328,7 +358,7 @@ export class Store implements TickerHost {
     }, write.durable, write.deadline);
   }
 
-  private startTx(handle: number, tx: Transaction, sink: ResultSink): void {
+  private startTx(handle: number, tx: TxCommit, sink: ResultSink): void {
     const ops = tx.ops;
     const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined, o.type === 'put' ? o.expiresAt : undefined));
     this.backend.submit(Op.TxCommit, '', 0, encodeTx(tx.reads, ops), (reply: Reply, error: TickstoreError | undefined) => {

@@ -3,7 +3,13 @@ import { checkExpiry, checkKey, checkValue, type BatchOp, type ExpiryOptions } f
 
 /** What a transaction needs from the store (see Store.transaction). */
 export interface TxHost {
-  readVersioned(key: string): Promise<{ value: Uint8Array | undefined; version: number }>;
+  /** Reads `key` with its version, provided every version in `reads` is still current (else rejects with TxRetry). */
+  readVersioned(key: string, reads: Map<string, number>): Promise<{ value: Uint8Array | undefined; version: number }>;
+}
+
+/** @internal Thrown into a transaction attempt whose reads no longer belong to one state: the attempt is run again. */
+export class TxRetry extends Error {
+  constructor() { super('transaction attempt superseded by a concurrent commit; it is retried'); }
 }
 
 /**
@@ -24,7 +30,7 @@ export class Transaction {
     checkKey(key);
     const own = this.writes.get(key);
     if (own) return own.type === 'put' ? giveCopy(own.value) : undefined;
-    const { value, version } = await this.host.readVersioned(key);
+    const { value, version } = await this.host.readVersioned(key, this.reads);
     if (!this.reads.has(key)) this.reads.set(key, version);
     return value;
   }

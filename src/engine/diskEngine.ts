@@ -134,6 +134,22 @@ export class DiskEngine {
         }
         continue;
       }
+      if (op.op === Op.TxRead) {
+        // The version and the value from one place in one turn: the write store, whatever the sync mode.
+        const { reads } = decodeTx(op.value!);
+        if (this.ws.stagedOf(op.key) || reads.some((r) => this.ws.stagedOf(r.key))) this.commit(pending, out, errors);
+        // A key the transaction read before has changed: this read would not belong to the same state.
+        if (!reads.every((r) => (this.live(r.key)?.seq ?? 0) === r.version)) { out.push(Status.Ok | Status.Stale); continue; }
+        try {
+          const loc = this.live(op.key);
+          out.push(Status.Ok | (loc ? Status.Found : 0),
+            loc ? Buffer.concat([version(loc.seq), valueOf(this.ws.log.readEntry(loc, op.key), loc)]) : version(0));
+        } catch (err) {
+          errors.push(toErrorShape(err));
+          out.settle(out.push(0), 0, errors.length);
+        }
+        continue;
+      }
       if (op.op === Op.Get || op.op === Op.Exists || op.op === Op.Scan) {
         const scan = op.op === Op.Scan;
         if (perKey && (scan ? this.ws.stagedCount > 0 : this.ws.stagedOf(op.key))) this.commit(pending, out, errors);

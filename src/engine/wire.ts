@@ -19,9 +19,12 @@
  * and the new value (input.ts encodeCondition) and replies Found = applied,
  * value = the key's version after it; TxCommit carries a read set and a batch
  * (input.ts encodeTx) and replies Found = committed; Flush (no key) replies
- * once every write before it is durable.
+ * once every write before it is durable; TxRead carries the transaction's
+ * read set so far (input.ts encodeTx, no writes), reads the key from the write
+ * store, the source of truth, and replies Found = present, value = its
+ * version (u64) then its value — or Stale when a key read before has changed.
  */
-export const Op = { Get: 1, Put: 2, Delete: 3, Exists: 4, Scan: 5, Batch: 6, CondPut: 7, TxCommit: 8, Flush: 9 } as const;
+export const Op = { Get: 1, Put: 2, Delete: 3, Exists: 4, Scan: 5, Batch: 6, CondPut: 7, TxCommit: 8, Flush: 9, TxRead: 10 } as const;
 export type OpCode = (typeof Op)[keyof typeof Op];
 
 export const OpFlag = { Durable: 1, Deadline: 2 } as const;
