@@ -37,6 +37,23 @@ export interface SimOptions {
 }
 
 /**
+ * The unsynced bytes of a file: [first byte that differs from the durable
+ * content, end of the last one) — undefined when there are none, or when the
+ * file shrank since its sync (a truncate: no tear is modelled then).
+ */
+function dirtyRange(inode: Inode): [number, number] | undefined {
+  const { data, durable } = inode;
+  if (data.length < durable.length) return undefined;
+  let from = 0;
+  while (from < durable.length && data[from] === durable[from]) from++;
+  let to = data.length;
+  if (to === durable.length) {
+    while (to > from && data[to - 1] === durable[to - 1]) to--;
+  }
+  return to > from ? [from, to] : undefined;
+}
+
+/**
  * An in-memory FileSystem that knows what is durable: file data only up to
  * its last fdatasync, directory entries (creates, renames, unlinks) only up
  * to the directory's last fsync. `crashImage()` gives the disk as a power
@@ -192,9 +209,12 @@ export class SimFs implements FileSystem {
   /**
    * The disk after a power loss: durable entries with durable contents. With
    * `tear`, the last file written since its sync keeps `tear` (0..1) of its
-   * unsynced bytes, as a partially flushed write would; with `pages`, every
-   * file's unsynced 4 KiB pages each reach the disk or not as `pages` says,
-   * in any order (the page cache writes back out of order).
+   * unsynced bytes (from the first changed byte on), as a partially flushed
+   * write would — also when the write overwrote bytes already durable (the
+   * zeros a log writes ahead of its end), not only when it grew the file.
+   * `zeros`: the kept part reads as zeros (the size grew, the data did not land).
+   * With `pages`, every file's unsynced 4 KiB pages each reach the disk or not
+   * as `pages` says, in any order (the page cache writes back out of order).
    */
   crashImage(tear?: { fraction: number; zeros?: boolean }, pages?: (path: string, page: number) => boolean): SimFs {
     const img = new SimFs();
@@ -202,11 +222,13 @@ export class SimFs implements FileSystem {
     const copies = new Map<Inode, Inode>();
     for (const [p, inode] of this.durableEntries) {
       let content = Buffer.from(inode.durable);
-      if (tear && inode === this.lastUnsynced && inode.data.length > inode.durable.length &&
-          inode.data.subarray(0, inode.durable.length).equals(inode.durable)) {
-        const extra = Math.floor((inode.data.length - inode.durable.length) * tear.fraction);
-        const torn = Buffer.from(inode.data.subarray(0, inode.durable.length + extra));
-        if (tear.zeros) torn.fill(0, inode.durable.length);
+      const dirty = tear && inode === this.lastUnsynced ? dirtyRange(inode) : undefined;
+      if (tear && dirty) {
+        const [from, to] = dirty;
+        const keep = Math.floor((to - from) * tear.fraction);
+        const torn = Buffer.alloc(Math.max(inode.durable.length, from + keep));
+        inode.durable.copy(torn);
+        if (tear.zeros) torn.fill(0, from, from + keep); else inode.data.copy(torn, from, from, from + keep);
         content = torn;
       }
       if (pages) content = this.writtenBack(p, inode, content, pages);
