@@ -6,7 +6,7 @@ import { DiskEngine } from '../src/engine/diskEngine.js';
 import type { FileSystem } from '../src/engine/fs.js';
 import { Op, OpWriter, ReplyReader, ReplyWriter, readOps, type Reply } from '../src/engine/wire.js';
 import type { Ticker, StoreResult } from '../src/index.js';
-import { encodeBatch, type BatchOp } from '../src/input.js';
+import { encodeBatch, encodeTx, type BatchOp } from '../src/input.js';
 
 const made: string[] = [];
 
@@ -51,8 +51,10 @@ export function engineCfg(over: Partial<Tunables> = {}): EngineConfig {
 }
 
 export type EngineOp =
-  | ['get', string] | ['put', string, Uint8Array] | ['delete', string] | ['batch', BatchOp[]] | ['exists', string]
-  | ['put', string, Uint8Array, { durable?: boolean; deadline?: number }] | ['flush'];
+  | ['get', string] | ['exists', string] | ['put', string, Uint8Array] | ['delete', string] | ['batch', BatchOp[]]
+  | ['put', string, Uint8Array, { durable?: boolean; deadline?: number }] | ['flush']
+  /** A transaction's commit: its read set (key → version read, 0: absent) and its writes; replies found = committed. */
+  | ['tx', Map<string, number>, BatchOp[]];
 
 /** Runs ops through an in-thread engine exactly as the worker does; returns the decoded replies. */
 export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: string; errorCode?: string })[] {
@@ -60,6 +62,7 @@ export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: 
   for (const o of ops) {
     if (o[0] === 'batch') { w.push(Op.Batch, '', 0, encodeBatch(o[1])); continue; }
     if (o[0] === 'flush') { w.push(Op.Flush, '', 0); continue; }
+    if (o[0] === 'tx') { w.push(Op.TxCommit, '', 0, encodeTx(o[1], o[2])); continue; }
     if (o[0] === 'put') { w.push(Op.Put, o[1], Buffer.byteLength(o[1]), o[2], o[3]?.durable, o[3]?.deadline); continue; }
     const code = o[0] === 'get' ? Op.Get : o[0] === 'exists' ? Op.Exists : Op.Delete;
     w.push(code, o[1], Buffer.byteLength(o[1]));

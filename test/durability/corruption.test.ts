@@ -4,7 +4,7 @@ import { DiskEngine } from '../../src/engine/diskEngine.js';
 import { FILE_HEADER_BYTES } from '../../src/engine/record.js';
 import { engineCfg, runOps, text, type EngineOp } from '../helpers.js';
 import { SimFs } from './simFs.js';
-import { DIR, KEYS, makeWorkload, rng, runWorkload, type Step } from './workload.js';
+import { DIR, KEYS, makeWorkload, rng, runWorkload, stepWrites, type Step } from './workload.js';
 
 const SOAK = Number(process.env.TICKSTORE_SOAK_ITERATIONS ?? 0);
 const figures: string[] = [];
@@ -14,8 +14,7 @@ after(() => { if (figures.length) console.log(figures.map((f) => `      ${f}`).j
 function written(steps: Step[]): Map<string, Set<string>> {
   const m = new Map<string, Set<string>>();
   for (const s of steps) {
-    const ops = 'ops' in s ? s.ops : 'batch' in s ? s.batch : [];
-    for (const op of ops) if (op[0] === 'put') (m.get(op[1]) ?? m.set(op[1], new Set()).get(op[1])!).add(op[2]);
+    for (const op of stepWrites(s)) if (op[0] === 'put') (m.get(op[1]) ?? m.set(op[1], new Set()).get(op[1])!).add(op[2]);
   }
   return m;
 }

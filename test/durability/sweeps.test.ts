@@ -26,6 +26,9 @@ describe('power-loss sweep (simulated: only fdatasync\'d bytes and fsync\'d dire
       expect(full.cut).to.equal(false);
       expect(full.errors).to.deep.equal([]);
       expect(clean.syncs).to.be.greaterThan(50);
+      expect(full.txCommitted, 'transactions committed').to.be.greaterThan(0);
+      expect(full.txRefused, 'transactions refused after a conflicting write').to.be.greaterThan(0);
+      if (s === 0) figures.push(`power-loss workload: ${full.txCommitted} transactions committed, ${full.txRefused} refused (conflict)`);
       const tears = [undefined, { fraction: 0.5 }, { fraction: 0.999 }, { fraction: 0.7, zeros: true }];
       for (const k of points(clean.syncs, SOAK > 0 ? SOAK : 40)) {
         for (const tear of tears) {
