@@ -5,9 +5,11 @@ import { compareKeys } from '../../src/engine/scan.js';
 import { bytes, text, tickFor, tmpDir, waitFor } from '../helpers.js';
 
 /**
- * Model-based tests: random sequences of store operations — including close
- * and reopen, configure (both sync modes, both write policies, memcache
- * size), and compaction — checked after every step against a plain Map.
+ * Model-based tests: random sequences of store operations — including
+ * transactions (reads, puts, deletes, read-modify-writes; some throw, some
+ * meet a concurrent write and retry), close and reopen, configure (both sync
+ * modes, both write policies, memcache size), and compaction — checked after
+ * every step against a plain Map.
  */
 const SOAK = Number(process.env.TICKSTORE_SOAK_ITERATIONS ?? 0);
 const KEYS = ['a', 'b', 'c', 'd', 'player:1', 'player:2', 'ü-key'];
@@ -20,12 +22,32 @@ type Cmd =
   | { t: 'putIfAbsent'; key: string; value: string }
   | { t: 'cas'; key: string; matching: boolean; value: string }
   | { t: 'batch'; ops: { key: string; value: string | null }[] }
+  | { t: 'tx'; steps: TxStep[]; throws: boolean; interfere: { at: number; key: string; value: string } | null }
   | { t: 'reopen' }
   | { t: 'compact' }
   | { t: 'configure'; syncMode: SyncMode; writePolicy: WritePolicy; memcacheCapacity: number };
 
+/** One step inside a transaction; `append` reads the key and writes it back longer (a read-modify-write). */
+type TxStep =
+  | { op: 'get'; key: string }
+  | { op: 'put'; key: string; value: string }
+  | { op: 'delete'; key: string }
+  | { op: 'append'; key: string; suffix: string };
+
 const key = fc.constantFrom(...KEYS);
 const value = fc.oneof(fc.constant(''), fc.string({ maxLength: 40 }), fc.string({ minLength: 200, maxLength: 400 }));
+const txStep: fc.Arbitrary<TxStep> = fc.oneof(
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('get' as const), key }) },
+  { weight: 3, arbitrary: fc.record({ op: fc.constant('put' as const), key, value }) },
+  { weight: 1, arbitrary: fc.record({ op: fc.constant('delete' as const), key }) },
+  { weight: 2, arbitrary: fc.record({ op: fc.constant('append' as const), key, suffix: fc.string({ minLength: 1, maxLength: 8 }) }) },
+);
+const txCmd = fc.record({
+  t: fc.constant('tx' as const),
+  steps: fc.array(txStep, { minLength: 0, maxLength: 8 }),
+  throws: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
+  interfere: fc.option(fc.record({ at: fc.nat({ max: 8 }), key, value }), { freq: 3 }),
+});
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ t: fc.constant('put' as const), key, value }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('delete' as const), key }) },
@@ -34,6 +56,7 @@ const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 2, arbitrary: fc.record({ t: fc.constant('putIfAbsent' as const), key, value }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('cas' as const), key, matching: fc.boolean(), value }) },
   { weight: 2, arbitrary: fc.record({ t: fc.constant('batch' as const), ops: fc.array(fc.record({ key, value: fc.option(value) }), { minLength: 1, maxLength: 5 }) }) },
+  { weight: 5, arbitrary: txCmd },
   { weight: 1, arbitrary: fc.constant({ t: 'reopen' as const }) },
   { weight: 1, arbitrary: fc.constant({ t: 'compact' as const }) },
   { weight: 1, arbitrary: fc.record({
@@ -54,10 +77,73 @@ async function check(store: Store, model: Map<string, string>): Promise<void> {
   expect(m.readCount, 'live keys in the read store').to.equal(model.size);
 }
 
+class Abort extends Error {}
+const txStats = { run: 0, committed: 0, thrown: 0, retried: 0 };
+
+/**
+ * Runs a transaction command. Every read inside must see the model plus the
+ * transaction's own writes. A concurrent write (`interfere`, on the first
+ * attempt, right after step `at`) is acknowledged at once; if the
+ * transaction had already read that key from the store it must conflict and
+ * run again, else it commits on the first attempt. A throw writes nothing.
+ */
+async function runTx(store: Store, model: Map<string, string>, c: Extract<Cmd, { t: 'tx' }>): Promise<void> {
+  let attempts = 0;
+  // Keys read from the store (not from own writes) before the interfering write, on the first attempt.
+  const readFromStore = new Set<string>();
+  let interfered = false;
+  const run = store.transaction(async (tx) => {
+    attempts++;
+    const own = new Map<string, string | undefined>();
+    const seen = (k: string): string | undefined => (own.has(k) ? own.get(k) : model.get(k));
+    const interfere = async (i: number): Promise<void> => {
+      if (attempts !== 1 || !c.interfere || c.interfere.at !== i) return;
+      await store.put(c.interfere.key, bytes(c.interfere.value));
+      model.set(c.interfere.key, c.interfere.value);
+      interfered = true;
+      // A transaction reads the async-batch replica, which lags: wait, or every retry "conflicts" (test/txKnownIssues.test.ts).
+      if (store.options.syncMode === 'async-batch') await waitFor(() => store.metrics().replicaLag === 0, 'replica');
+    };
+    await interfere(0);
+    for (const [i, st] of c.steps.entries()) {
+      if (st.op === 'get' || st.op === 'append') {
+        if (!own.has(st.key) && !interfered) readFromStore.add(st.key);
+        const want = seen(st.key);
+        expect(text(await tx.get(st.key)), `tx read of ${st.key} (attempt ${attempts})`).to.equal(want);
+        if (st.op === 'append') {
+          const next = (want ?? '') + st.suffix;
+          tx.put(st.key, bytes(next));
+          own.set(st.key, next);
+        }
+      } else if (st.op === 'put') {
+        tx.put(st.key, bytes(st.value));
+        own.set(st.key, st.value);
+      } else {
+        tx.delete(st.key);
+        own.set(st.key, undefined);
+      }
+      await interfere(i + 1);
+    }
+    if (c.throws) throw new Abort('changed my mind');
+    return own;
+  });
+  let own: Map<string, string | undefined> | undefined;
+  try { own = await run; } catch (err) {
+    if (!(err instanceof Abort)) throw err;
+  }
+  const conflicted = interfered && readFromStore.has(c.interfere!.key);
+  expect(attempts, 'attempts').to.equal(conflicted && !c.throws ? 2 : 1);
+  expect(own === undefined, 'a throw rejects with it').to.equal(c.throws);
+  txStats.run++;
+  if (own) txStats.committed++; else txStats.thrown++;
+  if (attempts > 1) txStats.retried++;
+  for (const [k, v] of own ?? []) if (v === undefined) model.delete(k); else model.set(k, v);
+}
+
 describe('model-based: random op sequences against a Map', function () {
   this.timeout(600_000);
 
-  it('every step agrees with the model (both sync modes and write policies, reopen, compaction)', async () => {
+  it('every step agrees with the model (transactions, both sync modes and write policies, reopen, compaction)', async () => {
     let sequences = 0;
     let steps = 0;
     await fc.assert(fc.asyncProperty(fc.array(cmd, { minLength: 5, maxLength: 30 }), async (cmds) => {
@@ -107,6 +193,7 @@ describe('model-based: random op sequences against a Map', function () {
               for (const o of c.ops) if (o.value === null) model.delete(o.key); else model.set(o.key, o.value);
               break;
             }
+            case 'tx': await runTx(store, model, c); break;
             case 'reopen': await store.close(); store = await openStore({ dir, compactMinBytes: 0, compactRatio: 0.5, syncIntervalMs: 5 }); break;
             case 'compact': await store.compact(); break;
             case 'configure': await store.configure({ syncMode: c.syncMode, writePolicy: c.writePolicy, memcacheCapacity: c.memcacheCapacity }); break;
@@ -115,6 +202,7 @@ describe('model-based: random op sequences against a Map', function () {
         }
       } finally { await store.close(); }
     }), { numRuns: SOAK > 0 ? Math.max(50, Math.floor(SOAK / 10)) : 25, seed: Number(process.env.FC_SEED ?? 42) });
-    console.log(`      model sequences: ${sequences}, steps checked: ${steps}`);
+    console.log(`      model sequences: ${sequences}, steps checked: ${steps}; transactions: ${txStats.run} ` +
+      `(${txStats.committed} committed, ${txStats.thrown} threw, ${txStats.retried} retried after a conflict)`);
   });
 });
