@@ -11,7 +11,8 @@ export type ErrorCode =
   | 'STORE_LOCKED'
   | 'CORRUPTION'
   | 'IO_ERROR'
-  | 'TX_CONFLICT';
+  | 'TX_CONFLICT'
+  | 'TX_ABORTED';
 
 export class TickstoreError extends Error {
   readonly code: ErrorCode;
@@ -84,6 +85,13 @@ export class TransactionConflictError extends TickstoreError {
   constructor(attempts: number) {
     super('TX_CONFLICT', `transaction conflicted with concurrent writes ${attempts} times; nothing was written`);
     this.attempts = attempts;
+  }
+}
+
+/** A ticker transaction's closure threw (see `cause`); nothing was written. */
+export class TransactionAbortedError extends TickstoreError {
+  constructor(override readonly cause: unknown) {
+    super('TX_ABORTED', `transaction aborted by its closure: ${cause instanceof Error ? cause.message : String(cause)}; nothing was written`);
   }
 }
 

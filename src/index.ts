@@ -16,7 +16,7 @@ export type { StoreOptions, Tunables, SyncMode, WritePolicy, FlushPolicy } from 
 export { DEFAULTS } from './config.js';
 export {
   TickstoreError, InvalidKeyError, InvalidValueError, InvalidArgumentError, InvalidConfigError,
-  StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, TransactionConflictError, type ErrorCode,
+  StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, TransactionConflictError, TransactionAbortedError, type ErrorCode,
 } from './errors.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
 export { Store, type StoreMetrics } from './store.js';

@@ -1,6 +1,8 @@
 import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
-import { InvalidConfigError, InvalidKeyError, StoreClosedError, TransactionConflictError, fromErrorShape, type TickstoreError } from './errors.js';
+import {
+  InvalidConfigError, InvalidKeyError, StoreClosedError, TickstoreError, TransactionAbortedError, TransactionConflictError, fromErrorShape,
+} from './errors.js';
 import { Transaction, TxRetry } from './transaction.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
 import {
@@ -191,6 +193,20 @@ export class Store implements TickerHost {
       if (await this.commitTx({ reads: tx.reads, ops: tx.ops })) return result;
     }
     throw new TransactionConflictError(retries + 1);
+  }
+
+  /** @internal A ticker's transaction: runs it, and hands its outcome to `sink` as a result. */
+  runTransaction(fn: (tx: Transaction) => unknown, options: { retries?: number } | undefined, sink: ResultSink): number {
+    this.assertOpen();
+    const handle = ++this.nextHandle;
+    const base = { handle, op: 'tx' as const, fromCache: false };
+    this.transaction(fn, options).then(
+      (txResult) => sink.deliver({ ...base, ok: true, found: true, applied: true, txResult }),
+      (err: unknown) => {
+        if (err instanceof TransactionConflictError) sink.deliver({ ...base, ok: true, found: false, applied: false });
+        else sink.deliver({ ...base, ok: false, found: false, error: err instanceof TickstoreError ? err : new TransactionAbortedError(err) });
+      });
+    return handle;
   }
 
   /** Commits `writes` if every version in `reads` is still current; resolves to whether it did. */

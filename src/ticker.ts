@@ -1,5 +1,6 @@
 import { StoreClosedError, type TickstoreError } from './errors.js';
 import type { BatchOp, Condition, ExpiryOptions } from './input.js';
+import type { Transaction } from './transaction.js';
 
 export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf' | 'tx' | 'flush';
 
@@ -24,6 +25,8 @@ export interface StoreResult {
   entries?: { key: string; value: Uint8Array }[];
   /** A SCAN's continuation: pass it as `cursor` for the next page; absent on the last page. */
   cursor?: string;
+  /** A ticker transaction that committed: what its closure returned. */
+  txResult?: unknown;
   error?: TickstoreError;
 }
 
@@ -78,6 +81,7 @@ export interface ResultSink {
 /** The store side a ticker issues through (see Store). */
 export interface TickerHost {
   issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink, options?: unknown): number;
+  runTransaction(fn: (tx: Transaction) => unknown, options: { retries?: number } | undefined, sink: ResultSink): number;
   watch(ticker: Ticker, target: WatchTarget, onChange: (change: StoreChange) => void): () => void;
   tickerTime(ms: number): void;
 }
@@ -149,6 +153,18 @@ export class Ticker implements ResultSink {
   /** Starts one page of an ordered scan (see ScanOptions); the result carries `entries` and `cursor`. */
   scan(options: ScanOptions = {}): number {
     return this.issue('scan', '', options, false);
+  }
+
+  /**
+   * Starts a transaction (see Store.transaction); its result arrives at a
+   * tick like any other: `applied` with `txResult` (what `fn` returned) when
+   * it committed; `ok && !applied` when it kept conflicting past its retries;
+   * `ok: false` with a TransactionAbortedError (the throw as `cause`) when
+   * `fn` threw. Nothing is written unless it committed.
+   */
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: { retries?: number }): number {
+    if (this.disposed) throw new StoreClosedError('this ticker is disposed');
+    return this.host.runTransaction(fn, options, this);
   }
 
   /** Starts a FLUSH: its result is ok once every write issued before it (by anyone) is durable. */

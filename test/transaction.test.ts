@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { TransactionConflictError, openStore, type Store, type Transaction } from '../src/index.js';
-import { BACKENDS, bytes, text, tmpDir } from './helpers.js';
+import { TransactionAbortedError, TransactionConflictError, openStore, type Store, type Transaction } from '../src/index.js';
+import { BACKENDS, bytes, text, tickFor, tmpDir } from './helpers.js';
 
 const enc = (items: string[]): Uint8Array => bytes(JSON.stringify(items));
 const dec = (b: Uint8Array | undefined): string[] => (b ? JSON.parse(text(b)!) as string[] : []);
@@ -29,6 +29,29 @@ for (const backend of BACKENDS) describe(`[${backend} backend] transactions`, ()
     expect(moved).to.equal(true);
     expect(dec(await store.get('inv:alice'))).to.deep.equal(['shield']);
     expect(dec(await store.get('inv:bob'))).to.deep.equal(['sword']);
+  });
+
+  it('run from a ticker: the outcome arrives inside tick() — committed with its result, conflicted, or aborted by a throw', async () => {
+    await store.put('inv:alice', enc(['sword']));
+    const t = store.ticker();
+    const h1 = t.transaction((tx) => transfer(tx, 'inv:alice', 'inv:bob', 'sword'));
+    const h2 = t.transaction(async (tx) => { tx.put('inv:bob', enc([])); throw new Error('changed my mind'); });
+    const h3 = t.transaction(async (tx) => {
+      await tx.get('hot');
+      await store.put('hot', bytes(String(Math.random()))); // someone else always gets there first
+      tx.put('hot', bytes('mine'));
+    }, { retries: 2 });
+    await new Promise((r) => setTimeout(r, 50));
+    expect(t.poll(), 'nothing before a tick').to.equal(undefined);
+    const got = await tickFor(t, 3);
+    const by = new Map(got.map((r) => [r.handle, r]));
+    expect([by.get(h1)!.ok, by.get(h1)!.applied, by.get(h1)!.txResult]).to.deep.equal([true, true, true]);
+    expect(by.get(h2)!.ok).to.equal(false);
+    expect(by.get(h2)!.error).to.be.instanceOf(TransactionAbortedError);
+    expect((by.get(h2)!.error as TransactionAbortedError).cause).to.be.instanceOf(Error);
+    expect([by.get(h3)!.ok, by.get(h3)!.applied]).to.deep.equal([true, false]);
+    expect(dec(await store.get('inv:bob')), 'the aborted one wrote nothing').to.deep.equal(['sword']);
+    expect(text(await store.get('hot'))).to.not.equal('mine');
   });
 
   it('a throw inside writes nothing', async () => {
