@@ -24,7 +24,8 @@ type Cmd =
   | { t: 'putIfAbsent'; key: string; value: string }
   | { t: 'cas'; key: string; matching: boolean; value: string }
   | { t: 'batch'; ops: { key: string; value: string | null }[] }
-  | { t: 'tx'; steps: TxStep[]; throws: boolean; interfere: { at: number; key: string; value: string } | null }
+  /** `interfere.key` null: the first key the transaction reads (so it most likely conflicts). */
+  | { t: 'tx'; steps: TxStep[]; throws: boolean; interfere: { at: number; key: string | null; value: string } | null }
   | { t: 'reopen' }
   | { t: 'compact' }
   | { t: 'configure'; syncMode: SyncMode; writePolicy: WritePolicy; memcacheCapacity: number; grouped: boolean }
@@ -52,7 +53,9 @@ const txCmd = fc.record({
   t: fc.constant('tx' as const),
   steps: fc.array(txStep, { minLength: 0, maxLength: 8 }),
   throws: fc.oneof({ weight: 3, arbitrary: fc.constant(false) }, { weight: 1, arbitrary: fc.constant(true) }),
-  interfere: fc.option(fc.record({ at: fc.nat({ max: 8 }), key, value }), { freq: 3 }),
+  interfere: fc.option(fc.record({
+    at: fc.nat({ max: 4 }), key: fc.oneof({ weight: 3, arbitrary: fc.constant(null) }, { weight: 1, arbitrary: key }), value,
+  }), { freq: 3 }),
 });
 const cmd: fc.Arbitrary<Cmd> = fc.oneof(
   { weight: 6, arbitrary: fc.record({ t: fc.constant('put' as const), key, value }) },
@@ -107,14 +110,16 @@ async function runTx(store: Store, model: Map<string, string>, c: Extract<Cmd, {
   // Keys read from the store (not from own writes) before the interfering write, on the first attempt.
   const readFromStore = new Set<string>();
   let interfered = false;
+  const firstRead = c.steps.find((st) => st.op === 'get' || st.op === 'append')?.key ?? KEYS[0]!;
+  const target = c.interfere ? c.interfere.key ?? firstRead : undefined;
   const run = store.transaction(async (tx) => {
     attempts++;
     const own = new Map<string, string | undefined>();
     const seen = (k: string): string | undefined => (own.has(k) ? own.get(k) : model.get(k));
     const interfere = async (i: number): Promise<void> => {
       if (attempts !== 1 || !c.interfere || c.interfere.at !== i) return;
-      await store.put(c.interfere.key, bytes(c.interfere.value));
-      model.set(c.interfere.key, c.interfere.value);
+      await store.put(target!, bytes(c.interfere.value));
+      model.set(target!, c.interfere.value);
       interfered = true;
     };
     await interfere(0);
@@ -144,7 +149,7 @@ async function runTx(store: Store, model: Map<string, string>, c: Extract<Cmd, {
   try { own = await run; } catch (err) {
     if (!(err instanceof Abort)) throw err;
   }
-  const conflicted = interfered && readFromStore.has(c.interfere!.key);
+  const conflicted = interfered && readFromStore.has(target!);
   // A conflicted attempt is retried, a throwing one too: its throw is passed on only if what it read is still current.
   expect(attempts, 'attempts').to.equal(conflicted ? 2 : 1);
   expect(own === undefined, 'a throw rejects with it').to.equal(c.throws);
@@ -239,7 +244,11 @@ describe('model-based: random op sequences against a Map', function () {
           await check(store, model, ghosts);
         }
       } finally { await store.close(); }
-    }), { numRuns: SOAK > 0 ? Math.max(50, Math.floor(SOAK / 10)) : 25, seed: Number(process.env.FC_SEED ?? 42) });
+    }), {
+      numRuns: SOAK > 0 ? Math.max(50, Math.floor(SOAK / 10)) : 25, seed: Number(process.env.FC_SEED ?? 42),
+      // A failure shrinks for many minutes (each run opens a store): report it, part-shrunk, within the test's timeout.
+      ...(SOAK > 0 ? {} : { interruptAfterTimeLimit: 120_000 }),
+    });
     console.log(`      model sequences: ${sequences}, steps checked: ${steps}; transactions: ${txStats.run} ` +
       `(${txStats.committed} committed, ${txStats.thrown} threw, ${txStats.retried} retried after a conflict)`);
   });
