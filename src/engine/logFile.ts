@@ -136,8 +136,9 @@ export class LogFile {
     let off = FILE_HEADER_BYTES;
     let lastSynced = Math.max(this.sealedEnd, FILE_HEADER_BYTES);
     const report = (truncatedBytes: number): RecoveryReport => ({ truncatedBytes, unsyncedFrom: Math.min(lastSynced, this.end) });
+    // Defined once, not per entry: this loop runs for every entry of the log at open.
+    const bad = (): RecoveryReport => report(this.badAt(off, unitStart, durable));
     while (off < size) {
-      const bad = (): RecoveryReport => report(this.badAt(off, unitStart, durable));
       if (!window(off, ENTRY_HEADER_BYTES)) return bad();
       const h = readEntryHeader(buf, off - bufStart);
       if (!h || !window(off, h.size)) return bad();
