@@ -1,4 +1,4 @@
-import type { Backend } from './backend.js';
+import type { Backend, ReplyHandler } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import {
   InvalidConfigError, InvalidKeyError, StoreClosedError, TickstoreError, TransactionAbortedError, TransactionConflictError, fromErrorShape,
@@ -56,6 +56,9 @@ export interface StoreMetrics {
 }
 
 const OP_CODE: Record<'put' | 'delete', OpCode> = { put: Op.Put, delete: Op.Delete };
+
+/** Runs when a write's answer (or refusal) is known: settles its memcache and watch bookkeeping. */
+type WriteDone = (error: TickstoreError | undefined, applied?: boolean) => void;
 
 /** What a transaction commit carries: the versions it read (0: absent) and its writes. */
 interface TxCommit { reads: Map<string, number>; ops: BatchOp[] }
@@ -355,7 +358,7 @@ export class Store implements TickerHost {
   private startWrite(handle: number, op: 'put' | 'delete', key: string, keyLen: number, value: Uint8Array | undefined, sink: ResultSink,
     write: { deadline: number | undefined; durable: boolean }): void {
     const done = this.beginWrite(op, key, value, write.deadline);
-    this.backend.submit(OP_CODE[op], key, keyLen, value, (reply: Reply, error: TickstoreError | undefined) => {
+    this.submitWrite([done], OP_CODE[op], key, keyLen, value, (reply: Reply, error: TickstoreError | undefined) => {
       done(error);
       sink.deliver(error
         ? { handle, op, ok: false, found: false, fromCache: false, error }
@@ -366,7 +369,7 @@ export class Store implements TickerHost {
   private startPutIf(handle: number, key: string, keyLen: number, value: Uint8Array, condition: Condition, sink: ResultSink,
     write: { deadline: number | undefined; durable: boolean }): void {
     const done = this.beginWrite('put', key, value, write.deadline);
-    this.backend.submit(Op.CondPut, key, keyLen, encodeCondition(condition, value), (reply: Reply, error: TickstoreError | undefined) => {
+    this.submitWrite([done], Op.CondPut, key, keyLen, encodeCondition(condition, value), (reply: Reply, error: TickstoreError | undefined) => {
       done(error, reply.found);
       if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
       const v = readVersion(reply.value);
@@ -377,7 +380,7 @@ export class Store implements TickerHost {
   private startTx(handle: number, tx: TxCommit, sink: ResultSink): void {
     const ops = tx.ops;
     const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined, o.type === 'put' ? o.expiresAt : undefined));
-    this.backend.submit(Op.TxCommit, '', 0, encodeTx(tx.reads, ops), (reply: Reply, error: TickstoreError | undefined) => {
+    this.submitWrite(done, Op.TxCommit, '', 0, encodeTx(tx.reads, ops), (reply: Reply, error: TickstoreError | undefined) => {
       for (const d of done) d(error, reply.found);
       sink.deliver(error
         ? { handle, op: 'tx', ok: false, found: false, fromCache: false, error }
@@ -385,9 +388,20 @@ export class Store implements TickerHost {
     });
   }
 
+  /** Submits a write op; if the engine refuses it outright (closed or dead), its bookkeeping is undone before the throw. */
+  private submitWrite(done: WriteDone[], op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, handler: ReplyHandler,
+    durable?: boolean, deadline?: number): void {
+    try {
+      this.backend.submit(op, key, keyLen, value, handler, durable, deadline);
+    } catch (err) {
+      for (const d of done) d(err instanceof TickstoreError ? err : new StoreClosedError());
+      throw err;
+    }
+  }
+
   private startBatch(handle: number, ops: BatchOp[], sink: ResultSink): void {
     const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined, o.type === 'put' ? o.expiresAt : undefined));
-    this.backend.submit(Op.Batch, '', 0, encodeBatch(ops), (_reply: Reply, error: TickstoreError | undefined) => {
+    this.submitWrite(done, Op.Batch, '', 0, encodeBatch(ops), (_reply: Reply, error: TickstoreError | undefined) => {
       for (const d of done) d(error);
       sink.deliver(error
         ? { handle, op: 'batch', ok: false, found: false, fromCache: false, error }
@@ -401,8 +415,7 @@ export class Store implements TickerHost {
    * evicted or (update policy) overwritten once acknowledged. A value with a
    * deadline is never cached. Returns what to run when the engine has answered.
    */
-  private beginWrite(op: 'put' | 'delete', key: string, value: Uint8Array | undefined, deadline: number | undefined):
-    (error: TickstoreError | undefined, applied?: boolean) => void {
+  private beginWrite(op: 'put' | 'delete', key: string, value: Uint8Array | undefined, deadline: number | undefined): WriteDone {
     const update = this.tun.writePolicy === 'update';
     if (update) this.cache.invalidateDerived(key); else this.cache.invalidate(key);
     const keep = update && value && deadline === undefined && this.cache.has(key) ? keepCopy(value) : undefined;

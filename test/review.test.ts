@@ -87,3 +87,18 @@ describe('review regressions', () => {
     } finally { await store.close(); }
   });
 });
+
+describe('review regressions: a refused submit', () => {
+  it('a write the dead engine refuses outright leaves no write counted in flight', async () => {
+    const store = await openStore({ dir: tmpDir() });
+    const internals = store as unknown as { backend: { worker: { terminate(): Promise<number> } }; pendingWrites: Map<string, number> };
+    await internals.backend.worker.terminate(); // the engine thread is gone
+    await new Promise((r) => setTimeout(r, 20));
+    const refused = await Promise.allSettled([
+      store.put('k', bytes('v')), store.batch([{ type: 'put', key: 'b', value: bytes('1') }]), store.putIfAbsent('c', bytes('1')),
+    ]);
+    expect(refused.map((r) => r.status)).to.deep.equal(['rejected', 'rejected', 'rejected']);
+    expect([...internals.pendingWrites.keys()], 'the memcache would bypass these keys forever').to.deep.equal([]);
+    await store.close().catch(() => undefined);
+  });
+});

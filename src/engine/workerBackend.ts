@@ -93,8 +93,11 @@ export class WorkerBackend implements Backend {
     return new Promise((resolve, reject) => {
       const fail = (e: TickstoreError): void => { port1.close(); void worker.terminate(); reject(e); };
       worker.once('error', (err) => fail(new StoreIOError(`engine thread failed to start: ${err.message}`, 'EENGINE')));
+      // A thread that exits without an error event (killed, out of memory) must not leave open() pending forever.
+      worker.once('exit', (code) => fail(new StoreIOError(`engine thread exited (code ${code}) before it was ready`, 'EENGINE')));
       port1.once('message', (m: FromWorker) => {
         worker.removeAllListeners('error');
+        worker.removeAllListeners('exit');
         if (m.t === 'ready') resolve(new WorkerBackend(worker, port1, m.stats));
         else if (m.t === 'failed') fail(fromErrorShape(m.error));
         else fail(new StoreIOError(`engine thread said ${m.t} before ready`, 'EENGINE'));
