@@ -39,7 +39,7 @@ export interface StoreMetrics {
   fsyncs: number;
   /** Ops handed to the engine and not yet answered. */
   opsInFlight: number;
-  /** Committed writes the replica has not mirrored yet (async-batch). */
+  /** Committed writes the replica has not mirrored yet (async-batch, or after a failed replica append). */
   replicaLag: number;
   /** Bytes truncated from the write log's end at open: a torn tail and/or the zeros written ahead of it (unclean exit). */
   truncatedBytes: number;

@@ -22,7 +22,14 @@ export class FaultFs implements FileSystem {
     return run();
   }
 
-  open(path: string, flags: string): number { return this.hit('open', [path, flags], () => this.inner.open(path, flags)); }
+  /** Descriptor → the path it was opened for (for faults aimed at one file). */
+  readonly fdPaths = new Map<number, string>();
+
+  open(path: string, flags: string): number {
+    const fd = this.hit('open', [path, flags], () => this.inner.open(path, flags));
+    this.fdPaths.set(fd, path);
+    return fd;
+  }
   close(fd: number): void { this.hit('close', [fd], () => this.inner.close(fd)); }
   read(fd: number, buf: Uint8Array, offset: number, length: number, position: number): number {
     return this.hit('read', [fd, position], () => this.inner.read(fd, buf, offset, length, position));

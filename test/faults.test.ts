@@ -77,7 +77,7 @@ describe('I/O faults in the write path', () => {
     again.close();
   });
 
-  it('a failed replica append leaves reads coherent (served from the write store) and is repaired at open', () => {
+  it('a failed replica append leaves reads coherent (served from the write store), is retried until it lands, and is repaired at open otherwise', () => {
     const dir = tmpDir();
     const fs = new FaultFs();
     const engine = openEngine(fs, dir);
@@ -86,11 +86,20 @@ describe('I/O faults in the write path', () => {
     fs.failWhen = (call, _n, args) => (call === 'write' && args[0] === readFd ? 'EIO' : undefined);
     expect(runOps(engine, [['put', 'a', bytes('new')]])[0]!.ok).to.equal(true);
     expect(text(runOps(engine, [['get', 'a']])[0]!.value), 'read-after-write despite the replica').to.equal('new');
+    expect(engine.replicaLag, 'the group waits for the replica').to.equal(1);
+    engine.syncReplica(); // still failing: stays queued
+    expect(engine.replicaLag).to.equal(1);
     fs.failWhen = undefined;
-    engine.close();
+    engine.syncReplica(); // the replica timer's retry
+    expect(engine.replicaLag).to.equal(0);
+    expect(engine.rs.seqOf('a'), 'the replica caught up without a reopen').to.equal(engine.ws.keydir.get('a')!.seq);
+    // A replica still behind at a crash is repaired at open.
+    fs.failWhen = (call, _n, args) => (call === 'write' && args[0] === readFd ? 'EIO' : undefined);
+    runOps(engine, [['put', 'a', bytes('newer')]]);
+    fs.unlink(`${dir}/LOCK`); // killed: no close, no last retry
     const again = openEngine(nodeFileSystem, dir);
     expect(again.stats().replicaRepaired).to.equal(1);
-    expect(text(runOps(again, [['get', 'a']])[0]!.value)).to.equal('new');
+    expect(text(runOps(again, [['get', 'a']])[0]!.value)).to.equal('newer');
     again.close();
   });
 

@@ -125,7 +125,28 @@ describe('review regressions: grouped flushing and format 2', () => {
     expect(text(await store.get('k')), 'per-key: read-your-write').to.equal('v');
     await store.close();
   });
+
+  it('async-batch: a replica append that failed is retried by the replica timer, so reads stop lagging without a reopen', async () => {
+    const fs = new FaultFs();
+    const dir = tmpDir();
+    const store = await faultStore(fs, dir, { syncMode: 'async-batch', syncIntervalMs: 10 });
+    await store.put('k', bytes('old'));
+    await waitFor(() => store.metrics().replicaLag === 0, 'the first mirror');
+    fs.failWhen = (call, _n, args) => (call === 'write' && isReplicaWrite(fs, args) ? 'EIO' : undefined);
+    await store.put('k', bytes('new'));
+    await new Promise((r) => setTimeout(r, 60));
+    expect(store.metrics().replicaLag, 'the replica is behind').to.be.greaterThan(0);
+    fs.failWhen = undefined;
+    await waitFor(() => store.metrics().replicaLag === 0, 'the retried mirror', 2000);
+    expect(text(await store.get('k'))).to.equal('new');
+    await store.close();
+  });
 });
+
+/** Whether a FaultFs write call goes to the replica (read.log), judged by the descriptor FaultFs saw opened for it. */
+function isReplicaWrite(fs: FaultFs, args: unknown[]): boolean {
+  return fs.fdPaths.get(args[0] as number)?.endsWith('read.log') === true;
+}
 
 async function faultStore(fs: FaultFs, dir: string, over: Partial<Tunables>): Promise<Store> {
   const tunables = { ...DEFAULTS, ...over };

@@ -24,7 +24,7 @@ export interface EngineStats {
   readStoreReads: number;
   fsyncs: number;
   compactions: number;
-  /** Committed entries not yet mirrored to the replica (async-batch). */
+  /** Committed entries not yet mirrored to the replica (async-batch, or after a failed replica append). */
   replicaLag: number;
   /** Bytes truncated from the write log's end at open: a torn tail and/or zeros written ahead (after an unclean exit). */
   truncatedBytes: number;
@@ -153,6 +153,8 @@ export class DiskEngine {
       if (op.op === Op.Get || op.op === Op.Exists || op.op === Op.Scan) {
         const scan = op.op === Op.Scan;
         if (perKey && (scan ? this.ws.stagedCount > 0 : this.ws.stagedOf(op.key))) this.commit(pending, out, errors);
+        // A scan reads the replica's index: in per-key mode it must not miss groups a failed append left queued.
+        if (perKey && scan && this.lag.length > 0) this.syncReplica();
         try {
           if (scan) this.scan(JSON.parse(op.value!.toString('utf8')) as ScanSpec, out);
           else if (op.op === Op.Exists) this.exists(op.key, perKey, out);
@@ -295,8 +297,7 @@ export class DiskEngine {
 
   private replicate(group: CommittedGroup): void {
     if (this.cfg.syncMode === 'per-key' && this.lag.length === 0) {
-      try { this.rs.apply(group); } catch { /* the replica lags; GETs of those keys fall back to the write store, open reconciles */ }
-      return;
+      try { this.rs.apply(group); return; } catch { /* queued below and retried: meanwhile GETs of those keys read the write store */ }
     }
     // The group buffer is reused by the next commit: keep a copy until the replica catches up.
     this.lag.push({ bytes: Buffer.from(group.bytes), entries: group.entries });
@@ -307,15 +308,21 @@ export class DiskEngine {
 
   get replicaLag(): number { return this.lagEntries; }
 
-  /** Mirrors every committed group the replica has not seen yet. */
+  /**
+   * Mirrors every committed group the replica has not seen yet, in order. A
+   * failed append stops there; the rest stays queued for the next try (the
+   * replica timer), so a replica that missed writes catches up without a
+   * reopen. (A failed append moved nothing: the next one overwrites it.)
+   */
   syncReplica(): void {
-    const lag = this.lag;
-    this.lag = [];
-    this.lagEntries = 0;
-    this.lagBytes = 0;
+    let applied = 0;
     try {
-      for (const g of lag) this.rs.apply(g);
-    } catch { /* as in replicate: lagging keys read through to the write store; open reconciles */ }
+      for (const g of this.lag) { this.rs.apply(g); applied++; }
+    } catch { /* retried at the next sync */ }
+    for (const g of this.lag.splice(0, applied)) {
+      this.lagEntries -= g.entries.length;
+      this.lagBytes -= g.bytes.length;
+    }
   }
 
   /** Starts compactions whose thresholds are met (all, with `force`); returns why one could not start. */

@@ -111,6 +111,7 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
         replicaTimer = undefined;
         engine.syncReplica();
         port.postMessage({ t: 'stats', stats: engine.stats() });
+        afterTurn(); // still behind (a failed append): try again
       }, current.syncIntervalMs);
     }
     if (!background && engine.hasBackgroundWork) { background = true; setImmediate(backgroundTurn); }
