@@ -1,4 +1,7 @@
+import { DEFAULTS, engineConfig, type Tunables } from '../src/config.js';
 import { nodeFileSystem, type FileSystem } from '../src/engine/fs.js';
+import { WorkerBackend } from '../src/engine/workerBackend.js';
+import { Store } from '../src/store.js';
 
 type Call = keyof FileSystem;
 
@@ -46,4 +49,10 @@ export class FaultFs implements FileSystem {
   mkdirp(path: string): void { this.hit('mkdirp', [path], () => this.inner.mkdirp(path)); }
   syncDir(path: string): void { this.hit('syncDir', [path], () => this.inner.syncDir(path)); }
   readdir(path: string): string[] { return this.hit('readdir', [path], () => this.inner.readdir(path)); }
+}
+
+/** A whole store on the real disk through `fs`, its engine served on this thread so a test can fault its I/O. */
+export async function faultStore(fs: FaultFs, dir: string, over: Partial<Tunables>): Promise<Store> {
+  const tunables = { ...DEFAULTS, ...over };
+  return new Store(await WorkerBackend.openInThread(fs, dir, engineConfig(tunables)), tunables);
 }

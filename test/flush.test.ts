@@ -1,10 +1,7 @@
 import { expect } from 'chai';
-import { DEFAULTS, engineConfig, type Tunables } from '../src/config.js';
 import { DiskEngine } from '../src/engine/diskEngine.js';
-import { WorkerBackend } from '../src/engine/workerBackend.js';
-import { InvalidConfigError, StoreIOError, openStore, type Store } from '../src/index.js';
-import { Store as StoreClass } from '../src/store.js';
-import { FaultFs } from './faultFs.js';
+import { InvalidConfigError, StoreIOError, openStore } from '../src/index.js';
+import { FaultFs, faultStore } from './faultFs.js';
 import { BACKENDS, bytes, engineCfg, runOps, sleep, text, tmpDir, waitFor, type EngineOp } from './helpers.js';
 import { SimFs } from './durability/simFs.js';
 
@@ -139,11 +136,6 @@ describe('flush policies (engine, simulated power loss)', () => {
   });
 });
 
-/** A store on the real disk through FaultFs, served on this thread so the test can fault its I/O. */
-async function faultStore(fs: FaultFs, dir: string, over: Partial<Tunables>): Promise<Store> {
-  const tunables = { ...DEFAULTS, ...over };
-  return new StoreClass(await WorkerBackend.openInThread(fs, dir, engineConfig(tunables)), tunables);
-}
 
 describe('flush policies (store)', () => {
   for (const backend of BACKENDS) {

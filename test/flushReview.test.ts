@@ -1,11 +1,8 @@
 import { expect } from 'chai';
-import { DEFAULTS, engineConfig, type Tunables } from '../src/config.js';
 import { DiskEngine } from '../src/engine/diskEngine.js';
-import { WorkerBackend } from '../src/engine/workerBackend.js';
 import { Op, OpWriter, ReplyReader, ReplyWriter, readOps } from '../src/engine/wire.js';
 import { encodeCondition } from '../src/input.js';
-import { Store } from '../src/store.js';
-import { FaultFs } from './faultFs.js';
+import { FaultFs, faultStore } from './faultFs.js';
 import { bytes, engineCfg, runOps, text, tmpDir, waitFor } from './helpers.js';
 import { SimFs } from './durability/simFs.js';
 
@@ -148,7 +145,3 @@ function isReplicaWrite(fs: FaultFs, args: unknown[]): boolean {
   return fs.fdPaths.get(args[0] as number)?.endsWith('read.log') === true;
 }
 
-async function faultStore(fs: FaultFs, dir: string, over: Partial<Tunables>): Promise<Store> {
-  const tunables = { ...DEFAULTS, ...over };
-  return new Store(await WorkerBackend.openInThread(fs, dir, engineConfig(tunables)), tunables);
-}
