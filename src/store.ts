@@ -46,6 +46,8 @@ export interface StoreMetrics {
   /** Replica entries repaired at open, and whether it had to be rebuilt. */
   replicaRepaired: number;
   replicaRebuilt: boolean;
+  /** Open read both logs' indexes from the hint file a clean close left, instead of scanning the logs. */
+  openedFromHint: boolean;
   /** Time spent delivering results in tickers' `tick()`: total, worst single tick, ticks counted. */
   pumpTimeMs: number;
   pumpTimeMaxMs: number;
@@ -517,6 +519,7 @@ export class Store implements TickerHost {
       truncatedBytes: e.truncatedBytes,
       replicaRepaired: e.replicaRepaired,
       replicaRebuilt: e.replicaRebuilt === 1,
+      openedFromHint: e.openedFromHint === 1,
       pumpTimeMs: this.pumpTotal,
       pumpTimeMaxMs: this.pumpMax,
       pumpTicks: this.pumpTicks,

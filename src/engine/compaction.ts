@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import type { FileSystem } from './fs.js';
-import type { KeyLocation, Keydir } from './keydir.js';
+import type { Keydir } from './keydir.js';
 import type { LogFile } from './logFile.js';
 import { FILE_HEADER_BYTES, encodeFileHeader, sealAsLast } from './record.js';
 
@@ -46,16 +46,18 @@ const OUT_CHUNK = 1024 * 1024;
 export class Compaction {
   private readonly tmpPath: string;
   private readonly fd: number;
-  private readonly keys: string[];
+  /** The log's keys when the compaction began (slots of the shared key table). */
+  private readonly slots: Int32Array;
   private next = 0;
   /** Old-log offset from which appends are copied raw (step 2). */
   private readonly tailFrom: number;
   private tailCopied: number;
   private outEnd: number;
   private tailBase = -1;
-  private readonly moved = new Map<string, number>();
-  /** Keys whose entry had expired: dropped, unless rewritten meanwhile. */
-  private readonly expired = new Map<string, KeyLocation>();
+  /** New offsets of the entries step 1 copied, by slot. */
+  private readonly moved = new Map<number, number>();
+  /** Slots whose entry had expired, with that entry's sequence number: dropped, unless rewritten meanwhile. */
+  private readonly expired = new Map<number, number>();
   private out = Buffer.allocUnsafe(OUT_CHUNK);
   private outLen = 0;
   private readonly baseSeq: number;
@@ -78,7 +80,7 @@ export class Compaction {
     const head = encodeFileHeader(il.log.kind, baseSeq, 0);
     fs.write(this.fd, head, 0, head.length, 0);
     this.outEnd = head.length;
-    this.keys = [...il.keydir.keys()];
+    this.slots = il.keydir.slots();
     this.tailFrom = il.log.end;
     this.tailCopied = this.tailFrom;
   }
@@ -90,19 +92,21 @@ export class Compaction {
   step(budget: number): boolean {
     let done = 0;
     const now = Date.now();
-    while (this.next < this.keys.length && done < budget) {
-      const key = this.keys[this.next++]!;
-      const loc = this.il.keydir.get(key);
-      // Deleted since the snapshot, or rewritten into the tail: step 2 copies it.
-      if (!loc || loc.offset >= this.tailFrom) continue;
+    const kd = this.il.keydir;
+    while (this.next < this.slots.length && done < budget) {
+      const slot = this.slots[this.next++]!;
+      // Deleted since the snapshot, or rewritten into the tail (a slot freed and
+      // reused by another key is there too): step 2 copies it.
+      if (!kd.holds(slot) || kd.offsetAt(slot) >= this.tailFrom) continue;
+      const loc = kd.at(slot);
       // Expired: nothing older than it is copied either, so it simply ends here.
-      if (loc.deadline !== undefined && loc.deadline <= now) { this.expired.set(key, loc); continue; }
-      const entry = this.il.log.readEntry(loc, key);
+      if (loc.deadline !== undefined && loc.deadline <= now) { this.expired.set(slot, loc.seq); continue; }
+      const entry = this.il.log.readEntry(loc, kd.table.keyString(slot));
       sealAsLast(entry, 0, entry.length);
-      this.moved.set(key, this.emit(entry));
+      this.moved.set(slot, this.emit(entry));
       done += entry.length;
     }
-    if (this.next < this.keys.length) return false;
+    if (this.next < this.slots.length) return false;
     if (this.tailBase < 0) this.tailBase = this.outEnd + this.outLen;
     // Step 2: catch up with appends, a chunk at a time, until the rest is small.
     while (this.il.log.end - this.tailCopied > OUT_CHUNK && done < budget) done += this.copyTail(OUT_CHUNK);
@@ -156,22 +160,23 @@ export class Compaction {
     // acknowledged until one succeeds (see WriteStore.commit).
     this.renamed = true;
     this.il.log.adopt(this.fd, this.outEnd, this.baseSeq);
-    for (const [key, loc] of this.expired) if (this.il.keydir.get(key) === loc) this.il.keydir.delete(key);
-    for (const [key, loc] of this.il.keydir.entries()) this.relocate(key, loc);
+    const kd = this.il.keydir;
+    // Not rewritten meanwhile (same entry, so the same sequence number): gone with the old file.
+    for (const [slot, seq] of this.expired) if (kd.holds(slot) && kd.seqAt(slot) === seq) kd.drop(slot);
+    for (const slot of kd.slots()) this.relocate(slot);
     if (this.durable) {
       this.il.log.dirSyncOwed = true;
       this.il.log.syncDirIfOwed();
     }
   }
 
-  private relocate(key: string, loc: KeyLocation): void {
-    if (loc.offset >= this.tailFrom) {
-      loc.offset = this.tailBase + (loc.offset - this.tailFrom);
-      return;
-    }
-    const at = this.moved.get(key);
-    if (at === undefined) throw new Error(`compaction lost track of key ${JSON.stringify(key)}`);
-    loc.offset = at;
+  private relocate(slot: number): void {
+    const kd = this.il.keydir;
+    const offset = kd.offsetAt(slot);
+    if (offset >= this.tailFrom) { kd.move(slot, this.tailBase + (offset - this.tailFrom)); return; }
+    const at = this.moved.get(slot);
+    if (at === undefined) throw new Error(`compaction lost track of key ${JSON.stringify(kd.table.keyString(slot))}`);
+    kd.move(slot, at);
   }
 
   /** Abandons the compaction: the old log stays, the temporary file goes. */

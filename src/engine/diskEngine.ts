@@ -3,13 +3,14 @@ import type { EngineConfig } from '../config.js';
 import { Compaction, deadBytes, shouldCompact, type IndexedLog } from './compaction.js';
 import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
-import { unexpired, type KeyLocation } from './keydir.js';
-import { ReadStore, valueOf } from './readStore.js';
+import { KeyTable, Keydir, READ_LOG_BIT, WRITE_LOG_BIT, unexpired, type KeyLocation } from './keydir.js';
+import { takeHint, writeHint } from './hint.js';
+import { READ_LOG, ReadStore, valueOf } from './readStore.js';
 import { EntryType } from './record.js';
 import { decodeBatch, decodeCondition, decodeTx, type Condition, type DecodedWrite } from '../input.js';
-import { compareKeys, encodePage, inRange, type ScanSpec } from './scan.js';
+import { byteRange, compareKeys, encodePage, inByteRange, type ScanSpec } from './scan.js';
 import { Op, ReplyWriter, Status, type DecodedOp } from './wire.js';
-import { WriteStore, type CommittedGroup } from './writeStore.js';
+import { WRITE_LOG, WriteStore, type CommittedGroup } from './writeStore.js';
 
 /** Engine-side figures, shipped to the main thread with every reply. */
 export interface EngineStats {
@@ -32,6 +33,8 @@ export interface EngineStats {
   replicaRepaired: number;
   /** 1 when the replica was unreadable at open and rebuilt from the write store. */
   replicaRebuilt: number;
+  /** 1 when open took both indexes from the hint file a clean close left, instead of scanning the logs. */
+  openedFromHint: number;
   /** The last compaction failure (the old log was kept), if any. */
   lastCompactionError: string | undefined;
   /** Set while an fsync failed and acknowledged writes wait to be rewritten; writes fail meanwhile. */
@@ -79,6 +82,8 @@ export class DiskEngine {
     readonly ws: WriteStore,
     readonly rs: ReadStore,
     private cfg: EngineConfig,
+    /** Open took the indexes from the hint file. */
+    readonly fromHint: boolean,
   ) {}
 
   static open(fs: FileSystem, dir: string, cfg: EngineConfig): DiskEngine {
@@ -89,14 +94,21 @@ export class DiskEngine {
       for (const f of fs.readdir(dir)) {
         if (f.endsWith('.compact') || f.endsWith('.tmp')) fs.unlink(`${dir}/${f}`);
       }
-      const ws = WriteStore.open(fs, dir);
+      // Both logs index their keys in one table (each key stored once).
+      const keys = new KeyTable();
+      const wdir = new Keydir(keys, WRITE_LOG_BIT);
+      const rdir = new Keydir(keys, READ_LOG_BIT);
+      // The index a clean close left, if it matches both logs exactly: no scan. Deleted either way.
+      const hintSeq = takeHint(fs, dir, WRITE_LOG, READ_LOG, keys, wdir, rdir);
+      const ws = WriteStore.open(fs, dir, wdir, hintSeq);
       let rs: ReadStore;
       try {
-        // A killed process may have left a rename (compaction) not yet durable in the directory.
+        // A killed process may have left a rename (compaction) not yet durable in the
+        // directory; and the hint's deletion must be durable before anything is written.
         fs.syncDir(dir);
-        rs = ReadStore.open(fs, dir, ws);
+        rs = ReadStore.open(fs, dir, ws, rdir, hintSeq !== undefined);
       } catch (err) { ws.close(); throw err; }
-      return new DiskEngine(fs, dir, lock, ws, rs, cfg);
+      return new DiskEngine(fs, dir, lock, ws, rs, cfg, hintSeq !== undefined);
     } catch (err) {
       lock.release();
       throw err;
@@ -230,10 +242,14 @@ export class DiskEngine {
   }
 
   private get(key: string, perKey: boolean, out: ReplyWriter): void {
-    const want = this.live(key);
+    // One lookup: both logs index their keys in the same table.
+    const slot = this.ws.keydir.table.findString(key);
+    const wsLoc = slot >= 0 && this.ws.keydir.holds(slot) ? this.ws.keydir.at(slot) : undefined;
+    const rsHolds = slot >= 0 && this.rs.keydir.holds(slot);
+    const want = unexpired(wsLoc, this.now);
     // A write staged earlier in this turn is newer than anything committed; a value
     // with a deadline must not outlive it in the memcache: neither is cacheable.
-    const lagging = this.rs.seqOf(key) !== this.ws.keydir.get(key)?.seq || this.ws.stagedOf(key) !== undefined;
+    const lagging = (rsHolds ? this.rs.keydir.seqAt(slot) : undefined) !== wsLoc?.seq || this.ws.stagedOf(key) !== undefined;
     const uncacheable = lagging || want?.deadline !== undefined;
     if (lagging && perKey) {
       // The replica missed this key (a failed mirror append): answer from the source of truth.
@@ -241,7 +257,7 @@ export class DiskEngine {
       out.push(Status.Ok | Status.Found | (want.deadline === undefined ? 0 : Status.Stale), valueOf(this.ws.log.readEntry(want, key), want));
       return;
     }
-    const value = this.rs.get(key, this.now);
+    const value = rsHolds ? this.rs.valueAt(slot, key, this.now) : undefined;
     const status = Status.Ok | (value ? Status.Found : 0) | (uncacheable ? Status.Stale : 0);
     out.push(status, value);
   }
@@ -264,7 +280,14 @@ export class DiskEngine {
   /** One page of an ordered scan, read from the replica in this turn (a consistent snapshot). */
   private scan(spec: ScanSpec, out: ReplyWriter): void {
     const keys: string[] = [];
-    for (const [k, loc] of this.rs.keydir.entries()) if (inRange(k, spec) && unexpired(loc, this.now)) keys.push(k);
+    const kd = this.rs.keydir;
+    const range = byteRange(spec);
+    // Bounds are compared as bytes in the key table: only keys in range become strings.
+    for (const slot of kd.slots()) {
+      if (!inByteRange(kd.table.keyBytes(slot), range)) continue;
+      const d = kd.deadlineAt(slot);
+      if (d === undefined || d > this.now) keys.push(kd.table.keyString(slot));
+    }
     keys.sort(compareKeys);
     if (spec.reverse) keys.reverse();
     const page: [string, Uint8Array][] = [];
@@ -428,6 +451,7 @@ export class DiskEngine {
       truncatedBytes: this.ws.recovery.truncatedBytes,
       replicaRepaired: this.rs.repaired,
       replicaRebuilt: this.rs.rebuilt ? 1 : 0,
+      openedFromHint: this.fromHint ? 1 : 0,
       lastCompactionError: this.lastCompactionError,
       flushError: this.ws.flushError ? toErrorShape(this.ws.flushError) : undefined,
       unsyncedBytes: this.ws.unsyncedBytes,
@@ -459,11 +483,15 @@ export class DiskEngine {
     for (const r of this.running) r.c.abort();
     this.running = [];
     // Release everything even if a step fails; report the first failure afterwards.
+    let failure: unknown;
+    try { this.ws.close(); } catch (err) { failure = err; }
+    try { this.rs.close(); } catch (err) { failure ??= err; }
     try {
-      this.ws.close();
-    } finally {
-      try { this.rs.close(); } finally { this.lock.release(); }
-    }
+      // Both logs closed whole: leave their index for a fast next open (an accelerator only).
+      if (failure === undefined) writeHint(this.fs, this.dir, WRITE_LOG, READ_LOG, this.ws.keydir.table, this.ws.keydir, this.rs.keydir, this.ws.lastSeq);
+    } catch { /* the next open scans the logs */ }
+    this.lock.release();
+    if (failure !== undefined) throw failure;
   }
 }
 

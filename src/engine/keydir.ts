@@ -1,4 +1,4 @@
-import { EntryType, entrySize } from './record.js';
+import { EntryType, MAX_KEY_BYTES, entrySize } from './record.js';
 
 /** Where the live version of one key sits in a log. */
 export interface KeyLocation {
@@ -21,33 +21,364 @@ export function locate(offset: number, keyLen: number, valLen: number, seq: numb
   return deadline === undefined ? { offset, keyLen, valLen, seq } : { offset, keyLen, valLen, seq, deadline };
 }
 
+/** FNV-1a over key bytes: cheap, and good enough for an open-addressing table of keys. */
+function hashBytes(b: Uint8Array, start: number, len: number): number {
+  let h = 0x811c9dc5;
+  for (let i = start, end = start + len; i < end; i++) h = Math.imul(h ^ b[i]!, 0x01000193);
+  return h >>> 0;
+}
+
+const NONE = -1;
+/** Which log holds a key: the bits of `KeyTable.refs`. */
+export const WRITE_LOG_BIT = 1;
+export const READ_LOG_BIT = 2;
+const MIN_CAPACITY = 1024;
+
+/** Called when the table's slot capacity grows: views resize their columns. */
+interface Column { grow(capacity: number): void }
+
+/**
+ * The keys of both logs, each stored once as UTF-8 bytes in one arena and
+ * numbered by a slot; a key keeps its slot while either log holds it.
+ *
+ * Why not a `Map<string, object>` per log: at a million keys that costs
+ * ~280 bytes per key in strings, map entries and location objects, and
+ * rebuilding it is most of an open. Here a key costs its bytes plus a few
+ * fixed-width columns (typed arrays, outside the JS heap's object graph), so
+ * an index can be built from bytes without a string per key and written to,
+ * and read back from, a hint file as flat arrays.
+ *
+ * Lookup: linear probing over `buckets` (slot numbers), comparing the stored
+ * hash, then the bytes. Deletion shifts the following run back (no
+ * tombstones), so probe lengths stay short under churn.
+ */
+export class KeyTable {
+  private buckets = new Int32Array(MIN_CAPACITY * 2).fill(NONE);
+  private mask = MIN_CAPACITY * 2 - 1;
+  /** Per slot: the key's hash, its bytes' offset in the arena, its length, and which logs hold it (bit per log). */
+  hashes = new Uint32Array(MIN_CAPACITY);
+  keyAt = new Uint32Array(MIN_CAPACITY);
+  keyLens = new Uint16Array(MIN_CAPACITY);
+  refs = new Uint8Array(MIN_CAPACITY);
+  private arena = Buffer.allocUnsafe(64 * 1024);
+  private arenaLen = 0;
+  /** Arena bytes of released keys, reclaimed by `packArena`. */
+  private arenaGarbage = 0;
+  /** Slots ever handed out; below it, a slot with `refs == 0` is free (listed in `free`). */
+  top = 0;
+  private free: number[] = [];
+  private count = 0;
+  private readonly columns: Column[] = [];
+  /** Encodes string keys for lookup: a valid key is at most MAX_KEY_BYTES, so this always has room. */
+  private readonly scratch = Buffer.allocUnsafe(MAX_KEY_BYTES * 3 + 4);
+
+  get capacity(): number { return this.hashes.length; }
+  /** Keys held by at least one log. */
+  get size(): number { return this.count; }
+
+  attach(c: Column): void { this.columns.push(c); c.grow(this.capacity); }
+
+  /** The table's contents, for a hint file: columns up to `top` (views, not copies) and the arena. */
+  exportState(): KeyTableState {
+    const n = this.top;
+    return {
+      top: n, hashes: this.hashes.subarray(0, n), keyAt: this.keyAt.subarray(0, n), keyLens: this.keyLens.subarray(0, n),
+      refs: this.refs.subarray(0, n), arena: this.arena.subarray(0, this.arenaLen),
+    };
+  }
+
+  /**
+   * Replaces the (empty) table's contents with a hint file's; the buckets
+   * and free list are rebuilt. Throws if the state is inconsistent (a key
+   * outside the arena): the caller then scans the logs instead.
+   */
+  importState(st: KeyTableState): void {
+    if (this.count !== 0) throw new Error('importState needs an empty table');
+    const n = st.top;
+    let live = 0;
+    let keyBytes = 0;
+    for (let slot = 0; slot < n; slot++) {
+      if (st.refs[slot] === 0) continue;
+      const at = st.keyAt[slot]!;
+      const len = st.keyLens[slot]!;
+      if (len === 0 || at + len > st.arena.length || hashBytes(st.arena, at, len) !== st.hashes[slot]) throw new Error(`hint: slot ${slot} is inconsistent`);
+      live++;
+      keyBytes += len;
+    }
+    const cap = Math.max(n, MIN_CAPACITY);
+    this.hashes = grown(st.hashes, new Uint32Array(cap));
+    this.keyAt = grown(st.keyAt, new Uint32Array(cap));
+    this.keyLens = grown(st.keyLens, new Uint16Array(cap));
+    this.refs = grown(st.refs, new Uint8Array(cap));
+    this.arena = Buffer.from(st.arena);
+    this.arenaLen = st.arena.length;
+    this.arenaGarbage = this.arenaLen - keyBytes;
+    this.top = n;
+    this.count = live;
+    // Free slots, lowest reused first.
+    this.free = [];
+    for (let slot = n - 1; slot >= 0; slot--) if (this.refs[slot] === 0) this.free.push(slot);
+    let buckets = MIN_CAPACITY * 2;
+    while (buckets < live * 2) buckets *= 2;
+    this.rehash(buckets);
+    for (const c of this.columns) c.grow(cap);
+  }
+
+  /** The slot of `key`, or -1. */
+  findString(key: string): number {
+    // Every UTF-16 unit is at least one byte: a longer string cannot be a valid key.
+    if (key.length > MAX_KEY_BYTES) return NONE;
+    const len = this.scratch.write(key, 0, 'utf8');
+    return len > MAX_KEY_BYTES ? NONE : this.find(this.scratch, 0, len, hashBytes(this.scratch, 0, len));
+  }
+
+  /** The slot of the key in `b[start, start + len)`, or -1. */
+  findBytes(b: Uint8Array, start: number, len: number): number {
+    return this.find(b, start, len, hashBytes(b, start, len));
+  }
+
+  /**
+   * The slot of `key`, added if absent. The caller must reference it at once
+   * (a slot nobody references is taken for free).
+   */
+  internString(key: string): number {
+    const len = this.scratch.write(key, 0, 'utf8');
+    return this.intern(this.scratch, 0, len);
+  }
+
+  /** `internString` for the key in `b[start, start + len)`. */
+  intern(b: Uint8Array, start: number, len: number): number {
+    const h = hashBytes(b, start, len);
+    const found = this.find(b, start, len, h);
+    if (found !== NONE) return found;
+    if (this.count + 1 > (this.mask + 1) >>> 1) this.rehash((this.mask + 1) * 2);
+    const slot = this.takeSlot();
+    if (this.arenaLen + len > this.arena.length) this.growArena(len);
+    this.arena.set(b.subarray(start, start + len), this.arenaLen);
+    this.hashes[slot] = h;
+    this.keyAt[slot] = this.arenaLen;
+    this.keyLens[slot] = len;
+    this.refs[slot] = 0;
+    this.arenaLen += len;
+    let i = h & this.mask;
+    while (this.buckets[i] !== NONE) i = (i + 1) & this.mask;
+    this.buckets[i] = slot;
+    this.count++;
+    return slot;
+  }
+
+  /** Called when a log stops holding `slot`: with no log left holding it, the key goes. */
+  unref(slot: number, bit: number): void {
+    const refs = this.refs[slot]! & ~bit;
+    this.refs[slot] = refs;
+    if (refs === 0) this.remove(slot);
+  }
+
+  keyString(slot: number): string {
+    const at = this.keyAt[slot]!;
+    return this.arena.toString('utf8', at, at + this.keyLens[slot]!);
+  }
+
+  /** The key's bytes: a view into the arena, valid until the next insertion. */
+  keyBytes(slot: number): Buffer {
+    const at = this.keyAt[slot]!;
+    return this.arena.subarray(at, at + this.keyLens[slot]!);
+  }
+
+  private find(b: Uint8Array, start: number, len: number, h: number): number {
+    const { buckets, mask, hashes, keyLens, keyAt, arena } = this;
+    for (let i = h & mask; ; i = (i + 1) & mask) {
+      const slot = buckets[i]!;
+      if (slot === NONE) return NONE;
+      if (hashes[slot] !== h || keyLens[slot] !== len) continue;
+      const at = keyAt[slot]!;
+      let j = 0;
+      while (j < len && arena[at + j] === b[start + j]) j++;
+      if (j === len) return slot;
+    }
+  }
+
+  private takeSlot(): number {
+    const reused = this.free.pop();
+    if (reused !== undefined) return reused;
+    if (this.top === this.capacity) this.growSlots();
+    return this.top++;
+  }
+
+  private remove(slot: number): void {
+    const { buckets, mask, hashes } = this;
+    let i = hashes[slot]! & mask;
+    while (buckets[i] !== slot) i = (i + 1) & mask;
+    // Backward shift: move later members of the run into the hole when their home allows it.
+    for (let j = (i + 1) & mask; buckets[j] !== NONE; j = (j + 1) & mask) {
+      const home = hashes[buckets[j]!]! & mask;
+      const between = i <= j ? home > i && home <= j : home > i || home <= j;
+      if (!between) { buckets[i] = buckets[j]!; i = j; }
+    }
+    buckets[i] = NONE;
+    this.arenaGarbage += this.keyLens[slot]!;
+    this.free.push(slot);
+    this.count--;
+    if (this.arenaGarbage > 1024 * 1024 && this.arenaGarbage > this.arenaLen / 2) this.packArena();
+  }
+
+  private rehash(buckets: number): void {
+    this.buckets = new Int32Array(buckets).fill(NONE);
+    this.mask = buckets - 1;
+    for (let slot = 0; slot < this.top; slot++) {
+      if (this.refs[slot] === 0) continue;
+      let i = this.hashes[slot]! & this.mask;
+      while (this.buckets[i] !== NONE) i = (i + 1) & this.mask;
+      this.buckets[i] = slot;
+    }
+  }
+
+  private growSlots(): void {
+    const cap = this.capacity * 2;
+    this.hashes = grown(this.hashes, new Uint32Array(cap));
+    this.keyAt = grown(this.keyAt, new Uint32Array(cap));
+    this.keyLens = grown(this.keyLens, new Uint16Array(cap));
+    this.refs = grown(this.refs, new Uint8Array(cap));
+    for (const c of this.columns) c.grow(cap);
+  }
+
+  private growArena(need: number): void {
+    // 1.5x, not 2x: the arena's slack counts against the index's bytes per key.
+    const next = Buffer.allocUnsafe(Math.max(this.arenaLen + need, Math.ceil(this.arena.length * 1.5)));
+    this.arena.copy(next, 0, 0, this.arenaLen);
+    this.arena = next;
+  }
+
+  /** Copies the live keys into a fresh arena, dropping released ones. */
+  private packArena(): void {
+    const next = Buffer.allocUnsafe(Math.max(64 * 1024, Math.ceil((this.arenaLen - this.arenaGarbage) * 1.25)));
+    let len = 0;
+    for (let slot = 0; slot < this.top; slot++) {
+      if (this.refs[slot] === 0) continue;
+      const at = this.keyAt[slot]!;
+      const n = this.keyLens[slot]!;
+      this.arena.copy(next, len, at, at + n);
+      this.keyAt[slot] = len;
+      len += n;
+    }
+    this.arena = next;
+    this.arenaLen = len;
+    this.arenaGarbage = 0;
+  }
+}
+
+/** A key table's contents, as a hint file holds them. */
+export interface KeyTableState {
+  top: number;
+  hashes: Uint32Array;
+  keyAt: Uint32Array;
+  keyLens: Uint16Array;
+  refs: Uint8Array;
+  arena: Buffer;
+}
+
+/** One log's index columns, as a hint file holds them (slots below the table's `top`). */
+export interface KeydirState {
+  offsets: Float64Array;
+  seqs: Float64Array;
+  valLens: Uint32Array;
+  deadlines: Map<number, number>;
+}
+
+/** `next`, holding `old`'s values at its start. */
+function grown<T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(old: ArrayLike<number>, next: T): T {
+  next.set(old);
+  return next;
+}
+
 /**
  * The in-memory index of one log (Bitcask's keydir): key → location of its
- * newest live entry. Deleted keys are absent. Tracks the bytes the live
- * entries occupy, so the log's dead bytes are `fileSize - header - liveBytes`.
+ * newest live entry, as columns over the shared KeyTable's slots. Deleted
+ * keys are absent. Tracks the bytes the live entries occupy, so the log's
+ * dead bytes are `fileSize - header - liveBytes`.
  */
-export class Keydir {
-  private readonly map = new Map<string, KeyLocation>();
+export class Keydir implements Column {
+  private offsets = new Float64Array(0);
+  private seqs = new Float64Array(0);
+  private valLens = new Uint32Array(0);
+  /** Deadlines are rare: a map, not a column. */
+  private readonly deadlines = new Map<number, number>();
+  private count = 0;
   private live = 0;
 
-  get size(): number { return this.map.size; }
+  /** `bit` marks this log's keys in the table's `refs`. */
+  constructor(readonly table: KeyTable, private readonly bit: number) { table.attach(this); }
+
+  grow(capacity: number): void {
+    this.offsets = grown(this.offsets.subarray(0, capacity), new Float64Array(capacity));
+    this.seqs = grown(this.seqs.subarray(0, capacity), new Float64Array(capacity));
+    this.valLens = grown(this.valLens.subarray(0, capacity), new Uint32Array(capacity));
+  }
+
+  /** This log's columns up to the table's `top` (views, not copies), for a hint file. */
+  exportState(): KeydirState {
+    const n = this.table.top;
+    return { offsets: this.offsets.subarray(0, n), seqs: this.seqs.subarray(0, n), valLens: this.valLens.subarray(0, n), deadlines: this.deadlines };
+  }
+
+  /** Takes a hint file's columns, after the table took its state (`KeyTable.importState`). */
+  importState(st: KeydirState): void {
+    this.offsets.set(st.offsets);
+    this.seqs.set(st.seqs);
+    this.valLens.set(st.valLens);
+    this.deadlines.clear();
+    this.count = 0;
+    this.live = 0;
+    for (let slot = 0; slot < this.table.top; slot++) {
+      if (!this.holds(slot)) continue;
+      this.count++;
+      this.live += entrySize(this.table.keyLens[slot]!, this.valLens[slot]!);
+    }
+    for (const [slot, d] of st.deadlines) if (this.holds(slot)) this.deadlines.set(slot, d);
+  }
+
+  get size(): number { return this.count; }
   get liveBytes(): number { return this.live; }
 
-  get(key: string): KeyLocation | undefined { return this.map.get(key); }
-  has(key: string): boolean { return this.map.has(key); }
+  /** The slot of `key` if this log holds it, else -1. */
+  slotOf(key: string): number {
+    const slot = this.table.findString(key);
+    return slot !== NONE && this.holds(slot) ? slot : NONE;
+  }
+
+  holds(slot: number): boolean { return (this.table.refs[slot]! & this.bit) !== 0; }
+
+  get(key: string): KeyLocation | undefined {
+    const slot = this.slotOf(key);
+    return slot === NONE ? undefined : this.at(slot);
+  }
+
+  has(key: string): boolean { return this.slotOf(key) !== NONE; }
+
+  /** The sequence number of `key`'s entry, or undefined. */
+  seqOf(key: string): number | undefined {
+    const slot = this.slotOf(key);
+    return slot === NONE ? undefined : this.seqs[slot];
+  }
+
+  /** The location held for `slot` (which this log must hold). */
+  at(slot: number): KeyLocation {
+    const d = this.deadlines.size === 0 ? undefined : this.deadlines.get(slot);
+    return locate(this.offsets[slot]!, this.table.keyLens[slot]!, this.valLens[slot]!, this.seqs[slot]!, d);
+  }
+
+  offsetAt(slot: number): number { return this.offsets[slot]!; }
+  seqAt(slot: number): number { return this.seqs[slot]!; }
+  deadlineAt(slot: number): number | undefined { return this.deadlines.size === 0 ? undefined : this.deadlines.get(slot); }
 
   set(key: string, loc: KeyLocation): void {
-    const old = this.map.get(key);
-    if (old) this.live -= entrySize(old.keyLen, old.valLen);
-    this.map.set(key, loc);
-    this.live += entrySize(loc.keyLen, loc.valLen);
+    this.put(this.table.internString(key), loc.offset, loc.valLen, loc.seq, loc.deadline);
   }
 
   delete(key: string): boolean {
-    const old = this.map.get(key);
-    if (!old) return false;
-    this.live -= entrySize(old.keyLen, old.valLen);
-    this.map.delete(key);
+    const slot = this.slotOf(key);
+    if (slot === NONE) return false;
+    this.drop(slot);
     return true;
   }
 
@@ -56,6 +387,58 @@ export class Keydir {
     if (type === EntryType.Put) this.set(key, loc); else this.delete(key);
   }
 
-  keys(): IterableIterator<string> { return this.map.keys(); }
-  entries(): IterableIterator<[string, KeyLocation]> { return this.map.entries(); }
+  /** `apply` for an entry whose key is `b[start, start + keyLen)`: no string is made. */
+  applyBytes(type: EntryType, b: Uint8Array, start: number, keyLen: number, offset: number, valLen: number, seq: number, deadline: number | undefined): void {
+    if (type === EntryType.Put) { this.put(this.table.intern(b, start, keyLen), offset, valLen, seq, deadline); return; }
+    const slot = this.table.findBytes(b, start, keyLen);
+    if (slot !== NONE && this.holds(slot)) this.drop(slot);
+  }
+
+  /** Points `slot` at a new offset in the same log (compaction moved the entry). */
+  move(slot: number, offset: number): void { this.offsets[slot] = offset; }
+
+  /** Removes `slot` from this log's index. */
+  drop(slot: number): void {
+    this.live -= entrySize(this.table.keyLens[slot]!, this.valLens[slot]!);
+    this.deadlines.delete(slot);
+    this.count--;
+    this.table.unref(slot, this.bit);
+  }
+
+  /** Lets go of every key. */
+  clear(): void {
+    for (const slot of this.slots()) this.drop(slot);
+  }
+
+  /** Points `slot` (a key of the table) at an entry of this log. */
+  setAt(slot: number, offset: number, valLen: number, seq: number, deadline: number | undefined): void {
+    this.put(slot, offset, valLen, seq, deadline);
+  }
+
+  private put(slot: number, offset: number, valLen: number, seq: number, deadline: number | undefined): void {
+    const keyLen = this.table.keyLens[slot]!;
+    if (this.holds(slot)) this.live -= entrySize(keyLen, this.valLens[slot]!);
+    else { this.count++; this.table.refs[slot]! |= this.bit; }
+    this.offsets[slot] = offset;
+    this.valLens[slot] = valLen;
+    this.seqs[slot] = seq;
+    if (deadline === undefined) { if (this.deadlines.size > 0) this.deadlines.delete(slot); } else this.deadlines.set(slot, deadline);
+    this.live += entrySize(keyLen, valLen);
+  }
+
+  /** The slots this log holds, as of now. */
+  slots(): Int32Array {
+    const out = new Int32Array(this.count);
+    let n = 0;
+    for (let slot = 0; slot < this.table.top; slot++) if (this.holds(slot)) out[n++] = slot;
+    return out;
+  }
+
+  *keys(): IterableIterator<string> {
+    for (const slot of this.slots()) yield this.table.keyString(slot);
+  }
+
+  *entries(): IterableIterator<[string, KeyLocation]> {
+    for (const slot of this.slots()) yield [this.table.keyString(slot), this.at(slot)];
+  }
 }

@@ -10,7 +10,8 @@ import {
 /** One entry of a complete commit unit, as found by recovery. */
 export interface ScannedEntry {
   type: EntryType;
-  key: string;
+  /** Where the key's bytes start in the unit's key buffer (see `recover`). */
+  keyAt: number;
   keyLen: number;
   valLen: number;
   seq: number;
@@ -108,14 +109,15 @@ export class LogFile {
 
   /**
    * Scans every entry, handing each complete commit unit to `onUnit` in file
-   * order. A bad entry is corruption (CorruptionError with the file and
+   * order, with a buffer holding the unit's keys (valid during the call: no
+   * string is made per entry, which is much of an open's cost). A bad entry is corruption (CorruptionError with the file and
    * offset) when it lies in the sealed part of the file or a valid SYNCED
    * entry follows it — either way those bytes were durable once. Otherwise it
    * lies in what was written after the last successful sync: a torn tail,
    * truncated (fsync'd when `durable`) from the start of its commit unit,
    * whatever valid but unsynced entries come after it.
    */
-  recover(onUnit: (entries: ScannedEntry[]) => void, durable: boolean): RecoveryReport {
+  recover(onUnit: (entries: ScannedEntry[], keys: Buffer) => void, durable: boolean): RecoveryReport {
     const size = this.end;
     if (size < this.sealedEnd) throw new CorruptionError(this.path, size, `file ends before its sealed end ${this.sealedEnd}`);
     let buf = Buffer.allocUnsafe(Math.min(SCAN_CHUNK, Math.max(size, ENTRY_HEADER_BYTES)));
@@ -132,6 +134,8 @@ export class LogFile {
     };
 
     let unit: ScannedEntry[] = [];
+    let keys = Buffer.allocUnsafe(64 * 1024);
+    let keysLen = 0;
     let unitStart = FILE_HEADER_BYTES;
     let off = FILE_HEADER_BYTES;
     let lastSynced = Math.max(this.sealedEnd, FILE_HEADER_BYTES);
@@ -145,12 +149,16 @@ export class LogFile {
       const at = off - bufStart;
       if (!entryChecksumOk(buf, at, h.size)) return bad();
       if (h.synced && off > lastSynced) lastSynced = off;
-      const key = buf.toString('utf8', at + ENTRY_HEADER_BYTES, at + ENTRY_HEADER_BYTES + h.keyLen);
-      unit.push({ type: h.type, key, keyLen: h.keyLen, valLen: h.valLen, seq: h.seq, offset: off, deadline: entryDeadline(buf, at) });
+      // The window moves on within a unit: keep the unit's keys aside.
+      if (keysLen + h.keyLen > keys.length) keys = Buffer.concat([keys.subarray(0, keysLen)], keys.length * 2 + h.keyLen);
+      buf.copy(keys, keysLen, at + ENTRY_HEADER_BYTES, at + ENTRY_HEADER_BYTES + h.keyLen);
+      unit.push({ type: h.type, keyAt: keysLen, keyLen: h.keyLen, valLen: h.valLen, seq: h.seq, offset: off, deadline: entryDeadline(buf, at) });
+      keysLen += h.keyLen;
       off += h.size;
       if (h.last) {
-        onUnit(unit);
+        onUnit(unit, keys);
         unit = [];
+        keysLen = 0;
         unitStart = off;
       }
     }

@@ -1,9 +1,9 @@
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { Keydir, locate, unexpired, type KeyLocation } from './keydir.js';
+import { unexpired, type KeyLocation, type Keydir } from './keydir.js';
 import { LogFile } from './logFile.js';
 import { DEADLINE_BYTES, ENTRY_HEADER_BYTES, EntryType, FLAG_LAST, LogKind, entrySize, sealAsLast, writeEntry } from './record.js';
-import type { CommittedGroup, WriteStore } from './writeStore.js';
+import { indexGroup, type CommittedGroup, type WriteStore } from './writeStore.js';
 
 export const READ_LOG = 'read.log';
 
@@ -16,7 +16,6 @@ export const READ_LOG = 'read.log';
  * read. A replica that fails its checks is rebuilt from the source of truth.
  */
 export class ReadStore {
-  readonly keydir = new Keydir();
   reads = 0;
   /** Entries rewritten by the last reconcile (0 when the replica was current). */
   repaired = 0;
@@ -27,20 +26,25 @@ export class ReadStore {
 
   private out = Buffer.allocUnsafe(64 * 1024);
 
-  private constructor(readonly log: LogFile) {}
+  private constructor(readonly log: LogFile, readonly keydir: Keydir) {}
 
-  static open(fs: FileSystem, dir: string, source: WriteStore): ReadStore {
+  /**
+   * Opens the replica into `keydir` — by a scan, or as the hint file already
+   * filled it (`fromHint`) — and reconciles it with `source`.
+   */
+  static open(fs: FileSystem, dir: string, source: WriteStore, keydir: Keydir, fromHint = false): ReadStore {
     let rs: ReadStore | undefined;
     let rebuilt = false;
     try {
-      rs = new ReadStore(LogFile.open(fs, dir, READ_LOG, LogKind.Read, false));
-      rs.load();
+      rs = new ReadStore(LogFile.open(fs, dir, READ_LOG, LogKind.Read, false), keydir);
+      if (!fromHint) rs.load();
     } catch (err) {
       if (!(err instanceof CorruptionError)) throw err;
       rs?.log.close();
+      keydir.clear();
       // Derived data: start it over from the source of truth.
       LogFile.createEmpty(fs, dir, READ_LOG, LogKind.Read, false);
-      rs = new ReadStore(LogFile.open(fs, dir, READ_LOG, LogKind.Read, false));
+      rs = new ReadStore(LogFile.open(fs, dir, READ_LOG, LogKind.Read, false), keydir);
       rebuilt = true;
     }
     rs.rebuilt = rebuilt;
@@ -53,10 +57,10 @@ export class ReadStore {
   }
 
   private load(): void {
-    this.log.recover((unit) => {
+    this.log.recover((unit, kb) => {
       for (const e of unit) {
         if (e.seq > this.maxSeq) this.maxSeq = e.seq;
-        this.keydir.apply(e.type, e.key, locate(e.offset, e.keyLen, e.valLen, e.seq, e.deadline));
+        this.keydir.applyBytes(e.type, kb, e.keyAt, e.keyLen, e.offset, e.valLen, e.seq, e.deadline);
       }
     }, false);
   }
@@ -64,23 +68,26 @@ export class ReadStore {
   /** Makes every key's live state equal the write store's (same sequence number, or absent). */
   private reconcile(source: WriteStore): void {
     let fixes = 0;
-    for (const [key, loc] of source.keydir.entries()) {
-      if (this.keydir.get(key)?.seq === loc.seq) continue;
-      const entry = source.log.readEntry(loc, key);
+    const table = this.keydir.table;
+    // Both logs' keys share the table's slots: compare them column to column.
+    for (const slot of source.keydir.slots()) {
+      const seq = source.keydir.seqAt(slot);
+      if (this.keydir.holds(slot) && this.keydir.seqAt(slot) === seq) continue;
+      const loc = source.keydir.at(slot);
+      const entry = source.log.readEntry(loc, table.keyString(slot));
       // It may sit inside a multi-entry unit of the write log; alone here, it closes its own.
       sealAsLast(entry, 0, entry.length);
       const offset = this.log.append(entry, entry.length);
-      this.keydir.set(key, locate(offset, loc.keyLen, loc.valLen, loc.seq, loc.deadline));
+      this.keydir.setAt(slot, offset, loc.valLen, seq, loc.deadline);
       fixes++;
     }
-    const extra: string[] = [];
-    for (const key of this.keydir.keys()) if (!source.keydir.has(key)) extra.push(key);
-    for (const key of extra) {
-      const kb = Buffer.from(key, 'utf8');
+    for (const slot of this.keydir.slots()) {
+      if (source.keydir.holds(slot)) continue;
+      const kb = table.keyBytes(slot);
       const buf = this.room(entrySize(kb.length, 0));
       const end = writeEntry(buf, 0, EntryType.Delete, FLAG_LAST, source.lastSeq, kb, undefined);
       this.log.append(buf, end);
-      this.keydir.delete(key);
+      this.keydir.drop(slot);
       fixes++;
     }
     this.repaired = fixes;
@@ -94,19 +101,25 @@ export class ReadStore {
   /** Mirrors a committed write group: the same bytes, appended verbatim. */
   apply(group: CommittedGroup): void {
     const base = this.log.append(group.bytes, group.bytes.length);
-    for (const e of group.entries) this.keydir.apply(e.type, e.key, locate(base + e.at, e.keyLen, e.valLen, e.seq, e.deadline));
+    indexGroup(this.keydir, base, group.bytes, group.entries);
   }
 
   /** The value of `key` as the replica has it (expired: undefined): a view valid until the next read. */
   get(key: string, now: number): Buffer | undefined {
-    const loc = unexpired(this.keydir.get(key), now);
+    const slot = this.keydir.slotOf(key);
+    return slot < 0 ? undefined : this.valueAt(slot, key, now);
+  }
+
+  /** `get` for a key whose slot (held by the replica) the caller looked up. */
+  valueAt(slot: number, key: string, now: number): Buffer | undefined {
+    const loc = unexpired(this.keydir.at(slot), now);
     if (!loc) return undefined;
     this.reads++;
     return valueOf(this.log.readEntry(loc, key), loc);
   }
 
   /** The sequence number of the replica's copy of `key` (undefined when absent). */
-  seqOf(key: string): number | undefined { return this.keydir.get(key)?.seq; }
+  seqOf(key: string): number | undefined { return this.keydir.seqOf(key); }
 
   close(): void { this.log.close(); }
 }

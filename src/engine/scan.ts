@@ -34,12 +34,21 @@ export function compareKeys(a: string, b: string): number {
   return a.length - b.length;
 }
 
-export function inRange(key: string, s: ScanSpec): boolean {
-  if (s.prefix !== undefined && !key.startsWith(s.prefix)) return false;
-  if (s.gt !== undefined && compareKeys(key, s.gt) <= 0) return false;
-  if (s.gte !== undefined && compareKeys(key, s.gte) < 0) return false;
-  if (s.lt !== undefined && compareKeys(key, s.lt) >= 0) return false;
-  if (s.lte !== undefined && compareKeys(key, s.lte) > 0) return false;
+/** A spec's bounds as UTF-8 bytes, to test keys where the index keeps them. */
+export interface ByteRange { prefix?: Buffer; gt?: Buffer; gte?: Buffer; lt?: Buffer; lte?: Buffer }
+
+export function byteRange(s: ScanSpec): ByteRange {
+  const enc = (v: string | undefined): Buffer | undefined => (v === undefined ? undefined : Buffer.from(v, 'utf8'));
+  return { prefix: enc(s.prefix), gt: enc(s.gt), gte: enc(s.gte), lt: enc(s.lt), lte: enc(s.lte) };
+}
+
+/** Whether a key (its UTF-8 bytes) lies in the range; byte order is code-point order. */
+export function inByteRange(key: Buffer, r: ByteRange): boolean {
+  if (r.prefix && (key.length < r.prefix.length || key.compare(r.prefix, 0, r.prefix.length, 0, r.prefix.length) !== 0)) return false;
+  if (r.gt && key.compare(r.gt) <= 0) return false;
+  if (r.gte && key.compare(r.gte) < 0) return false;
+  if (r.lt && key.compare(r.lt) >= 0) return false;
+  if (r.lte && key.compare(r.lte) > 0) return false;
   return true;
 }
 

@@ -1,8 +1,8 @@
 import { asStoreError, type TickstoreError } from '../errors.js';
 import type { FileSystem } from './fs.js';
-import { Keydir, locate } from './keydir.js';
+import type { Keydir } from './keydir.js';
 import { LogFile, type RecoveryReport } from './logFile.js';
-import { EntryType, FLAG_LAST, FLAG_SYNCED, LogKind, entrySize, setFlag, writeEntry } from './record.js';
+import { ENTRY_HEADER_BYTES, EntryType, FLAG_LAST, FLAG_SYNCED, LogKind, entrySize, setFlag, writeEntry } from './record.js';
 
 export const WRITE_LOG = 'write.log';
 
@@ -40,7 +40,6 @@ export interface CommittedGroup {
  * recovery uses it to tell a torn tail from corruption (docs/format.md).
  */
 export class WriteStore {
-  readonly keydir = new Keydir();
   lastSeq: number;
   fsyncs = 0;
   /**
@@ -60,12 +59,19 @@ export class WriteStore {
   /** Copies of the groups appended after `durableEnd`, in order (grouped policy). */
   private unsynced: Buffer[] = [];
 
-  private constructor(readonly log: LogFile) {
+  private constructor(readonly log: LogFile, readonly keydir: Keydir, hintSeq: number | undefined) {
+    if (hintSeq !== undefined) {
+      // A clean close wrote the index (hint.ts) for exactly this file: trimmed, synced, nothing to recover.
+      this.lastSeq = Math.max(hintSeq, log.baseSeq);
+      this.recovery = { truncatedBytes: 0, unsyncedFrom: log.end };
+      this.durableEnd = log.end;
+      return;
+    }
     let maxSeq = log.baseSeq;
-    this.recovery = log.recover((unit) => {
+    this.recovery = log.recover((unit, kb) => {
       for (const e of unit) {
         if (e.seq > maxSeq) maxSeq = e.seq;
-        this.keydir.apply(e.type, e.key, locate(e.offset, e.keyLen, e.valLen, e.seq, e.deadline));
+        this.keydir.applyBytes(e.type, kb, e.keyAt, e.keyLen, e.offset, e.valLen, e.seq, e.deadline);
       }
     }, true);
     this.lastSeq = maxSeq;
@@ -83,8 +89,12 @@ export class WriteStore {
     if (seq > this.lastSeq) this.lastSeq = seq;
   }
 
-  static open(fs: FileSystem, dir: string): WriteStore {
-    return new WriteStore(LogFile.open(fs, dir, WRITE_LOG, LogKind.Write, true));
+  /**
+   * Opens the write log into `keydir`: recovers it by a scan, or — with
+   * `hintSeq`, when the hint file already filled `keydir` — takes it as is.
+   */
+  static open(fs: FileSystem, dir: string, keydir: Keydir, hintSeq?: number): WriteStore {
+    return new WriteStore(LogFile.open(fs, dir, WRITE_LOG, LogKind.Write, true), keydir, hintSeq);
   }
 
   /** The staged entry for `key` in the current group, if any (reads of the group see its own writes). */
@@ -134,8 +144,9 @@ export class WriteStore {
       throw asStoreError(err, `write to ${this.log.path} failed`);
     }
     if (!durable) this.unsynced.push(Buffer.from(this.group.subarray(0, len)));
-    for (const e of entries) this.keydir.apply(e.type, e.key, locate(base + e.at, e.keyLen, e.valLen, e.seq, e.deadline));
-    return { bytes: this.group.subarray(0, len), entries };
+    const bytes = this.group.subarray(0, len);
+    indexGroup(this.keydir, base, bytes, entries);
+    return { bytes, entries };
   }
 
   /** Makes every acknowledged group durable. Throws (and sets `flushError`) if it cannot. */
@@ -213,5 +224,12 @@ export class WriteStore {
     } finally {
       this.log.close();
     }
+  }
+}
+
+/** Points `keydir` at a group's entries, appended to its log at `base`. */
+export function indexGroup(keydir: Keydir, base: number, bytes: Buffer, entries: readonly StagedEntry[]): void {
+  for (const e of entries) {
+    keydir.applyBytes(e.type, bytes, e.at + ENTRY_HEADER_BYTES, e.keyLen, base + e.at, e.valLen, e.seq, e.deadline);
   }
 }

@@ -1,0 +1,179 @@
+import { expect } from 'chai';
+import { copyFileSync, existsSync, readFileSync, unlinkSync, writeFileSync } from 'node:fs';
+import { crc32 } from 'node:zlib';
+import { join } from 'node:path';
+import type { DiskEngine } from '../src/engine/diskEngine.js';
+import { nodeFileSystem } from '../src/engine/fs.js';
+import { HINT_FILE } from '../src/engine/hint.js';
+import { openStore } from '../src/index.js';
+import { FaultFs } from './faultFs.js';
+import { bytes, openEngine, runOps, text, tmpDir, type EngineOp } from './helpers.js';
+
+/** Everything both indexes hold, in a comparable form. */
+function indexes(e: DiskEngine): { ws: object; rs: object; lastSeq: number; live: number[] } {
+  const dump = (entries: IterableIterator<[string, object]>): object => Object.fromEntries([...entries].sort(([a], [b]) => (a < b ? -1 : 1)));
+  return {
+    ws: dump(e.ws.keydir.entries()), rs: dump(e.rs.keydir.entries()), lastSeq: e.ws.lastSeq,
+    live: [e.ws.keydir.liveBytes, e.rs.keydir.liveBytes],
+  };
+}
+
+/** A store's worth of history: overwrites, deletes, a batch, deadlines, a compaction. */
+function fill(dir: string): Map<string, string> {
+  const e = openEngine(nodeFileSystem, dir, { compactMinBytes: 1 << 30 });
+  const model = new Map<string, string>();
+  const far = Date.now() + 3_600_000;
+  for (let round = 0; round < 3; round++) {
+    const ops: EngineOp[] = [];
+    for (let i = 0; i < 2000; i++) {
+      const k = `player:${i}:${'é'.repeat(i % 4)}`;
+      if ((i + round) % 7 === 0) { ops.push(['delete', k]); model.delete(k); continue; }
+      const v = `v${round}-${i}`;
+      ops.push(i % 11 === 0 ? ['put', k, bytes(v), { deadline: far }] : ['put', k, bytes(v)]);
+      model.set(k, v);
+    }
+    ops.push(['batch', [{ type: 'put', key: 'world', value: bytes(`w${round}`) }, { type: 'delete', key: 'player:3:ééé' }]]);
+    model.set('world', `w${round}`);
+    model.delete('player:3:ééé');
+    runOps(e, ops);
+    if (round === 1) e.compactNow();
+  }
+  e.close();
+  // A replica rebuilt from the write log: its entries sit elsewhere than the write log's, so the two indexes differ.
+  unlinkSync(join(dir, 'read.log'));
+  const rebuilt = openEngine(nodeFileSystem, dir);
+  expect(rebuilt.rs.repaired).to.be.greaterThan(1000);
+  runOps(rebuilt, [['put', 'world', bytes('w3')]]);
+  model.set('world', 'w3');
+  rebuilt.close();
+  return model;
+}
+
+function expectValues(e: DiskEngine, model: Map<string, string>): void {
+  const keys = [...model.keys(), 'player:0:', 'absent'];
+  const got = runOps(e, keys.map((k): EngineOp => ['get', k]));
+  keys.forEach((k, i) => expect(text(got[i]!.value), k).to.equal(model.get(k)));
+}
+
+describe('hint file: the index a clean close leaves for the next open', () => {
+  it('open from the hint gives exactly the indexes a full scan gives, and every value', () => {
+    const dir = tmpDir();
+    const model = fill(dir);
+    expect(existsSync(join(dir, HINT_FILE)), 'close writes the hint').to.equal(true);
+    copyFileSync(join(dir, HINT_FILE), join(dir, 'saved.hint'));
+
+    const fromHint = openEngine(nodeFileSystem, dir);
+    expect(fromHint.fromHint).to.equal(true);
+    expect(existsSync(join(dir, HINT_FILE)), 'open deletes the hint before anything is written').to.equal(false);
+    const a = indexes(fromHint);
+    expectValues(fromHint, model);
+    fromHint.close();
+
+    // The same logs without the hint: a full scan.
+    copyFileSync(join(dir, 'saved.hint'), join(dir, 'ignored'));
+    nodeFileSystem.unlink(join(dir, HINT_FILE));
+    const scanned = openEngine(nodeFileSystem, dir);
+    expect(scanned.fromHint).to.equal(false);
+    expect(indexes(scanned)).to.deep.equal(a);
+    expectValues(scanned, model);
+    scanned.close();
+  });
+
+  it('works on after an open from the hint: writes, deletes, compaction, reopen', () => {
+    const dir = tmpDir();
+    const model = fill(dir);
+    const e = openEngine(nodeFileSystem, dir);
+    expect(e.fromHint).to.equal(true);
+    const ops: EngineOp[] = [];
+    for (let i = 0; i < 3000; i += 3) {
+      const k = `player:${i}:${'é'.repeat(i % 4)}`;
+      if (i % 2) { ops.push(['delete', k]); model.delete(k); } else { ops.push(['put', k, bytes(`after-${i}`)]); model.set(k, `after-${i}`); }
+    }
+    runOps(e, ops);
+    e.compactNow();
+    expectValues(e, model);
+    e.close();
+    const again = openEngine(nodeFileSystem, dir);
+    expect(again.fromHint).to.equal(true);
+    expectValues(again, model);
+    again.close();
+  });
+
+  it('a hint that does not describe the logs exactly (stale, corrupt, torn) is ignored: open scans', () => {
+    const dir = tmpDir();
+    const model = fill(dir);
+    copyFileSync(join(dir, HINT_FILE), join(dir, 'old.hint'));
+    // Stale: the logs changed after the hint was written.
+    const e = openEngine(nodeFileSystem, dir);
+    runOps(e, [['put', 'late', bytes('write')]]);
+    model.set('late', 'write');
+    e.close();
+    const good = readFileSync(join(dir, HINT_FILE));
+    copyFileSync(join(dir, 'old.hint'), join(dir, HINT_FILE));
+    const stale = openEngine(nodeFileSystem, dir);
+    expect(stale.fromHint).to.equal(false);
+    expectValues(stale, model);
+    stale.close();
+
+    // Same sizes, different last entry (a valid one, for another key): only the fingerprint's tail tells.
+    const swapped = openEngine(nodeFileSystem, dir);
+    runOps(swapped, [['put', 'zz', bytes('tail-value')]]);
+    swapped.close();
+    const tailHint = readFileSync(join(dir, HINT_FILE));
+    for (const log of ['write.log', 'read.log']) {
+      const b = readFileSync(join(dir, log));
+      const at = b.length - (20 + 2 + 10);
+      expect(b.toString('latin1', at + 20, at + 22)).to.equal('zz');
+      b.write('zy', at + 20, 'latin1');
+      b.writeUInt32LE(crc32(b.subarray(at + 4)), at);
+      writeFileSync(join(dir, log), b);
+    }
+    writeFileSync(join(dir, HINT_FILE), tailHint);
+    const tail = openEngine(nodeFileSystem, dir);
+    expect(tail.fromHint).to.equal(false);
+    model.set('zy', 'tail-value');
+    expectValues(tail, model);
+    expect(runOps(tail, [['get', 'zz']])[0]!.value).to.equal(undefined);
+    tail.close();
+
+    const flipped = Buffer.from(good);
+    flipped[flipped.length >> 1]! ^= 0x40;
+    for (const bad of [flipped, good.subarray(0, good.length - 100), Buffer.alloc(0)]) {
+      writeFileSync(join(dir, HINT_FILE), bad);
+      const s = openEngine(nodeFileSystem, dir);
+      expect(s.fromHint).to.equal(false);
+      expectValues(s, model);
+      s.close();
+    }
+  });
+
+  it('a failure while writing the hint fails nothing: close succeeds, the next open scans', () => {
+    const dir = tmpDir();
+    const model = fill(dir);
+    nodeFileSystem.unlink(join(dir, HINT_FILE));
+    const fs = new FaultFs();
+    const e = openEngine(fs, dir);
+    runOps(e, [['put', 'k', bytes('v')]]);
+    model.set('k', 'v');
+    fs.failWhen = (call, _n, args) => (call === 'rename' && String(args[0]).endsWith(`${HINT_FILE}.tmp`) ? 'EIO' : undefined);
+    e.close();
+    expect(existsSync(join(dir, HINT_FILE))).to.equal(false);
+    const s = openEngine(nodeFileSystem, dir);
+    expect(s.fromHint).to.equal(false);
+    expect(existsSync(join(dir, `${HINT_FILE}.tmp`)), 'the leftover temporary file is removed at open').to.equal(false);
+    expectValues(s, model);
+    s.close();
+  });
+
+  it('stores report it: openedFromHint after a clean close', async () => {
+    const dir = tmpDir();
+    const s1 = await openStore({ dir });
+    expect(s1.metrics().openedFromHint, 'a new store has no hint').to.equal(false);
+    await s1.put('a', bytes('1'));
+    await s1.close();
+    const s2 = await openStore({ dir });
+    expect(s2.metrics().openedFromHint).to.equal(true);
+    expect(text(await s2.get('a'))).to.equal('1');
+    await s2.close();
+  });
+});
