@@ -15,7 +15,17 @@
  */
 import { openSync, closeSync, writeSync, fdatasyncSync, write, fdatasync } from 'node:fs';
 import { join } from 'node:path';
-import { openStore, type Store, type Ticker } from '../src/index.js';
+import type { Store, Ticker } from '../src/index.js';
+
+/**
+ * tickstore as a user runs it: the compiled package (`npm run build`, which
+ * `npm run bench` runs first), not the TypeScript sources through tsx, which
+ * would also compile the engine thread's modules at every open (W4).
+ */
+const openStore = async (...args: Parameters<typeof import('../src/index.js').openStore>): Promise<Store> => {
+  const built = (await import(new URL('../dist/src/index.js', import.meta.url).href)) as typeof import('../src/index.js');
+  return built.openStore(...args);
+};
 
 export interface Adapter {
   readonly name: string;

@@ -48,6 +48,24 @@ function sameFingerprint(a: Fingerprint | undefined, b: Fingerprint | undefined)
 /** Typed arrays are host-endian; the file is little-endian: other hosts neither write nor read hints. */
 const usable = endianness() === 'LE';
 
+/** Where each section starts: every section at a multiple of 8, so the read file's buffer serves as the typed arrays themselves. */
+function layout(n: number, buckets: number, deadlines: readonly number[], arena: number) {
+  let at = HEADER_BYTES;
+  const next = (bytes: number): number => { const start = at; at += Math.ceil(bytes / 8) * 8; return start; };
+  const logF64 = [0, 1].map(() => ({ offsets: next(8 * n), seqs: next(8 * n) }));
+  const l = {
+    logs: logF64.map((f) => ({ ...f, valLens: 0, deadlines: 0 })),
+    buckets: next(4 * buckets), hashes: next(4 * n), keyAt: next(4 * n), keyLens: 0, refs: 0, arena: 0, crc: 0,
+  };
+  for (const log of l.logs) log.valLens = next(4 * n);
+  l.keyLens = next(2 * n);
+  l.refs = next(n);
+  l.logs.forEach((log, i) => { log.deadlines = next(12 * deadlines[i]!); });
+  l.arena = next(arena);
+  l.crc = at;
+  return l;
+}
+
 /**
  * Writes the hint for the logs `writeLog` and `readLog` (closed, so their
  * bytes are final), through a temporary file and a rename. Not fsync'd: a
@@ -64,29 +82,31 @@ export function writeHint(
   const t = table.exportState();
   const logs = [ws.exportState(), rs.exportState()];
   const n = t.top;
-  const size = HEADER_BYTES + n * 11 + logs.reduce((sum, l) => sum + n * 20 + l.deadlines.size * 12, 0) + t.arena.length + 4;
-  const b = Buffer.alloc(size);
+  const l = layout(n, t.buckets.length, logs.map((x) => x.deadlines.size), t.arena.length);
+  const b = Buffer.alloc(l.crc + 4);
   MAGIC.copy(b, 0);
   b.writeUInt16LE(VERSION, 8);
   b.writeUInt32LE(n, 12);
   b.writeUInt32LE(t.arena.length, 16);
   b.writeUInt32LE(logs[0]!.deadlines.size, 20);
   b.writeUInt32LE(logs[1]!.deadlines.size, 24);
+  b.writeUInt32LE(t.buckets.length, 28);
   b.writeDoubleLE(lastSeq, 32);
   [fw, fr].forEach((f, i) => {
     b.writeDoubleLE(f.size, 40 + i * 16);
     b.writeUInt32LE(f.head, 48 + i * 16);
     b.writeUInt32LE(f.tail, 52 + i * 16);
   });
-  let at = HEADER_BYTES;
-  const put = (a: ArrayBufferView): void => { b.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at); at += a.byteLength; };
-  put(t.hashes); put(t.keyAt); put(t.keyLens); put(t.refs);
-  for (const l of logs) {
-    put(l.offsets); put(l.seqs); put(l.valLens);
-    for (const [slot, d] of l.deadlines) { b.writeUInt32LE(slot, at); b.writeDoubleLE(d, at + 4); at += 12; }
-  }
-  put(t.arena);
-  b.writeUInt32LE(crc32(b.subarray(0, at)), at);
+  const put = (a: ArrayBufferView, at: number): void => { b.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at); };
+  logs.forEach((log, i) => {
+    const at = l.logs[i]!;
+    put(log.offsets, at.offsets); put(log.seqs, at.seqs); put(log.valLens, at.valLens);
+    let d = at.deadlines;
+    for (const [slot, deadline] of log.deadlines) { b.writeUInt32LE(slot, d); b.writeDoubleLE(deadline, d + 4); d += 12; }
+  });
+  put(t.buckets, l.buckets); put(t.hashes, l.hashes); put(t.keyAt, l.keyAt); put(t.keyLens, l.keyLens); put(t.refs, l.refs);
+  put(t.arena, l.arena);
+  b.writeUInt32LE(crc32(b.subarray(0, l.crc)), l.crc);
   const tmp = join(dir, HINT_FILE + '.tmp');
   const fd = fs.open(tmp, 'w');
   try { fs.write(fd, b, 0, b.length, 0); } finally { fs.close(fd); }
@@ -109,44 +129,35 @@ export function takeHint(
   let b: Buffer;
   const fd = fs.open(path, 'r');
   try {
-    b = Buffer.allocUnsafe(fs.size(fd));
+    // A buffer of its own (offset 0): the columns are views into it, aligned by the layout.
+    b = Buffer.allocUnsafeSlow(fs.size(fd));
     if (fs.read(fd, b, 0, b.length, 0) !== b.length) return undefined;
   } finally {
     fs.close(fd);
     fs.unlink(path);
   }
   if (!usable || b.length < HEADER_BYTES + 4 || !b.subarray(0, 8).equals(MAGIC) || b.readUInt16LE(8) !== VERSION) return undefined;
-  if (b.readUInt32LE(b.length - 4) !== crc32(b.subarray(0, b.length - 4))) return undefined;
   const n = b.readUInt32LE(12);
   const arenaLen = b.readUInt32LE(16);
   const dl = [b.readUInt32LE(20), b.readUInt32LE(24)];
-  if (b.length !== HEADER_BYTES + n * 51 + (dl[0]! + dl[1]!) * 12 + arenaLen + 4) return undefined;
+  const l = layout(n, b.readUInt32LE(28), dl, arenaLen);
+  if (b.length !== l.crc + 4 || b.readUInt32LE(l.crc) !== crc32(b.subarray(0, l.crc))) return undefined;
   const recorded = [0, 1].map((i) => ({ size: b.readDoubleLE(40 + i * 16), head: b.readUInt32LE(48 + i * 16), tail: b.readUInt32LE(52 + i * 16) }));
   if (!sameFingerprint(recorded[0], fingerprint(fs, join(dir, writeLog))) ||
       !sameFingerprint(recorded[1], fingerprint(fs, join(dir, readLog)))) return undefined;
 
-  let at = HEADER_BYTES;
-  // Copies, not views: the file's buffer is not aligned for wider elements, and the columns outlive it.
-  const take = <T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(make: (len: number) => T): T => {
-    const out = make(n);
-    new Uint8Array(out.buffer).set(b.subarray(at, at + out.byteLength));
-    at += out.byteLength;
-    return out;
-  };
-  const hashes = take((len) => new Uint32Array(len));
-  const keyAt = take((len) => new Uint32Array(len));
-  const keyLens = take((len) => new Uint16Array(len));
-  const refs = take((len) => new Uint8Array(len));
-  const logs: KeydirState[] = dl.map((count) => {
-    const offsets = take((len) => new Float64Array(len));
-    const seqs = take((len) => new Float64Array(len));
-    const valLens = take((len) => new Uint32Array(len));
+  const ab = b.buffer;
+  const logs: KeydirState[] = l.logs.map((at, i) => {
     const deadlines = new Map<number, number>();
-    for (let i = 0; i < count; i++, at += 12) deadlines.set(b.readUInt32LE(at), b.readDoubleLE(at + 4));
-    return { offsets, seqs, valLens, deadlines };
+    for (let k = 0, d = at.deadlines; k < dl[i]!; k++, d += 12) deadlines.set(b.readUInt32LE(d), b.readDoubleLE(d + 4));
+    return { offsets: new Float64Array(ab, at.offsets, n), seqs: new Float64Array(ab, at.seqs, n), valLens: new Uint32Array(ab, at.valLens, n), deadlines };
   });
   try {
-    table.importState({ top: n, hashes, keyAt, keyLens, refs, arena: b.subarray(at, at + arenaLen) });
+    table.importState({
+      top: n, buckets: new Int32Array(ab, l.buckets, b.readUInt32LE(28)), hashes: new Uint32Array(ab, l.hashes, n),
+      keyAt: new Uint32Array(ab, l.keyAt, n), keyLens: new Uint16Array(ab, l.keyLens, n), refs: new Uint8Array(ab, l.refs, n),
+      arena: b.subarray(l.arena, l.arena + arenaLen),
+    });
   } catch {
     return undefined; // inconsistent despite its checksum: scan instead (the table is still empty)
   }

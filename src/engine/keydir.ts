@@ -53,14 +53,14 @@ interface Column { grow(capacity: number): void }
  * tombstones), so probe lengths stay short under churn.
  */
 export class KeyTable {
-  private buckets = new Int32Array(MIN_CAPACITY * 2).fill(NONE);
+  private buckets: Int32Array = new Int32Array(MIN_CAPACITY * 2).fill(NONE);
   private mask = MIN_CAPACITY * 2 - 1;
   /** Per slot: the key's hash, its bytes' offset in the arena, its length, and which logs hold it (bit per log). */
-  hashes = new Uint32Array(MIN_CAPACITY);
-  keyAt = new Uint32Array(MIN_CAPACITY);
-  keyLens = new Uint16Array(MIN_CAPACITY);
-  refs = new Uint8Array(MIN_CAPACITY);
-  private arena = Buffer.allocUnsafe(64 * 1024);
+  hashes: Uint32Array = new Uint32Array(MIN_CAPACITY);
+  keyAt: Uint32Array = new Uint32Array(MIN_CAPACITY);
+  keyLens: Uint16Array = new Uint16Array(MIN_CAPACITY);
+  refs: Uint8Array = new Uint8Array(MIN_CAPACITY);
+  private arena: Buffer = Buffer.allocUnsafe(64 * 1024);
   private arenaLen = 0;
   /** Arena bytes of released keys, reclaimed by `packArena`. */
   private arenaGarbage = 0;
@@ -78,50 +78,50 @@ export class KeyTable {
 
   attach(c: Column): void { this.columns.push(c); c.grow(this.capacity); }
 
-  /** The table's contents, for a hint file: columns up to `top` (views, not copies) and the arena. */
+  /** The table's contents, for a hint file: columns up to `top` and the buckets (views, not copies), and the arena. */
   exportState(): KeyTableState {
     const n = this.top;
     return {
-      top: n, hashes: this.hashes.subarray(0, n), keyAt: this.keyAt.subarray(0, n), keyLens: this.keyLens.subarray(0, n),
-      refs: this.refs.subarray(0, n), arena: this.arena.subarray(0, this.arenaLen),
+      top: n, buckets: this.buckets, hashes: this.hashes.subarray(0, n), keyAt: this.keyAt.subarray(0, n),
+      keyLens: this.keyLens.subarray(0, n), refs: this.refs.subarray(0, n), arena: this.arena.subarray(0, this.arenaLen),
     };
   }
 
   /**
-   * Replaces the (empty) table's contents with a hint file's; the buckets
-   * and free list are rebuilt. Throws if the state is inconsistent (a key
-   * outside the arena): the caller then scans the logs instead.
+   * Adopts a hint file's contents (the arrays themselves, no copy) in place
+   * of this empty table's. Throws if they are inconsistent (a key outside the
+   * arena, buckets too few); the table is then unchanged and the caller
+   * scans the logs instead.
    */
   importState(st: KeyTableState): void {
     if (this.count !== 0) throw new Error('importState needs an empty table');
     const n = st.top;
+    if (st.hashes.length !== n || st.keyAt.length !== n || st.keyLens.length !== n || st.refs.length !== n) throw new Error('hint: column lengths differ');
+    const free: number[] = [];
     let live = 0;
     let keyBytes = 0;
-    for (let slot = 0; slot < n; slot++) {
-      if (st.refs[slot] === 0) continue;
-      const at = st.keyAt[slot]!;
+    // Lowest free slots are reused first (free is a stack).
+    for (let slot = n - 1; slot >= 0; slot--) {
+      if (st.refs[slot] === 0) { free.push(slot); continue; }
       const len = st.keyLens[slot]!;
-      if (len === 0 || at + len > st.arena.length || hashBytes(st.arena, at, len) !== st.hashes[slot]) throw new Error(`hint: slot ${slot} is inconsistent`);
+      if (len === 0 || st.keyAt[slot]! + len > st.arena.length) throw new Error(`hint: slot ${slot} lies outside the key bytes`);
       live++;
       keyBytes += len;
     }
-    const cap = Math.max(n, MIN_CAPACITY);
-    this.hashes = grown(st.hashes, new Uint32Array(cap));
-    this.keyAt = grown(st.keyAt, new Uint32Array(cap));
-    this.keyLens = grown(st.keyLens, new Uint16Array(cap));
-    this.refs = grown(st.refs, new Uint8Array(cap));
-    this.arena = Buffer.from(st.arena);
+    const buckets = st.buckets.length;
+    if (buckets < MIN_CAPACITY * 2 || (buckets & (buckets - 1)) !== 0 || live * 2 > buckets) throw new Error('hint: bad bucket count');
+    this.buckets = st.buckets;
+    this.mask = buckets - 1;
+    this.hashes = st.hashes;
+    this.keyAt = st.keyAt;
+    this.keyLens = st.keyLens;
+    this.refs = st.refs;
+    this.arena = st.arena;
     this.arenaLen = st.arena.length;
     this.arenaGarbage = this.arenaLen - keyBytes;
     this.top = n;
     this.count = live;
-    // Free slots, lowest reused first.
-    this.free = [];
-    for (let slot = n - 1; slot >= 0; slot--) if (this.refs[slot] === 0) this.free.push(slot);
-    let buckets = MIN_CAPACITY * 2;
-    while (buckets < live * 2) buckets *= 2;
-    this.rehash(buckets);
-    for (const c of this.columns) c.grow(cap);
+    this.free = free;
   }
 
   /** The slot of `key`, or -1. */
@@ -234,7 +234,7 @@ export class KeyTable {
   }
 
   private growSlots(): void {
-    const cap = this.capacity * 2;
+    const cap = Math.max(MIN_CAPACITY, this.capacity * 2);
     this.hashes = grown(this.hashes, new Uint32Array(cap));
     this.keyAt = grown(this.keyAt, new Uint32Array(cap));
     this.keyLens = grown(this.keyLens, new Uint16Array(cap));
@@ -270,6 +270,8 @@ export class KeyTable {
 /** A key table's contents, as a hint file holds them. */
 export interface KeyTableState {
   top: number;
+  /** Slot per bucket (-1: empty): a power of two, at least twice the live keys. */
+  buckets: Int32Array;
   hashes: Uint32Array;
   keyAt: Uint32Array;
   keyLens: Uint16Array;
@@ -298,9 +300,9 @@ function grown<T extends Uint8Array | Uint16Array | Uint32Array | Float64Array>(
  * dead bytes are `fileSize - header - liveBytes`.
  */
 export class Keydir implements Column {
-  private offsets = new Float64Array(0);
-  private seqs = new Float64Array(0);
-  private valLens = new Uint32Array(0);
+  private offsets: Float64Array = new Float64Array(0);
+  private seqs: Float64Array = new Float64Array(0);
+  private valLens: Uint32Array = new Uint32Array(0);
   /** Deadlines are rare: a map, not a column. */
   private readonly deadlines = new Map<number, number>();
   private count = 0;
@@ -321,18 +323,21 @@ export class Keydir implements Column {
     return { offsets: this.offsets.subarray(0, n), seqs: this.seqs.subarray(0, n), valLens: this.valLens.subarray(0, n), deadlines: this.deadlines };
   }
 
-  /** Takes a hint file's columns, after the table took its state (`KeyTable.importState`). */
+  /** Adopts a hint file's columns (no copy), after the table adopted its state (`KeyTable.importState`). */
   importState(st: KeydirState): void {
-    this.offsets.set(st.offsets);
-    this.seqs.set(st.seqs);
-    this.valLens.set(st.valLens);
+    const n = this.table.top;
+    if (st.offsets.length !== n || st.seqs.length !== n || st.valLens.length !== n) throw new Error('hint: column lengths differ');
+    this.offsets = st.offsets;
+    this.seqs = st.seqs;
+    this.valLens = st.valLens;
     this.deadlines.clear();
     this.count = 0;
     this.live = 0;
-    for (let slot = 0; slot < this.table.top; slot++) {
-      if (!this.holds(slot)) continue;
+    const { refs, keyLens } = this.table;
+    for (let slot = 0; slot < n; slot++) {
+      if ((refs[slot]! & this.bit) === 0) continue;
       this.count++;
-      this.live += entrySize(this.table.keyLens[slot]!, this.valLens[slot]!);
+      this.live += entrySize(keyLens[slot]!, st.valLens[slot]!);
     }
     for (const [slot, d] of st.deadlines) if (this.holds(slot)) this.deadlines.set(slot, d);
   }

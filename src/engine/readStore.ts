@@ -69,26 +69,29 @@ export class ReadStore {
   private reconcile(source: WriteStore): void {
     let fixes = 0;
     const table = this.keydir.table;
-    // Both logs' keys share the table's slots: compare them column to column.
-    for (const slot of source.keydir.slots()) {
-      const seq = source.keydir.seqAt(slot);
-      if (this.keydir.holds(slot) && this.keydir.seqAt(slot) === seq) continue;
-      const loc = source.keydir.at(slot);
-      const entry = source.log.readEntry(loc, table.keyString(slot));
-      // It may sit inside a multi-entry unit of the write log; alone here, it closes its own.
-      sealAsLast(entry, 0, entry.length);
-      const offset = this.log.append(entry, entry.length);
-      this.keydir.setAt(slot, offset, loc.valLen, seq, loc.deadline);
-      fixes++;
-    }
-    for (const slot of this.keydir.slots()) {
-      if (source.keydir.holds(slot)) continue;
-      const kb = table.keyBytes(slot);
-      const buf = this.room(entrySize(kb.length, 0));
-      const end = writeEntry(buf, 0, EntryType.Delete, FLAG_LAST, source.lastSeq, kb, undefined);
-      this.log.append(buf, end);
-      this.keydir.drop(slot);
-      fixes++;
+    const src = source.keydir;
+    // Both logs' keys share the table's slots: one pass compares them column to column.
+    for (let slot = 0, top = table.top; slot < top; slot++) {
+      const inSource = src.holds(slot);
+      const here = this.keydir.holds(slot);
+      if (inSource) {
+        const seq = src.seqAt(slot);
+        if (here && this.keydir.seqAt(slot) === seq) continue;
+        const loc = src.at(slot);
+        const entry = source.log.readEntry(loc, table.keyString(slot));
+        // It may sit inside a multi-entry unit of the write log; alone here, it closes its own.
+        sealAsLast(entry, 0, entry.length);
+        const offset = this.log.append(entry, entry.length);
+        this.keydir.setAt(slot, offset, loc.valLen, seq, loc.deadline);
+        fixes++;
+      } else if (here) {
+        const kb = table.keyBytes(slot);
+        const buf = this.room(entrySize(kb.length, 0));
+        const end = writeEntry(buf, 0, EntryType.Delete, FLAG_LAST, source.lastSeq, kb, undefined);
+        this.log.append(buf, end);
+        this.keydir.drop(slot);
+        fixes++;
+      }
     }
     this.repaired = fixes;
   }
