@@ -40,21 +40,27 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
     for (const b of batches) yield* readOps(b);
   }
 
-  function runOps(batches: Uint8Array[]): void {
+  function runOps(batches: Uint8Array<ArrayBuffer>[]): void {
     if (batches.length === 0) return;
     const errors = engine.execute(opsOf(batches), out);
     const buf = out.take();
-    port.postMessage({ t: 'replies', buf, errors, stats: engine.stats() }, [buf.buffer]);
+    // The engine copied everything it keeps out of the op buffers: one goes back for reuse.
+    const spare = batches[0]!.buffer;
+    port.postMessage({ t: 'replies', buf, errors, stats: engine.stats(), spare }, [buf.buffer, spare]);
     batches.length = 0;
   }
 
   function turn(): void {
     // Everything already queued joins this group.
     for (let m = receiveMessageOnPort(port); m; m = receiveMessageOnPort(port)) inbox.push(m.message as ToWorker);
-    const batches: Uint8Array[] = [];
+    const batches: Uint8Array<ArrayBuffer>[] = [];
     while (inbox.length > 0) {
       const m = inbox.shift()!;
-      if (m.t === 'ops') { batches.push(m.buf); continue; }
+      if (m.t === 'ops') {
+        if (m.spare) out.recycle(m.spare);
+        batches.push(m.buf);
+        continue;
+      }
       runOps(batches);
       control(m);
       if (m.t === 'close') return;

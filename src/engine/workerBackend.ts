@@ -12,7 +12,8 @@ import { OpWriter, ReplyReader, type OpCode } from './wire.js';
 
 /** Messages to the engine thread. */
 export type ToWorker =
-  | { t: 'ops'; buf: Uint8Array<ArrayBuffer> }
+  /** `spare`: a replies buffer the main thread is done with, for the engine to reuse. */
+  | { t: 'ops'; buf: Uint8Array<ArrayBuffer>; spare?: ArrayBuffer }
   | { t: 'configure'; id: number; config: EngineConfig }
   | { t: 'compact'; id: number }
   | { t: 'close'; id: number };
@@ -21,7 +22,8 @@ export type ToWorker =
 type FromWorker =
   | { t: 'ready'; stats: EngineStats }
   | { t: 'failed'; error: ErrorShape }
-  | { t: 'replies'; buf: Uint8Array; errors: ErrorShape[]; stats: EngineStats }
+  /** `spare`: an ops buffer the engine is done with, for the main thread to reuse. */
+  | { t: 'replies'; buf: Uint8Array<ArrayBuffer>; errors: ErrorShape[]; stats: EngineStats; spare?: ArrayBuffer }
   | { t: 'stats'; stats: EngineStats }
   | { t: 'done'; id: number; error?: ErrorShape; stats: EngineStats };
 
@@ -49,6 +51,8 @@ function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
 export class WorkerBackend implements Backend {
   private readonly ops = new OpWriter();
   private flushQueued = false;
+  /** A replies buffer whose values were all copied out: returned to the engine with the next ops. */
+  private spare: ArrayBuffer | undefined;
   private handlers: ReplyHandler[] = [];
   private head = 0;
   private readonly calls = new Map<number, { resolve: () => void; reject: (e: TickstoreError) => void }>();
@@ -123,13 +127,17 @@ export class WorkerBackend implements Backend {
     this.flushQueued = false;
     if (this.ops.count === 0) return;
     const buf = this.ops.take();
-    this.port.postMessage({ t: 'ops', buf } satisfies ToWorker, [buf.buffer]);
+    const spare = this.spare;
+    this.spare = undefined;
+    if (spare) this.port.postMessage({ t: 'ops', buf, spare } satisfies ToWorker, [buf.buffer, spare]);
+    else this.port.postMessage({ t: 'ops', buf } satisfies ToWorker, [buf.buffer]);
   }
 
   private onMessage(m: FromWorker): void {
     if (m.t === 'ready' || m.t === 'failed') return;
     this.latest = m.stats;
     if (m.t === 'replies') {
+      if (m.spare) this.ops.recycle(m.spare);
       const errors = m.errors.map(fromErrorShape);
       const r = new ReplyReader(m.buf);
       while (!r.done) {
@@ -140,6 +148,8 @@ export class WorkerBackend implements Backend {
         const error = reply.errorIndex > 0 ? errors[reply.errorIndex - 1] : undefined;
         handler(reply, error ?? (reply.ok ? undefined : new StoreIOError('the engine failed this op without saying why', 'EENGINE')));
       }
+      // Every handler copied what it keeps: the buffer can go back to the engine with the next ops.
+      this.spare = m.buf.buffer;
       if (this.head > 1024 && this.head * 2 > this.handlers.length) {
         this.handlers = this.handlers.slice(this.head);
         this.head = 0;
