@@ -37,7 +37,7 @@ const CASES: Case[] = [
   { id: 'W4', stores: ['tickstore', 'lmdb', 'better-sqlite3', 'classic-level'], preload: 'preload-W4' },
   { id: 'W4-scan', stores: ['tickstore'], preload: 'preload-W4' },
   { id: 'W5', stores: ['tickstore'] },
-  { id: 'W6', stores: ['tickstore'] },
+  { id: 'W6', stores: ['tickstore'], preload: 'preload-W6' },
   { id: 'W7', stores: ['tickstore'], gc: true },
 ].filter((c) => only.length === 0 || only.some((o) => c.id.startsWith(o)));
 

@@ -1,10 +1,11 @@
 import { expect } from 'chai';
-import { statSync } from 'node:fs';
+import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { Compaction } from '../src/engine/compaction.js';
 import { nodeFileSystem } from '../src/engine/fs.js';
 import { ENTRY_HEADER_BYTES, FILE_HEADER_BYTES } from '../src/engine/record.js';
 import { openStore } from '../src/index.js';
+import { FaultFs } from './faultFs.js';
 import { bytes, openEngine, runOps, text, tmpDir, waitFor, type EngineOp } from './helpers.js';
 
 const fsz = (p: string): number => statSync(p).size;
@@ -156,5 +157,55 @@ describe('compaction', () => {
     expect(answeredDuring, 'ops were not held back until the compaction finished').to.be.greaterThan(3);
     expect(store.metrics().writeLogDeadBytes).to.be.below(store.metrics().writeLogBytes / 10);
     await store.close();
+  });
+});
+
+describe('compaction: a replaced log gives its space back in slices', () => {
+  /** Descriptors of this process still open on deleted files under `dir`. */
+  const deletedFds = (dir: string): number => readdirSync('/proc/self/fd').filter((fd) => {
+    try { const target = readlinkSync(`/proc/self/fd/${fd}`); return target.startsWith(dir) && target.endsWith('(deleted)'); } catch { return false; }
+  }).length;
+
+  for (const failTruncate of [false, true]) {
+    it(`shrinks the old file 64 MiB per background step, then closes it${failTruncate ? ' (closed whole when shrinking fails)' : ''}`, function () {
+      if (!existsSync('/proc/self/fd')) { console.log('      (skipped: no /proc/self/fd on this system)'); this.skip(); }
+      const dir = tmpDir();
+      const fs = new FaultFs();
+      const e = openEngine(fs, dir, { compactMinBytes: 1 << 40 });
+      const big = new Uint8Array(1 << 20);
+      for (let pass = 0; pass < 2; pass++) {
+        for (let i = 0; i < 80; i += 8) runOps(e, Array.from({ length: 8 }, (_, j): EngineOp => ['put', `k${i + j}`, big]));
+      }
+      e.compactNow();
+      expect(e.ws.log.retiringFiles + e.rs.log.retiringFiles).to.equal(2);
+      expect(deletedFds(dir), 'the replaced logs are still open').to.equal(2);
+      const truncates = (): number => fs.counts.get('truncate') ?? 0;
+      if (failTruncate) fs.failWhen = (call) => (call === 'truncate' ? 'EIO' : undefined);
+      const before = truncates();
+      let steps = 0;
+      while (e.hasBackgroundWork) { e.backgroundStep(); steps++; }
+      fs.failWhen = undefined;
+      expect(deletedFds(dir), 'both are closed').to.equal(0);
+      // ~160 MiB per old log: cut in 64 MiB slices, one per step, then closed.
+      if (!failTruncate) expect(truncates() - before).to.be.at.least(2);
+      expect(steps).to.be.at.least(failTruncate ? 1 : 3);
+      expect(Buffer.from(runOps(e, [['get', 'k3']])[0]!.value!).equals(Buffer.from(big))).to.equal(true);
+      e.close();
+    });
+  }
+
+  it('close() closes replaced logs not yet freed', function () {
+    if (!existsSync('/proc/self/fd')) { console.log('      (skipped: no /proc/self/fd on this system)'); this.skip(); }
+    const dir = tmpDir();
+    const e = openEngine(nodeFileSystem, dir, { compactMinBytes: 1 << 40 });
+    const big = new Uint8Array(1 << 20);
+    for (let pass = 0; pass < 2; pass++) {
+      for (let i = 0; i < 80; i += 8) runOps(e, Array.from({ length: 8 }, (_, j): EngineOp => ['put', `k${i + j}`, big]));
+    }
+    runOps(e, [['put', 'a', bytes('1')]]);
+    e.compactNow();
+    expect(deletedFds(dir), 'larger than one slice: still being freed').to.be.at.least(1);
+    e.close();
+    expect(deletedFds(dir)).to.equal(0);
   });
 });

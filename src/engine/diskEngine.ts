@@ -395,7 +395,9 @@ export class DiskEngine {
       // The new log was fsync'd whole before it replaced the old one, even if the directory sync after failed.
       if (r.c.renamed && r.il === this.ws) this.ws.adopted();
     }
-    return this.running.length > 0;
+    // Replaced logs give their space back in slices (see LogFile.retireStep).
+    const retiring = this.ws.log.retireStep() || this.rs.log.retireStep();
+    return this.running.length > 0 || retiring;
   }
 
   private compactionFailed(err: unknown): void {
@@ -430,9 +432,9 @@ export class DiskEngine {
     if (failure) throw new Error(failure);
   }
 
-  /** Whether background work (a due or running compaction) is waiting. */
+  /** Whether background work (a due or running compaction, a replaced log to free) is waiting. */
   get hasBackgroundWork(): boolean {
-    return !this.closed && (this.running.length > 0 || (Date.now() >= this.compactRetryAt &&
+    return !this.closed && (this.running.length > 0 || this.ws.log.retiringFiles + this.rs.log.retiringFiles > 0 || (Date.now() >= this.compactRetryAt &&
       (shouldCompact(this.ws, this.cfg) || shouldCompact(this.rs, this.cfg))));
   }
 
