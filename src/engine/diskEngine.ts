@@ -95,11 +95,12 @@ export class DiskEngine {
         if (f.endsWith('.compact') || f.endsWith('.tmp')) fs.unlink(`${dir}/${f}`);
       }
       // Both logs index their keys in one table (each key stored once).
-      const keys = new KeyTable();
-      const wdir = new Keydir(keys, WRITE_LOG_BIT);
-      const rdir = new Keydir(keys, READ_LOG_BIT);
+      const index = (): [KeyTable, Keydir, Keydir] => { const t = new KeyTable(); return [t, new Keydir(t, WRITE_LOG_BIT), new Keydir(t, READ_LOG_BIT)]; };
+      let [keys, wdir, rdir] = index();
       // The index a clean close left, if it matches both logs exactly: no scan. Deleted either way.
       const hintSeq = takeHint(fs, dir, WRITE_LOG, READ_LOG, keys, wdir, rdir);
+      // A hint refused part-way may have filled some of it: scan into a fresh index.
+      if (hintSeq === undefined) [keys, wdir, rdir] = index();
       const ws = WriteStore.open(fs, dir, wdir, hintSeq);
       let rs: ReadStore;
       try {

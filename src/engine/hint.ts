@@ -19,8 +19,8 @@ import type { KeyTable, Keydir, KeydirState } from './keydir.js';
 
 export const HINT_FILE = 'index.hint';
 const MAGIC = Buffer.from('TICKHINT', 'latin1');
-const VERSION = 1;
-const HEADER_BYTES = 80;
+const VERSION = 2;
+const HEADER_BYTES = 128;
 /** Bytes at the end of a log its fingerprint covers. */
 const TAIL_BYTES = 4096;
 
@@ -49,17 +49,18 @@ function sameFingerprint(a: Fingerprint | undefined, b: Fingerprint | undefined)
 const usable = endianness() === 'LE';
 
 /** Where each section starts: every section at a multiple of 8, so the read file's buffer serves as the typed arrays themselves. */
-function layout(n: number, buckets: number, deadlines: readonly number[], arena: number) {
+function layout(n: number, buckets: number, free: number, deadlines: readonly number[], arena: number) {
   let at = HEADER_BYTES;
   const next = (bytes: number): number => { const start = at; at += Math.ceil(bytes / 8) * 8; return start; };
   const logF64 = [0, 1].map(() => ({ offsets: next(8 * n), seqs: next(8 * n) }));
   const l = {
     logs: logF64.map((f) => ({ ...f, valLens: 0, deadlines: 0 })),
-    buckets: next(4 * buckets), hashes: next(4 * n), keyAt: next(4 * n), keyLens: 0, refs: 0, arena: 0, crc: 0,
+    buckets: next(4 * buckets), hashes: next(4 * n), keyAt: next(4 * n), keyLens: 0, refs: 0, free: 0, arena: 0, crc: 0,
   };
   for (const log of l.logs) log.valLens = next(4 * n);
   l.keyLens = next(2 * n);
   l.refs = next(n);
+  l.free = next(4 * free);
   l.logs.forEach((log, i) => { log.deadlines = next(12 * deadlines[i]!); });
   l.arena = next(arena);
   l.crc = at;
@@ -82,7 +83,7 @@ export function writeHint(
   const t = table.exportState();
   const logs = [ws.exportState(), rs.exportState()];
   const n = t.top;
-  const l = layout(n, t.buckets.length, logs.map((x) => x.deadlines.size), t.arena.length);
+  const l = layout(n, t.buckets.length, t.free.length, logs.map((x) => x.deadlines.size), t.arena.length);
   const b = Buffer.alloc(l.crc + 4);
   MAGIC.copy(b, 0);
   b.writeUInt16LE(VERSION, 8);
@@ -97,6 +98,10 @@ export function writeHint(
     b.writeUInt32LE(f.head, 48 + i * 16);
     b.writeUInt32LE(f.tail, 52 + i * 16);
   });
+  b.writeUInt32LE(t.free.length, 72);
+  b.writeUInt32LE(t.live, 76);
+  logs.forEach((log, i) => { b.writeDoubleLE(log.count, 80 + i * 16); b.writeDoubleLE(log.liveBytes, 88 + i * 16); });
+  b.writeDoubleLE(t.garbage, 112);
   const put = (a: ArrayBufferView, at: number): void => { b.set(new Uint8Array(a.buffer, a.byteOffset, a.byteLength), at); };
   logs.forEach((log, i) => {
     const at = l.logs[i]!;
@@ -105,6 +110,7 @@ export function writeHint(
     for (const [slot, deadline] of log.deadlines) { b.writeUInt32LE(slot, d); b.writeDoubleLE(deadline, d + 4); d += 12; }
   });
   put(t.buckets, l.buckets); put(t.hashes, l.hashes); put(t.keyAt, l.keyAt); put(t.keyLens, l.keyLens); put(t.refs, l.refs);
+  put(t.free, l.free);
   put(t.arena, l.arena);
   b.writeUInt32LE(crc32(b.subarray(0, l.crc)), l.crc);
   const tmp = join(dir, HINT_FILE + '.tmp');
@@ -118,7 +124,7 @@ export function writeHint(
  * writing anything) and, when it is whole and describes `writeLog` and
  * `readLog` exactly, loads it into `table`, `ws` and `rs` (which must be
  * empty) and returns the last sequence number it recorded. Otherwise
- * returns undefined and leaves them empty.
+ * returns undefined; they may then be partly filled, and must be dropped.
  */
 export function takeHint(
   fs: FileSystem, dir: string, writeLog: string, readLog: string,
@@ -140,7 +146,8 @@ export function takeHint(
   const n = b.readUInt32LE(12);
   const arenaLen = b.readUInt32LE(16);
   const dl = [b.readUInt32LE(20), b.readUInt32LE(24)];
-  const l = layout(n, b.readUInt32LE(28), dl, arenaLen);
+  const free = b.readUInt32LE(72);
+  const l = layout(n, b.readUInt32LE(28), free, dl, arenaLen);
   if (b.length !== l.crc + 4 || b.readUInt32LE(l.crc) !== crc32(b.subarray(0, l.crc))) return undefined;
   const recorded = [0, 1].map((i) => ({ size: b.readDoubleLE(40 + i * 16), head: b.readUInt32LE(48 + i * 16), tail: b.readUInt32LE(52 + i * 16) }));
   if (!sameFingerprint(recorded[0], fingerprint(fs, join(dir, writeLog))) ||
@@ -150,18 +157,25 @@ export function takeHint(
   const logs: KeydirState[] = l.logs.map((at, i) => {
     const deadlines = new Map<number, number>();
     for (let k = 0, d = at.deadlines; k < dl[i]!; k++, d += 12) deadlines.set(b.readUInt32LE(d), b.readDoubleLE(d + 4));
-    return { offsets: new Float64Array(ab, at.offsets, n), seqs: new Float64Array(ab, at.seqs, n), valLens: new Uint32Array(ab, at.valLens, n), deadlines };
+    return {
+      count: b.readDoubleLE(80 + i * 16), liveBytes: b.readDoubleLE(88 + i * 16), deadlines,
+      offsets: new Float64Array(ab, at.offsets, n), seqs: new Float64Array(ab, at.seqs, n), valLens: new Uint32Array(ab, at.valLens, n),
+    };
   });
   try {
     table.importState({
-      top: n, buckets: new Int32Array(ab, l.buckets, b.readUInt32LE(28)), hashes: new Uint32Array(ab, l.hashes, n),
+      top: n, live: b.readUInt32LE(76), garbage: b.readDoubleLE(112), free: new Int32Array(ab, l.free, free), buckets: new Int32Array(ab, l.buckets, b.readUInt32LE(28)), hashes: new Uint32Array(ab, l.hashes, n),
       keyAt: new Uint32Array(ab, l.keyAt, n), keyLens: new Uint16Array(ab, l.keyLens, n), refs: new Uint8Array(ab, l.refs, n),
       arena: b.subarray(l.arena, l.arena + arenaLen),
     });
   } catch {
     return undefined; // inconsistent despite its checksum: scan instead (the table is still empty)
   }
-  ws.importState(logs[0]!);
-  rs.importState(logs[1]!);
+  try {
+    ws.importState(logs[0]!);
+    rs.importState(logs[1]!);
+  } catch {
+    return undefined; // the caller drops them and scans
+  }
   return b.readDoubleLE(32);
 }
