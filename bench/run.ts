@@ -8,7 +8,7 @@
  * and SVG charts to docs/bench/<label>-*.svg.
  */
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -77,7 +77,18 @@ function runChild(kase: string, store: string, dir: string, env: NodeJS.ProcessE
 
 function flushRedis(port: number): void { spawnSync('redis-cli', ['-p', String(port), 'flushall']); }
 
+/** `--report-only`: the tables and charts of an earlier run, from its JSON lines (no case is run). */
+function reportOnly(): void {
+  const rows = (readFileSync(join(ROOT, 'bench/results', `${label}.jsonl`), 'utf8').split('\n').filter(Boolean)
+    .map((l) => JSON.parse(l) as Row));
+  const md = report(rows);
+  writeFileSync(join(ROOT, 'bench/results', `${label}.md`), md);
+  console.log(md);
+  charts(rows);
+}
+
 async function main(): Promise<void> {
+  if (args.includes('--report-only')) { reportOnly(); return; }
   const redis = CASES.some((c) => c.stores.includes('redis')) ? await startRedis() : 'not needed';
   if (typeof redis === 'string' && redis !== 'not needed') console.log(`redis: skipped — ${redis}`);
   const env = { ...process.env, ...(typeof redis === 'object' ? { REDIS_PORT: String(redis.port) } : {}) };
@@ -167,6 +178,7 @@ function charts(rows: Row[]): void {
     ['W1-64', 'opsPerSec', 'W1: durable 2 KiB puts/s, 64 outstanding'],
     ['W2-ticker', 'getsPerSec', 'W2: random 1 KiB gets/s after reopen'],
     ['W3', 'delayP99Ms', 'W3: event-loop delay p99 (ms) under 3k writes/s + 3k reads/s'],
+    ['W4', 'openAndFirstGetMs', 'W4: open 1M keys + first get (ms), fresh process'],
   ];
   for (const [kase, k, title] of spec) {
     const bars = rows.filter((r) => r.case === kase && r.figures?.[k] !== undefined).map((r) => ({ name: r.store, value: r.figures![k]! }));

@@ -34,9 +34,12 @@ const WORKER_URL = new URL(`./worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta
  * The engine thread runs the same build as this file: worker.js once
  * compiled; from TypeScript sources (tests, `npm start`) it first registers
  * tsx in the thread, since Node 20 does not pass loader hooks to workers.
+ * The compiled engine needs no `--import`/`--require` of the process (a
+ * TypeScript loader, instrumentation): it starts without them, which keeps
+ * an open fast (under `node --import tsx`, inheriting them cost ~100 ms).
  */
 function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
-  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData, transferList });
+  if (!FROM_SOURCE) return new Worker(WORKER_URL, { workerData, transferList, execArgv: [] });
   const tsx = createRequire(import.meta.url).resolve('tsx/cjs/api');
   const boot = `require(${JSON.stringify(tsx)}).register(); require(${JSON.stringify(fileURLToPath(WORKER_URL))});`;
   return new Worker(boot, { eval: true, workerData, transferList });
