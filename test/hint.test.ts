@@ -177,3 +177,55 @@ describe('hint file: the index a clean close leaves for the next open', () => {
     await s2.close();
   });
 });
+
+describe('hint file: failures around it never fail an open (review findings)', () => {
+  for (const call of ['exists', 'open', 'size', 'read', 'unlink'] as const) {
+    it(`a failing ${call} of the hint (EIO): the open scans instead`, () => {
+      const dir = tmpDir();
+      const model = fill(dir);
+      const fs = new FaultFs();
+      fs.failWhen = (c, _n, args) => (c === call && String(args[0] ?? '').includes(HINT_FILE) ? 'EIO' : undefined);
+      // Calls on descriptors carry the fd, not the path: aim those at the hint's descriptor.
+      if (call === 'size' || call === 'read') {
+        fs.failWhen = (c, _n, args) => (c === call && String(fs.fdPaths.get(args[0] as number) ?? '').endsWith(HINT_FILE) ? 'EIO' : undefined);
+      }
+      const e = openEngine(fs, dir);
+      fs.failWhen = undefined;
+      expect(e.fromHint).to.equal(false);
+      expectValues(e, model);
+      e.close();
+    });
+  }
+
+  it('a replica append that fails part-way at close: no hint, so the next open cuts the torn bytes as a scan does', () => {
+    const dir = tmpDir();
+    const fs = new FaultFs();
+    let armed = false;
+    const inner = nodeFileSystem;
+    const e = openEngine({
+      ...inner,
+      open: (p, f) => fs.open(p, f),
+      write: (fd, buf, off, len, pos) => {
+        if (armed && String(fs.fdPaths.get(fd)).endsWith('read.log') && len > 40) {
+          inner.write(fd, buf, off, (len >> 1) + 7, pos);
+          throw Object.assign(new Error('ENOSPC: injected'), { code: 'ENOSPC' });
+        }
+        inner.write(fd, buf, off, len, pos);
+      },
+    }, dir, { syncMode: 'async-batch' });
+    runOps(e, [['put', 'a', bytes('1'.repeat(100))]]);
+    e.syncReplica();
+    runOps(e, [['put', 'b', bytes('2'.repeat(100))], ['put', 'c', bytes('3'.repeat(100))]]);
+    armed = true;
+    e.close();
+    expect(existsSync(join(dir, HINT_FILE)), 'read.log is longer than its log: no hint').to.equal(false);
+    const again = openEngine(nodeFileSystem, dir, { syncMode: 'async-batch' });
+    expect(again.rs.rebuilt).to.equal(false);
+    expectValues(again, new Map([['a', '1'.repeat(100)], ['b', '2'.repeat(100)], ['c', '3'.repeat(100)]]));
+    again.close();
+    const third = openEngine(nodeFileSystem, dir, { syncMode: 'async-batch' });
+    expect(third.fromHint).to.equal(true);
+    expect(third.rs.rebuilt, 'nothing torn was kept inside the replica').to.equal(false);
+    third.close();
+  });
+});

@@ -487,11 +487,12 @@ export class DiskEngine {
     this.running = [];
     // Release everything even if a step fails; report the first failure afterwards.
     let failure: unknown;
+    const logEnds = [this.ws.log.end, this.rs.log.end] as const;
     try { this.ws.close(); } catch (err) { failure = err; }
     try { this.rs.close(); } catch (err) { failure ??= err; }
     try {
       // Both logs closed whole: leave their index for a fast next open (an accelerator only).
-      if (failure === undefined) writeHint(this.fs, this.dir, WRITE_LOG, READ_LOG, this.ws.keydir.table, this.ws.keydir, this.rs.keydir, this.ws.lastSeq);
+      if (failure === undefined) writeHint(this.fs, this.dir, WRITE_LOG, READ_LOG, this.ws.keydir.table, this.ws.keydir, this.rs.keydir, this.ws.lastSeq, logEnds);
     } catch { /* the next open scans the logs */ }
     this.lock.release();
     if (failure !== undefined) throw failure;

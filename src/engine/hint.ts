@@ -74,12 +74,14 @@ function layout(n: number, buckets: number, free: number, deadlines: readonly nu
  */
 export function writeHint(
   fs: FileSystem, dir: string, writeLog: string, readLog: string,
-  table: KeyTable, ws: Keydir, rs: Keydir, lastSeq: number,
+  table: KeyTable, ws: Keydir, rs: Keydir, lastSeq: number, logEnds: readonly [number, number],
 ): void {
   if (!usable) return;
   const fw = fingerprint(fs, join(dir, writeLog));
   const fr = fingerprint(fs, join(dir, readLog));
-  if (!fw || !fr) return;
+  // A file longer than its log (a replica append that failed part-way) holds bytes
+  // a scan would cut as a torn tail; a hint would make the next open keep them.
+  if (!fw || !fr || fw.size !== logEnds[0] || fr.size !== logEnds[1]) return;
   const t = table.exportState();
   const logs = [ws.exportState(), rs.exportState()];
   const n = t.top;
@@ -131,16 +133,23 @@ export function takeHint(
   table: KeyTable, ws: Keydir, rs: Keydir,
 ): number | undefined {
   const path = join(dir, HINT_FILE);
-  if (!fs.exists(path)) return undefined;
   let b: Buffer;
-  const fd = fs.open(path, 'r');
   try {
-    // A buffer of its own (offset 0): the columns are views into it, aligned by the layout.
-    b = Buffer.allocUnsafeSlow(fs.size(fd));
-    if (fs.read(fd, b, 0, b.length, 0) !== b.length) return undefined;
-  } finally {
-    fs.close(fd);
+    if (!fs.exists(path)) return undefined;
+    const fd = fs.open(path, 'r');
+    try {
+      // A buffer of its own (offset 0): the columns are views into it, aligned by the layout.
+      b = Buffer.allocUnsafeSlow(fs.size(fd));
+      if (fs.read(fd, b, 0, b.length, 0) !== b.length) return undefined;
+    } finally {
+      fs.close(fd);
+    }
     fs.unlink(path);
+  } catch {
+    // An accelerator only: unreadable, or not deletable (then it must not be trusted
+    // later either — it stays, but the logs will no longer match its fingerprints
+    // once anything is written), the open scans.
+    return undefined;
   }
   if (!usable || b.length < HEADER_BYTES + 4 || !b.subarray(0, 8).equals(MAGIC) || b.readUInt16LE(8) !== VERSION) return undefined;
   const n = b.readUInt32LE(12);
