@@ -229,3 +229,24 @@ describe('hint file: failures around it never fail an open (review findings)', (
     third.close();
   });
 });
+
+describe('hint file: the replica it vouches for is synced first', () => {
+  it('a clean close fdatasyncs read.log before it writes the hint; if that sync fails, no hint', () => {
+    for (const failSync of [false, true]) {
+      const dir = tmpDir();
+      const fs = new FaultFs();
+      const e = openEngine(fs, dir);
+      runOps(e, [['put', 'a', bytes('1')]]);
+      const order: string[] = [];
+      fs.failWhen = (call, _n, args) => {
+        const path = call === 'datasync' ? String(fs.fdPaths.get(args[0] as number)) : String(args[0]);
+        if (call === 'datasync' && path.endsWith('read.log')) { order.push('sync read.log'); return failSync ? 'EIO' : undefined; }
+        if (call === 'rename' && path.endsWith(`${HINT_FILE}.tmp`)) order.push('hint');
+        return undefined;
+      };
+      e.close();
+      expect(order).to.deep.equal(failSync ? ['sync read.log'] : ['sync read.log', 'hint']);
+      expect(existsSync(join(dir, HINT_FILE))).to.equal(!failSync);
+    }
+  });
+});

@@ -489,10 +489,14 @@ export class DiskEngine {
     let failure: unknown;
     const logEnds = [this.ws.log.end, this.rs.log.end] as const;
     try { this.ws.close(); } catch (err) { failure = err; }
+    // A hint vouches for the replica's bytes, so they must outlive a power cut as
+    // the hint may (the replica is otherwise never synced): no sync, no hint.
+    let replicaSynced = false;
+    try { if (failure === undefined) { this.rs.log.datasync(); replicaSynced = true; } } catch { /* then no hint */ }
     try { this.rs.close(); } catch (err) { failure ??= err; }
     try {
       // Both logs closed whole: leave their index for a fast next open (an accelerator only).
-      if (failure === undefined) writeHint(this.fs, this.dir, WRITE_LOG, READ_LOG, this.ws.keydir.table, this.ws.keydir, this.rs.keydir, this.ws.lastSeq, logEnds);
+      if (failure === undefined && replicaSynced) writeHint(this.fs, this.dir, WRITE_LOG, READ_LOG, this.ws.keydir.table, this.ws.keydir, this.rs.keydir, this.ws.lastSeq, logEnds);
     } catch { /* the next open scans the logs */ }
     this.lock.release();
     if (failure !== undefined) throw failure;

@@ -10,7 +10,7 @@ export const READ_LOG = 'read.log';
 /**
  * The replica that serves GETs: a second log in the same format, fed from the
  * write store — the same bytes appended right after each commit (per-key
- * mode) or later in batches (async-batch). It is never fsync'd: `open`
+ * mode) or later in batches (async-batch). It is not synced for durability: `open`
  * reconciles it key by key against the write store, so whatever a crash left
  * in it (a stale tail, a torn entry, garbage) is repaired before it serves a
  * read. A replica that fails its checks is rebuilt from the source of truth.
