@@ -3,7 +3,7 @@ import { copyFileSync, existsSync, readFileSync, unlinkSync, writeFileSync } fro
 import { crc32 } from 'node:zlib';
 import { join } from 'node:path';
 import type { DiskEngine } from '../src/engine/diskEngine.js';
-import { nodeFileSystem } from '../src/engine/fs.js';
+import { nodeFileSystem, type FileSystem } from '../src/engine/fs.js';
 import { HINT_FILE } from '../src/engine/hint.js';
 import { openStore } from '../src/index.js';
 import { FaultFs } from './faultFs.js';
@@ -55,6 +55,15 @@ function expectValues(e: DiskEngine, model: Map<string, string>): void {
   keys.forEach((k, i) => expect(text(got[i]!.value), k).to.equal(model.get(k)));
 }
 
+/** Opens `dir`, checks whether the index came from the hint and that every value is the model's, closes. */
+function reopen(dir: string, fromHint: boolean, model: Map<string, string>, fs: FileSystem = nodeFileSystem): void {
+  const e = openEngine(fs, dir);
+  try {
+    expect(e.fromHint).to.equal(fromHint);
+    expectValues(e, model);
+  } finally { e.close(); }
+}
+
 describe('hint file: the index a clean close leaves for the next open', () => {
   it('open from the hint gives exactly the indexes a full scan gives, and every value', () => {
     const dir = tmpDir();
@@ -93,10 +102,7 @@ describe('hint file: the index a clean close leaves for the next open', () => {
     e.compactNow();
     expectValues(e, model);
     e.close();
-    const again = openEngine(nodeFileSystem, dir);
-    expect(again.fromHint).to.equal(true);
-    expectValues(again, model);
-    again.close();
+    reopen(dir, true, model);
   });
 
   it('a hint that does not describe the logs exactly (stale, corrupt, torn) is ignored: open scans', () => {
@@ -110,10 +116,7 @@ describe('hint file: the index a clean close leaves for the next open', () => {
     e.close();
     const good = readFileSync(join(dir, HINT_FILE));
     copyFileSync(join(dir, 'old.hint'), join(dir, HINT_FILE));
-    const stale = openEngine(nodeFileSystem, dir);
-    expect(stale.fromHint).to.equal(false);
-    expectValues(stale, model);
-    stale.close();
+    reopen(dir, false, model);
 
     // Same sizes, different last entry (a valid one, for another key): only the fingerprint's tail tells.
     const swapped = openEngine(nodeFileSystem, dir);
@@ -140,10 +143,7 @@ describe('hint file: the index a clean close leaves for the next open', () => {
     flipped[flipped.length >> 1]! ^= 0x40;
     for (const bad of [flipped, good.subarray(0, good.length - 100), Buffer.alloc(0)]) {
       writeFileSync(join(dir, HINT_FILE), bad);
-      const s = openEngine(nodeFileSystem, dir);
-      expect(s.fromHint).to.equal(false);
-      expectValues(s, model);
-      s.close();
+      reopen(dir, false, model);
     }
   });
 
@@ -158,11 +158,8 @@ describe('hint file: the index a clean close leaves for the next open', () => {
     fs.failWhen = (call, _n, args) => (call === 'rename' && String(args[0]).endsWith(`${HINT_FILE}.tmp`) ? 'EIO' : undefined);
     e.close();
     expect(existsSync(join(dir, HINT_FILE))).to.equal(false);
-    const s = openEngine(nodeFileSystem, dir);
-    expect(s.fromHint).to.equal(false);
+    reopen(dir, false, model);
     expect(existsSync(join(dir, `${HINT_FILE}.tmp`)), 'the leftover temporary file is removed at open').to.equal(false);
-    expectValues(s, model);
-    s.close();
   });
 
   it('stores report it: openedFromHint after a clean close', async () => {
@@ -189,11 +186,7 @@ describe('hint file: failures around it never fail an open (review findings)', (
       if (call === 'size' || call === 'read') {
         fs.failWhen = (c, _n, args) => (c === call && String(fs.fdPaths.get(args[0] as number) ?? '').endsWith(HINT_FILE) ? 'EIO' : undefined);
       }
-      const e = openEngine(fs, dir);
-      fs.failWhen = undefined;
-      expect(e.fromHint).to.equal(false);
-      expectValues(e, model);
-      e.close();
+      reopen(dir, false, model, fs);
     });
   }
 

@@ -59,6 +59,9 @@ describe('keydir: the shared key table and its per-log indexes', () => {
     expect(b.size).to.equal(0);
     expect(table.size).to.equal(1);
     expect(a.get('p'.repeat(5000))).to.equal(undefined);
+    // Never indexed cut short: a key longer than the format allows is refused.
+    expect(() => a.set('é'.repeat(2000), locate(0, 1, 1, 9, undefined))).to.throw(RangeError);
+    expect(table.size).to.equal(1);
     a.delete('p');
     expect(table.size).to.equal(0);
   });

@@ -285,7 +285,7 @@ export class DiskEngine {
     const range = byteRange(spec);
     // Bounds are compared as bytes in the key table: only keys in range become strings.
     for (const slot of kd.slots()) {
-      if (!inByteRange(kd.table.keyBytes(slot), range)) continue;
+      if (!inByteRange(kd.table, slot, range)) continue;
       const d = kd.deadlineAt(slot);
       if (d === undefined || d > this.now) keys.push(kd.table.keyString(slot));
     }

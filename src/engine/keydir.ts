@@ -134,6 +134,8 @@ export class KeyTable {
    */
   internString(key: string): number {
     const len = this.scratch.write(key, 0, 'utf8');
+    // A longer key would have been cut short by the write: never index a truncated key.
+    if (len > MAX_KEY_BYTES) throw new RangeError(`key longer than ${MAX_KEY_BYTES} bytes`);
     return this.intern(this.scratch, 0, len);
   }
 
@@ -168,6 +170,18 @@ export class KeyTable {
   keyString(slot: number): string {
     const at = this.keyAt[slot]!;
     return this.arena.toString('utf8', at, at + this.keyLens[slot]!);
+  }
+
+  /** Compares the key of `slot` with `b` by bytes (<0, 0, >0), in place. */
+  compareKey(slot: number, b: Buffer): number {
+    const at = this.keyAt[slot]!;
+    return this.arena.compare(b, 0, b.length, at, at + this.keyLens[slot]!);
+  }
+
+  /** Whether the key of `slot` starts with the bytes `p`, in place. */
+  keyStartsWith(slot: number, p: Buffer): boolean {
+    const at = this.keyAt[slot]!;
+    return this.keyLens[slot]! >= p.length && this.arena.compare(p, 0, p.length, at, at + p.length) === 0;
   }
 
   /** The key's bytes: a view into the arena, valid until the next insertion. */
@@ -382,11 +396,6 @@ export class Keydir implements Column {
     if (slot === NONE) return false;
     this.drop(slot);
     return true;
-  }
-
-  /** Applies one replayed or committed entry: a PUT points the key at it, a DELETE removes the key. */
-  apply(type: EntryType, key: string, loc: KeyLocation): void {
-    if (type === EntryType.Put) this.set(key, loc); else this.delete(key);
   }
 
   /** `apply` for an entry whose key is `b[start, start + keyLen)`: no string is made. */

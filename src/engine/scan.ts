@@ -42,13 +42,19 @@ export function byteRange(s: ScanSpec): ByteRange {
   return { prefix: enc(s.prefix), gt: enc(s.gt), gte: enc(s.gte), lt: enc(s.lt), lte: enc(s.lte) };
 }
 
-/** Whether a key (its UTF-8 bytes) lies in the range; byte order is code-point order. */
-export function inByteRange(key: Buffer, r: ByteRange): boolean {
-  if (r.prefix && (key.length < r.prefix.length || key.compare(r.prefix, 0, r.prefix.length, 0, r.prefix.length) !== 0)) return false;
-  if (r.gt && key.compare(r.gt) <= 0) return false;
-  if (r.gte && key.compare(r.gte) < 0) return false;
-  if (r.lt && key.compare(r.lt) >= 0) return false;
-  if (r.lte && key.compare(r.lte) > 0) return false;
+/** Where the index keeps keys as bytes: compared in place, no copy per key. */
+export interface KeyBytes {
+  compareKey(slot: number, b: Buffer): number;
+  keyStartsWith(slot: number, p: Buffer): boolean;
+}
+
+/** Whether the key of `slot` lies in the range; byte order is code-point order. */
+export function inByteRange(keys: KeyBytes, slot: number, r: ByteRange): boolean {
+  if (r.prefix && !keys.keyStartsWith(slot, r.prefix)) return false;
+  if (r.gt && keys.compareKey(slot, r.gt) <= 0) return false;
+  if (r.gte && keys.compareKey(slot, r.gte) < 0) return false;
+  if (r.lt && keys.compareKey(slot, r.lt) >= 0) return false;
+  if (r.lte && keys.compareKey(slot, r.lte) > 0) return false;
   return true;
 }
 
