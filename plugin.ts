@@ -1,8 +1,10 @@
 /**
  * The Colyseus 0.18 entry point: the room plugin, the process store, codecs,
  * and everything the store itself exports.
+ *
+ * @module tickstore/plugin
  */
 export * from './src/index.js';
 export { StorePlugin, type StorePluginOptions, type RecordSpec } from './src/colyseus/storePlugin.js';
-export { openProcessStore, processStore, closeProcessStore, closeStoreOnShutdown } from './src/colyseus/processStore.js';
+export { attachStore, openProcessStore, processStore, hasProcessStore, closeProcessStore, closeStoreOnShutdown } from './src/colyseus/processStore.js';
 export { jsonCodec, msgpackCodec, schemaCodec, type Codec } from './src/colyseus/codecs.js';

@@ -1,23 +1,31 @@
 /**
  * The example Colyseus server on tickstore's embedded store (`npm start`).
- * Data lives under ./data (TICKSTORE_DIR); the port is 2567 (PORT).
+ * Data lives under ./data (TICKSTORE_DIR; `npm run example:reset` deletes
+ * it); the port is 2567 (PORT; 0 picks a free one) on every interface
+ * (HOST to bind one). `DEBUG=tickstore:*` shows the store's own log.
  */
+import type { AddressInfo } from 'node:net';
 import { Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
-import { closeStoreOnShutdown, openProcessStore } from '../../plugin.js';
+import { attachStore, processStore } from '../../plugin.js';
 import { InventoryRoom, WorldRoom, log } from './rooms.js';
 
 const port = Number(process.env.PORT ?? 2567);
+const host = process.env.HOST || undefined;
 const dir = process.env.TICKSTORE_DIR ?? './data';
 
-// One store per process, open before the server listens.
-const store = await openProcessStore({ dir });
-log(`store open in ${dir}: ${store.metrics().writeCount} keys`);
-
-const server = new Server({ transport: new WebSocketTransport(), greet: false } as ConstructorParameters<typeof Server>[0]);
+const transport = new WebSocketTransport();
+const server = new Server({ transport, greet: false });
 server.define('inventory', InventoryRoom);
 server.define('world', WorldRoom);
-// Runs after every room is disposed (and has saved); then the store closes.
-closeStoreOnShutdown(server, () => log('rooms disposed; closing the store'));
-await server.listen(port);
-log(`listening on ws://localhost:${port} (rooms: inventory, world)`);
+// Once: the store opens inside listen(), before any room exists, and closes
+// at graceful shutdown after every room has saved.
+attachStore(server, { dir });
+server.onShutdown(() => log('rooms disposed and saved; closing the store'));
+await server.listen(port, host);
+
+log(`store open in ${dir}: ${processStore().metrics().writeCount} keys`);
+const bound = transport.server?.address() as AddressInfo | null;
+const shown = bound ? (bound.address === '::' || bound.address === '0.0.0.0' ? 'localhost' : bound.address) : 'localhost';
+const where = bound ? `ws://${shown.includes(':') ? `[${shown}]` : shown}:${bound.port} (bound to ${bound.address} port ${bound.port})` : `port ${port}`;
+log(`listening on ${where}; rooms: inventory, world`);

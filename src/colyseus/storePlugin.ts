@@ -1,6 +1,7 @@
-import { RoomPlugin, type Client } from '@colyseus/core';
-import { buildKey } from '../buildKey.js';
+import { ErrorCode, RoomPlugin, ServerError, logger, type Client } from '@colyseus/core';
+import { buildKey, keyPrefix } from '../buildKey.js';
 import { InvalidArgumentError } from '../errors.js';
+import { pluginLog } from '../log.js';
 import type { Store } from '../store.js';
 import type { StoreChange, Ticker, TickerOptions, WatchTarget } from '../ticker.js';
 import type { Codec } from './codecs.js';
@@ -22,6 +23,13 @@ export interface StorePluginOptions {
   userId?: (auth: unknown) => number | bigint;
   /** Results of this room's ticker ops, inside the room's tick. */
   onResult?: TickerOptions['onResult'];
+  /**
+   * Refuse a client whose `client.auth` gives no user id (default: true).
+   * The refusal is logged on the server with what to fix; the client only
+   * learns that it was not authorized. Set false for a room that keeps no
+   * player records (only shared ones) and admits anonymous clients.
+   */
+  requireUserId?: boolean;
 }
 
 interface Tracked {
@@ -30,13 +38,18 @@ interface Tracked {
   value: unknown;
 }
 
+const NO_USER_ID = 'client.auth has no numeric userId (a whole number 0..2^64-1): return { userId } from the room\'s onAuth, '
+  + 'or pass a userId function to new StorePlugin({ userId: (auth) => ... })';
+
 function defaultUserId(auth: unknown): number | bigint {
   const id = (auth as { userId?: unknown } | null | undefined)?.userId;
-  if (typeof id !== 'number' && typeof id !== 'bigint') {
-    throw new InvalidArgumentError('client.auth has no numeric userId: authenticate the client in onAuth (or pass userId to StorePlugin)');
-  }
+  if (typeof id !== 'number' && typeof id !== 'bigint') throw new InvalidArgumentError(NO_USER_ID);
   return id;
 }
+
+/** What a client is told when the room cannot serve it: nothing about the server's insides. */
+const UNAVAILABLE = 'room unavailable';
+const NOT_AUTHORIZED = 'not authorized';
 
 /**
  * tickstore as a Colyseus 0.18 room plugin (`pluginName: 'store'`):
@@ -78,8 +91,26 @@ export class StorePlugin extends RoomPlugin {
   }
 
   protected override onCreate(): void {
-    const ticker = this.ticker;
+    let ticker: Ticker;
+    try {
+      ticker = this.ticker;
+    } catch (err) {
+      // A setup mistake: the developer reads the server log, the client gets a generic refusal.
+      logger.error(`tickstore: room '${this.room.roomName}' uses StorePlugin but ${(err as Error).message}`);
+      throw new ServerError(ErrorCode.MATCHMAKE_UNHANDLED, UNAVAILABLE);
+    }
     this.room.clock.setInterval(() => ticker.tick(), 0);
+    pluginLog('room %s (%s) created', this.room.roomId, this.room.roomName);
+  }
+
+  protected override onJoin(client: Client): void {
+    if (this.opts.requireUserId === false) return;
+    try {
+      keyPrefix(0, (this.opts.userId ?? defaultUserId)(client.auth));
+    } catch (err) {
+      logger.error(`tickstore: room '${this.room.roomName}' refused client ${client.sessionId}: ${(err as Error).message}`);
+      throw new ServerError(ErrorCode.AUTH_FAILED, NOT_AUTHORIZED);
+    }
   }
 
   /** The key of a player's record: from `client.auth`, never from anything the client sent. */
@@ -140,13 +171,18 @@ export class StorePlugin extends RoomPlugin {
   protected override async onLeave(client: Client): Promise<void> {
     const list = this.tracked.get(client.sessionId);
     this.tracked.delete(client.sessionId);
-    if (list) await this.saveTracked(list);
+    if (!list) return;
+    const started = Date.now();
+    await this.saveTracked(list);
+    pluginLog('room %s saved %d record(s) of client %s on leave in %d ms', this.room.roomId, list.length, client.sessionId, Date.now() - started);
   }
 
   protected override async onDispose(): Promise<void> {
     const all = [...this.tracked.values()].flat();
     this.tracked.clear();
     this.tickerRef?.dispose();
+    const started = Date.now();
     await this.saveTracked(all);
+    pluginLog('room %s disposed; saved %d record(s) in %d ms', this.room.roomId, all.length, Date.now() - started);
   }
 }
