@@ -120,7 +120,7 @@ describe('the packed package in a fresh Colyseus app', function () {
       },
       devDependencies: {
         '@colyseus/sdk': dev['@colyseus/sdk'], '@colyseus/testing': dev['@colyseus/testing'], '@colyseus/tools': dev['@colyseus/tools'],
-        typescript: dev.typescript, mocha: dev.mocha, '@types/mocha': dev['@types/mocha'], '@types/node': dev['@types/node'],
+        '@types/express': '^5.0.0', typescript: dev.typescript, mocha: dev.mocha, '@types/mocha': dev['@types/mocha'], '@types/node': dev['@types/node'],
       },
     }, null, 2));
     await ok('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, timeoutMs: 400_000 });
@@ -159,6 +159,10 @@ describe('the packed package in a fresh Colyseus app', function () {
     }
   });
 
+  it("publishes declarations that pass a full check (skipLibCheck off), both formats", async () => {
+    await ok(process.execPath, ['node_modules/typescript/bin/tsc', '-p', 'tsconfig.lib.json'], { cwd: app });
+  });
+
   for (const resolution of ['node16', 'nodenext', 'bundler']) {
     it(`typechecks the README's snippets and the example app with moduleResolution ${resolution}`, async () => {
       await ok(process.execPath, ['node_modules/typescript/bin/tsc', '-p', `tsconfig.${resolution}.json`], { cwd: app });
@@ -175,6 +179,7 @@ describe('the packed package in a fresh Colyseus app', function () {
         const res = lastJson(r.out);
         expect(res.format).to.equal('esm');
         expect(res.rejoined).to.deep.equal(['sword', 'shield']);
+        expect(res.sharedAcrossFormats, 'ESM and CommonJS copies share one process store').to.equal(true);
         console.log(`      ${String(res.node)}: ESM ok`);
       });
 

@@ -7,21 +7,42 @@ import type { StoreChange, Ticker, TickerOptions, WatchTarget } from '../ticker.
 import type { Codec } from './codecs.js';
 import { processStore } from './processStore.js';
 
-/** A player record: which key (from the player's identity), how to encode it, its value when new. */
+/**
+ * A player record: which key (from the player's identity), how to encode it,
+ * its value when new. The key is `buildKey(funcId, userId, params)`, with the
+ * user id from `client.auth` (see {@link StorePluginOptions.userId}).
+ *
+ * @example
+ * ```ts
+ * export const inventorySpec: RecordSpec<Inventory> = {
+ *   funcId: INVENTORY,
+ *   codec: schemaCodec(Inventory),
+ *   initial: () => new Inventory(),
+ * };
+ * ```
+ */
 export interface RecordSpec<T> {
+  /** The record's function id: a u32 (0..2^32-1), the first part of its key (see {@link buildKey}). Required. */
   funcId: number;
+  /** Up to 32 u64 params, the last part of its key (default none). */
   params?: readonly (number | bigint)[];
+  /** How the value is stored (see {@link jsonCodec}, {@link msgpackCodec}, {@link schemaCodec}). Required. */
   codec: Codec<T>;
-  /** The value for a player with no saved record. */
+  /** The value for a player with no saved record. Required. */
   initial: () => T;
 }
 
+/** Options of `new StorePlugin(options)`; all optional. */
 export interface StorePluginOptions {
-  /** The store; default: the process store (`openProcessStore`). */
+  /** The store; default: the process store ({@link attachStore} or {@link openProcessStore}), looked up when the room is created. */
   store?: Store;
-  /** Derives the user id from `client.auth` (default: `auth.userId`). Never from client messages. */
+  /**
+   * Derives the user id — a u64 (0..2^64-1), as a bigint or a safe-integer number — from `client.auth`.
+   * Default: `auth.userId` (a number or bigint; anything else is an {@link InvalidArgumentError}).
+   * Never from client messages.
+   */
   userId?: (auth: unknown) => number | bigint;
-  /** Results of this room's ticker ops, inside the room's tick. */
+  /** Called for each result of this room's ticker ops, inside the room's tick (default: none — results queue for `ticker.poll()`). */
   onResult?: TickerOptions['onResult'];
   /**
    * Refuse a client whose `client.auth` gives no user id (default: true).
@@ -38,8 +59,9 @@ interface Tracked {
   value: unknown;
 }
 
-const NO_USER_ID = 'client.auth has no numeric userId (a whole number 0..2^64-1): return { userId } from the room\'s onAuth, '
+const FIX_USER_ID = 'return { userId } (a whole number 0..2^64-1) from the room\'s onAuth, '
   + 'or pass a userId function to new StorePlugin({ userId: (auth) => ... })';
+const NO_USER_ID = `client.auth has no numeric userId: ${FIX_USER_ID}`;
 
 function defaultUserId(auth: unknown): number | bigint {
   const id = (auth as { userId?: unknown } | null | undefined)?.userId;
@@ -52,11 +74,21 @@ const UNAVAILABLE = 'room unavailable';
 const NOT_AUTHORIZED = 'not authorized';
 
 /**
- * tickstore as a Colyseus 0.18 room plugin (`pluginName: 'store'`):
+ * tickstore as a Colyseus 0.18 room plugin (`pluginName: 'store'`, so
+ * `this.plugins.store` in the room):
  *
- *     class MyRoom extends Room {
- *       plugins = definePlugins([new StorePlugin()]);
- *     }
+ * ```ts
+ * class MyRoom extends Room {
+ *   override plugins = definePlugins([new StorePlugin()]);
+ *
+ *   override async onJoin(client: Client): Promise<void> {
+ *     const saved = await this.plugins.store.load(client, inventorySpec);
+ *     const live = saved.clone();
+ *     this.state.players.set(client.sessionId, live);
+ *     this.plugins.store.set(client, inventorySpec, live);   // saved on leave
+ *   }
+ * }
+ * ```
  *
  * Each room gets its own ticker, pumped by `room.clock.setInterval(…, 0)`,
  * which fires on every clock tick whatever loop the room runs (a timestep,
@@ -67,22 +99,38 @@ const NOT_AUTHORIZED = 'not authorized';
  * loaded with `load()` (in onJoin), and saved when the player leaves (this
  * plugin's onLeave runs after the room's, i.e. after any reconnection
  * window), when the room is disposed, and so at server shutdown.
+ *
+ * A room whose store cannot be found (no process store open, and no `store`
+ * option) fails to be created: the server logs what to call, the client gets
+ * a generic refusal. Unless `requireUserId` is false, a client whose
+ * `client.auth` gives no user id is refused at join the same way.
  */
 export class StorePlugin extends RoomPlugin {
   override readonly pluginName = 'store' as const;
   private tickerRef: Ticker | undefined;
   private readonly tracked = new Map<string, Tracked[]>();
 
+  /** @param opts The store, how to derive the user id, and more (see {@link StorePluginOptions}); all optional. */
   constructor(private readonly opts: StorePluginOptions = {}) {
     super();
   }
 
-  /** The store rooms share. */
+  /**
+   * The store rooms share: the `store` option, else the process store.
+   *
+   * @throws {@link StoreClosedError} No `store` option and no process store is open.
+   */
   get store(): Store {
     return this.opts.store ?? processStore();
   }
 
-  /** This room's ticker (its ops' results are delivered in the room's tick). */
+  /**
+   * This room's ticker, pumped on every clock tick of the room: its ops'
+   * results (to `onResult`, else for `ticker.poll()`) and watched changes are
+   * delivered in the room's tick. Disposed with the room.
+   *
+   * @throws {@link StoreClosedError} No store (see {@link StorePlugin.store}).
+   */
   get ticker(): Ticker {
     if (!this.tickerRef) {
       this.tickerRef = this.store.ticker(this.opts.onResult ? { onResult: this.opts.onResult } : {});
@@ -108,12 +156,18 @@ export class StorePlugin extends RoomPlugin {
     try {
       keyPrefix(0, (this.opts.userId ?? defaultUserId)(client.auth));
     } catch (err) {
-      logger.error(`tickstore: room '${this.room.roomName}' refused client ${client.sessionId}: ${(err as Error).message}`);
+      const why = (err as Error).message;
+      logger.error(`tickstore: room '${this.room.roomName}' refused client ${client.sessionId}: ${why}${why.includes(FIX_USER_ID) ? '' : ` (client.auth.userId): ${FIX_USER_ID}`}`);
       throw new ServerError(ErrorCode.AUTH_FAILED, NOT_AUTHORIZED);
     }
   }
 
-  /** The key of a player's record: from `client.auth`, never from anything the client sent. */
+  /**
+   * The key of a player's record: `buildKey(funcId, userId, params)`, with the
+   * user id from `client.auth`, never from anything the client sent.
+   *
+   * @throws {@link InvalidArgumentError} `client.auth` gives no user id, or an id or param is out of range (see {@link buildKey}).
+   */
   keyOf(client: Client, funcId: number, params: readonly (number | bigint)[] = []): string {
     return buildKey(funcId, (this.opts.userId ?? defaultUserId)(client.auth), params);
   }
@@ -121,7 +175,17 @@ export class StorePlugin extends RoomPlugin {
   /**
    * Loads a player's record (or `spec.initial()`) and keeps it for saving:
    * mutate the returned value freely; it is written back on leave, on
-   * dispose, or when you call `save(client)`.
+   * dispose, or when you call `save(client)`. Loading the same record again
+   * replaces what is kept for it. Call it in `onJoin`.
+   *
+   * @returns The decoded record (a fresh value; see {@link schemaCodec} for schema state), or `spec.initial()`.
+   * @throws {@link InvalidArgumentError} (rejects) No user id in `client.auth`, or a bad `funcId`/`params`.
+   * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} (rejects) As {@link Store.get}; or whatever `spec.codec.decode` throws.
+   *
+   * @example
+   * ```ts
+   * const saved = await this.plugins.store.load(client, inventorySpec);
+   * ```
    */
   async load<T>(client: Client, spec: RecordSpec<T>): Promise<T> {
     const key = this.keyOf(client, spec.funcId, spec.params);
@@ -135,7 +199,18 @@ export class StorePlugin extends RoomPlugin {
     return value;
   }
 
-  /** Replaces the value kept for one of the player's records (e.g. an immutable update). */
+  /**
+   * Replaces the value kept for one of the player's records (e.g. an
+   * immutable update, or a clone attached to the room state): that value is
+   * what is saved from now on.
+   *
+   * @throws {@link InvalidArgumentError} The record was not loaded (with {@link StorePlugin.load}) for this client, or no user id in `client.auth`.
+   *
+   * @example
+   * ```ts
+   * this.plugins.store.set(client, inventorySpec, live);
+   * ```
+   */
   set<T>(client: Client, spec: Pick<RecordSpec<T>, 'funcId' | 'params'>, value: T): void {
     const key = this.keyOf(client, spec.funcId, spec.params);
     const t = this.tracked.get(client.sessionId)?.find((x) => x.key === key);
@@ -143,7 +218,13 @@ export class StorePlugin extends RoomPlugin {
     t.value = value;
   }
 
-  /** Writes every record loaded for `client` now (durable when it resolves). */
+  /**
+   * Writes every record loaded for `client` now; resolves once they are
+   * acknowledged (per the store's flush policy: durable under the default,
+   * immediate one). The records stay kept, and are saved again on leave.
+   *
+   * @throws {@link StoreClosedError} | {@link StoreIOError} (rejects) As {@link Store.put}; or whatever a codec's `encode` throws.
+   */
   async save(client: Client): Promise<void> {
     await this.saveTracked(this.tracked.get(client.sessionId) ?? []);
   }
@@ -152,18 +233,51 @@ export class StorePlugin extends RoomPlugin {
     await Promise.all(list.map((t) => this.store.put(t.key, t.codec.encode(t.value))));
   }
 
-  /** Reads a shared (world) value. */
+  /**
+   * Reads a shared (world) value: any key, decoded with `codec`.
+   *
+   * @returns The value, or undefined when the key is absent.
+   * @throws {@link InvalidKeyError} | {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} (rejects) As {@link Store.get}.
+   *
+   * @example
+   * ```ts
+   * this.state.counter = (await this.plugins.store.getShared(WORLD_COUNTER, counterCodec)) ?? 0;
+   * ```
+   */
   async getShared<T>(key: string, codec: Codec<T>): Promise<T | undefined> {
     const bytes = await this.store.get(key);
     return bytes ? codec.decode(bytes) : undefined;
   }
 
-  /** Writes a shared (world) value; rooms watching it are told on their own tick. */
+  /**
+   * Writes a shared (world) value; rooms watching it are told on their own
+   * tick. Resolves once the write is acknowledged.
+   *
+   * @throws {@link InvalidKeyError} | {@link InvalidValueError} | {@link StoreClosedError} | {@link StoreIOError} (rejects) As {@link Store.put}.
+   *
+   * @example
+   * ```ts
+   * await this.plugins.store.setShared(WORLD_COUNTER, this.state.counter + 1, counterCodec);
+   * ```
+   */
   async setShared<T>(key: string, value: T, codec: Codec<T>): Promise<void> {
     await this.store.put(key, codec.encode(value));
   }
 
-  /** Calls `onChange` on this room's tick for every committed write to the key or under the prefix. */
+  /**
+   * Calls `onChange` on this room's tick for every committed write (from any
+   * room) to the key or under the prefix; stops when the room is disposed.
+   *
+   * @returns A function that stops this watch.
+   * @throws {@link InvalidKeyError} | {@link StoreClosedError} As {@link Ticker.watch}.
+   *
+   * @example
+   * ```ts
+   * this.plugins.store.watch({ key: WORLD_COUNTER }, (change) => {
+   *   this.state.counter = change.value ? counterCodec.decode(change.value) : 0;
+   * });
+   * ```
+   */
   watch(target: WatchTarget, onChange: (change: StoreChange) => void): () => void {
     return this.ticker.watch(target, onChange);
   }

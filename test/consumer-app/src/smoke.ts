@@ -3,6 +3,7 @@
  * picks up items, leaves, rejoins and sees them; two world rooms share a
  * counter. Prints one JSON line and exits by itself (nothing left open).
  */
+import { createRequire } from 'node:module';
 import type { AddressInfo } from 'node:net';
 import { Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
@@ -25,6 +26,9 @@ server.define('world', WorldRoom);
 attachStore(server, { dir: process.env.TICKSTORE_DIR ?? './data' });
 await server.listen(0, '127.0.0.1');
 const port = (transport.server!.address() as AddressInfo).port;
+// The CommonJS copy of the package (what a CommonJS dependency would load) sees the same process store.
+const viaRequire = createRequire(import.meta.url)('tickstore/plugin') as typeof import('tickstore/plugin');
+const sharedAcrossFormats = viaRequire.processStore() === processStore();
 
 const client = new Client(`ws://127.0.0.1:${port}`);
 type Players = { players?: Map<string, { items: Iterable<string> }> };
@@ -53,4 +57,4 @@ await worldA.leave();
 await worldB.leave();
 
 await server.gracefullyShutdown(false);
-console.log(JSON.stringify({ format: typeof require === 'undefined' ? 'esm' : 'cjs', rejoined, counter: 1, node: process.version }));
+console.log(JSON.stringify({ format: typeof require === 'undefined' ? 'esm' : 'cjs', rejoined, sharedAcrossFormats, counter: 1, node: process.version }));
