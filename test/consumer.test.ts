@@ -120,7 +120,7 @@ describe('the packed package in a fresh Colyseus app', function () {
       },
       devDependencies: {
         '@colyseus/sdk': dev['@colyseus/sdk'], '@colyseus/testing': dev['@colyseus/testing'], '@colyseus/tools': dev['@colyseus/tools'],
-        '@types/express': '^5.0.0', typescript: dev.typescript, mocha: dev.mocha, '@types/mocha': dev['@types/mocha'], '@types/node': dev['@types/node'],
+        '@types/express': '^5.0.0', '@types/debug': dev['@types/debug'], typescript: dev.typescript, mocha: dev.mocha, '@types/mocha': dev['@types/mocha'], '@types/node': dev['@types/node'],
       },
     }, null, 2));
     await ok('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, timeoutMs: 400_000 });
