@@ -1,4 +1,6 @@
 import { expect } from 'chai';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { writeFileSync } from 'node:fs';
 import type { AddressInfo } from 'node:net';
 import { join, relative } from 'node:path';
@@ -165,5 +167,31 @@ describe('Colyseus server wiring', function () {
       expect(logged).to.have.length(4);
       for (const line of logged) expect(line).to.match(/room 'player' refused client \S+: .*return \{ userId \} .*from the room's onAuth/);
     });
+  });
+
+  it('the example server prints the address it really binds (PORT=0), and a client reaches it there', async () => {
+    const server = fileURLToPath(new URL('../examples/colyseus-room/server.ts', import.meta.url));
+    const cp = spawn(process.execPath, ['--import', 'tsx', server], {
+      env: { ...process.env, PORT: '0', HOST: '127.0.0.1', TICKSTORE_DIR: tmpDir('example-port'), TICKSTORE_QUIET: '0' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    try {
+      const url = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        cp.stdout!.on('data', (d: Buffer) => {
+          out += d;
+          const m = /listening on (ws:\/\/127\.0\.0\.1:(\d+)) \(bound to 127\.0\.0\.1 port \2\)/.exec(out);
+          if (m) resolve(m[1]!);
+        });
+        cp.once('exit', (code) => reject(new Error(`example exited (${code}): ${out}`)));
+      });
+      expect(url).to.not.match(/:0$/);
+      const room = await new Client(url).joinOrCreate('inventory', { token: 'token-bob' });
+      expect(room.roomId).to.be.a('string');
+      await room.leave();
+    } finally {
+      cp.kill('SIGTERM');
+      await new Promise((r) => cp.once('exit', r));
+    }
   });
 });
