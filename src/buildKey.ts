@@ -2,7 +2,7 @@ import { InvalidArgumentError } from './errors.js';
 
 const MAX_U32 = 0xffff_ffffn;
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
-/** Most params one key may carry (keeps every key well under MAX_KEY_BYTES). */
+/** Most params one key may carry: 32 (keeps every key well under {@link MAX_KEY_BYTES}). */
 export const MAX_KEY_PARAMS = 32;
 
 function toBig(name: string, v: unknown, max: bigint): bigint {
@@ -26,6 +26,17 @@ function hex(b: bigint, width: number): string {
 /**
  * The prefix every key of one (funcId, userId) starts with: a prefix scan
  * over it lists exactly that player's records for that function.
+ *
+ * @param funcId A u32 (0..2^32-1), as a number or bigint.
+ * @param userId A u64 (0..2^64-1), as a bigint or a safe-integer number.
+ * @returns `ffffffff:uuuuuuuuuuuuuuuu` (fixed-width lowercase hex).
+ * @throws {@link InvalidArgumentError} An id that is not a whole number or bigint in range (a number beyond 2^53 must be passed as a bigint).
+ *
+ * @example
+ * ```ts
+ * keyPrefix(1, 42n);   // '00000001:000000000000002a'
+ * const page = await store.scan({ prefix: keyPrefix(1, 42n) });
+ * ```
  */
 export function keyPrefix(funcId: number | bigint, userId: number | bigint): string {
   return `${hex(toBig('funcId', funcId, MAX_U32), 8)}:${hex(toBig('userId', userId, MAX_U64), 16)}`;
@@ -40,7 +51,20 @@ export function keyPrefix(funcId: number | bigint, userId: number | bigint): str
  * Fixed-width lowercase hex, so the same inputs give byte-identical keys on
  * any peer, run or platform; distinct inputs give distinct keys; and, sorted
  * as strings, one player's keys for one function sort by their params
- * numerically (a shorter param list first).
+ * numerically (a shorter param list first). Every key of one
+ * `(funcId, userId)` starts with {@link keyPrefix}`(funcId, userId)`.
+ *
+ * @param funcId A u32 (0..2^32-1), as a number or bigint.
+ * @param userId A u64 (0..2^64-1), as a bigint or a safe-integer number.
+ * @param params Up to {@link MAX_KEY_PARAMS} u64 params (default none).
+ * @returns The key.
+ * @throws {@link InvalidArgumentError} An id or param that is not a whole number or bigint in range (a number beyond 2^53 must be passed as a bigint), `params` not an array, or more than 32 params.
+ *
+ * @example
+ * ```ts
+ * buildKey(1, 42n, [7]);   // '00000001:000000000000002a:0000000000000007'
+ * await store.put(buildKey(2, userId, [itemId]), itemBytes);
+ * ```
  */
 export function buildKey(funcId: number | bigint, userId: number | bigint, params: readonly (number | bigint)[] = []): string {
   if (!Array.isArray(params)) throw new InvalidArgumentError('params must be an array');

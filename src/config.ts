@@ -1,49 +1,109 @@
 import { InvalidConfigError } from './errors.js';
 
-/** How the read replica follows the write store. */
+/**
+ * How the read replica follows the write store. `'per-key'` (default): the
+ * replica is updated on the same commit, so a read after a write sees it.
+ * `'async-batch'`: the replica catches up every `syncIntervalMs`; reads may
+ * briefly lag.
+ */
 export type SyncMode = 'per-key' | 'async-batch';
-/** What a write does to memcache entries that depend on its key. */
+/**
+ * What a write does to the memcache entry of its key. `'evict'` (default): it
+ * drops the entry; the next read re-fetches. `'update'`: it overwrites a
+ * cached entry in place once the write is durable.
+ */
 export type WritePolicy = 'evict' | 'update';
 
 /**
- * When acknowledged writes reach the disk. 'immediate': every write is
- * fsync'd before it is acknowledged (writes in flight together share one
- * fsync). 'grouped': writes are acknowledged once written to the log and
- * fsync'd at most every `intervalMs`; a crash may lose the last interval.
+ * When acknowledged writes reach the disk (default `{ mode: 'immediate' }`).
+ *
+ * - `'immediate'`: every write is fdatasync'd before it is acknowledged;
+ *   writes waiting while an fsync runs share the next one (group commit). A
+ *   crash, even a power loss, loses nothing acknowledged.
+ * - `'grouped'`: a write is acknowledged once it is in the log (the OS page
+ *   cache) and fsync'd at most once per `intervalMs` (sooner once 16 MiB
+ *   are unsynced): far fewer fsyncs, but a power loss or OS crash may take
+ *   the writes of the last interval (a killed process loses nothing).
+ *   `writeDurable()`, `put(…, { durable: true })` and `flush()` force an
+ *   fsync that takes every earlier write with it.
+ *
+ * Anything else is an {@link InvalidConfigError}.
+ *
+ * @example
+ * ```ts
+ * await openStore({ dir: './data', flushPolicy: { mode: 'grouped', intervalMs: 10 } });
+ * ```
  */
-export type FlushPolicy = { mode: 'immediate' } | { mode: 'grouped'; intervalMs: number };
+export type FlushPolicy =
+  | {
+    /** Fsync each write before acknowledging it. */
+    mode: 'immediate'
+  }
+  | {
+    /** Acknowledge once in the log; fsync at most once per `intervalMs`. */
+    mode: 'grouped';
+    /** Most ms between fsyncs: a whole number >= 1 (no default: required). */
+    intervalMs: number
+  };
 
-/** Everything `configure()` may change in place (all but `dir`). */
+/**
+ * Every option {@link Store.configure} may change in place (all but `dir`
+ * and `backend`); {@link openStore} takes any of them too. Omitted ones take
+ * their defaults ({@link DEFAULTS}); a value outside its bounds, or an
+ * unknown option, is an {@link InvalidConfigError} and changes nothing.
+ */
 export interface Tunables {
-  /** 'per-key' (default): the replica is updated on the same commit; a read after a write sees it.
-   *  'async-batch': the replica is updated in batches every `syncIntervalMs`; reads may briefly lag. */
+  /**
+   * `'per-key'` (default): the replica is updated on the same commit; a read after a write sees it.
+   * `'async-batch'`: the replica is updated in batches every `syncIntervalMs`; reads may briefly lag.
+   */
   syncMode: SyncMode;
-  /** 'evict' (default): a write drops the cached entry; the next read re-fetches.
-   *  'update': a write overwrites a cached single-key entry in place once it is durable. */
+  /**
+   * `'evict'` (default): a write drops the cached entry; the next read re-fetches.
+   * `'update'`: a write overwrites a cached single-key entry in place once it is durable.
+   */
   writePolicy: WritePolicy;
-  /** Memcache bound in entries; 0 means the default (4096). */
+  /** Memcache bound in entries: a whole number >= 0; 0 means the default (4096). */
   memcacheCapacity: number;
-  /** Memcache bound in bytes of cached values (default 64 MiB). */
+  /** Memcache bound in bytes of cached values: a whole number >= 1 (default 64 MiB). */
   memcacheMaxBytes: number;
-  /** Compact a log once this fraction of it is dead bytes (0 < r <= 1; default 0.5). */
+  /** Compact a log once this fraction of it is dead bytes: 0 < r <= 1 (default 0.5). */
   compactRatio: number;
-  /** Never compact a log smaller than this many bytes (default 16 MiB). */
+  /** Never compact a log smaller than this many bytes: a whole number >= 0 (default 16 MiB). */
   compactMinBytes: number;
-  /** In 'async-batch' mode, how often the replica catches up, in ms (default 50). */
+  /** In `'async-batch'` mode, how often the replica catches up, in ms: a whole number >= 1 (default 50). */
   syncIntervalMs: number;
-  /** Default { mode: 'immediate' }; see FlushPolicy. */
+  /** When acknowledged writes are fsync'd (default `{ mode: 'immediate' }`; see {@link FlushPolicy}). */
   flushPolicy: FlushPolicy;
 }
 
+/**
+ * The options of {@link openStore}: `dir` (required), `backend`, and any of
+ * the {@link Tunables} (each optional, with its default). Unknown options,
+ * and values outside their bounds, are an {@link InvalidConfigError}.
+ *
+ * @example
+ * ```ts
+ * const options: StoreOptions = { dir: './data', syncMode: 'async-batch', memcacheCapacity: 10_000 };
+ * ```
+ */
 export interface StoreOptions extends Partial<Tunables> {
-  /** Directory of the store, fixed at open; created (with parents) when missing. For 'memory', just a name. */
+  /**
+   * Directory of the store (required, no default): a non-empty path without NUL bytes, fixed at open;
+   * created (with parents) when missing. One process per directory. For `'memory'`, just a name.
+   */
   dir: string;
-  /** 'disk' (default): the embedded engine on a worker thread. 'memory': the same engine on an in-memory file system (tests, ephemeral data; nothing survives the process). */
+  /**
+   * `'disk'` (default): the embedded engine on a worker thread. `'memory'`: the same engine on an
+   * in-memory file system — identical semantics, nothing survives the process (tests, ephemeral data).
+   * Fixed at open.
+   */
   backend?: 'disk' | 'memory';
 }
 
 export const DEFAULT_MEMCACHE_CAPACITY = 4096;
 
+/** The default of every tunable (see {@link Tunables}). */
 export const DEFAULTS: Tunables = {
   syncMode: 'per-key',
   writePolicy: 'evict',

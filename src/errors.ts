@@ -1,6 +1,6 @@
 /**
- * Every error tickstore raises is a `TickstoreError`; `code` is stable and
- * documented, so callers can branch on it without parsing messages.
+ * The stable `code` of every {@link TickstoreError}, one per error class, so
+ * callers can branch on it without parsing messages.
  */
 export type ErrorCode =
   | 'INVALID_KEY'
@@ -14,7 +14,22 @@ export type ErrorCode =
   | 'TX_CONFLICT'
   | 'TX_ABORTED';
 
+/**
+ * The base class of every error tickstore raises; `code` is stable and
+ * documented, so callers can branch on it (or use `instanceof` on the
+ * subclasses) without parsing messages.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await store.put(key, value);
+ * } catch (err) {
+ *   if (err instanceof TickstoreError && err.code === 'IO_ERROR') { }   // e.g. ENOSPC
+ * }
+ * ```
+ */
 export class TickstoreError extends Error {
+  /** Which kind of error this is (see {@link ErrorCode}). */
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string) {
     super(message);
@@ -23,34 +38,36 @@ export class TickstoreError extends Error {
   }
 }
 
-/** A key that is not a non-empty, well-formed string within `MAX_KEY_BYTES`. */
+/** `INVALID_KEY`: a key that is not a non-empty, well-formed string (no lone surrogates) within {@link MAX_KEY_BYTES} UTF-8 bytes. Nothing was done. */
 export class InvalidKeyError extends TickstoreError {
   constructor(message: string) { super('INVALID_KEY', message); }
 }
 
-/** A value that is not a `Uint8Array` within `MAX_VALUE_BYTES`. */
+/** `INVALID_VALUE`: a value that is not a `Uint8Array` within {@link MAX_VALUE_BYTES}. Nothing was done. */
 export class InvalidValueError extends TickstoreError {
   constructor(message: string) { super('INVALID_VALUE', message); }
 }
 
-/** Any other bad argument, e.g. an id given to `buildKey`. */
+/** `INVALID_ARGUMENT`: any other bad argument — to `buildKey`, scan, batch, TTL and other options, a store id. Nothing was done. */
 export class InvalidArgumentError extends TickstoreError {
   constructor(message: string) { super('INVALID_ARGUMENT', message); }
 }
 
-/** A configuration value outside its documented range. */
+/** `INVALID_CONFIG`: an unknown option, or a value outside its documented range (see {@link Tunables}). Nothing was changed. */
 export class InvalidConfigError extends TickstoreError {
   constructor(message: string) { super('INVALID_CONFIG', message); }
 }
 
-/** The store (or ticker) was closed; nothing was done. */
+/** `STORE_CLOSED`: the store was closed (or the ticker disposed, or no process store is open); nothing was done. */
 export class StoreClosedError extends TickstoreError {
   constructor(message = 'the store is closed') { super('STORE_CLOSED', message); }
 }
 
-/** Another live process (or another open store in this one) holds the directory. */
+/** `STORE_LOCKED`: another live process (or another open store in this one) holds the directory. */
 export class StoreLockedError extends TickstoreError {
+  /** The store directory. */
   readonly dir: string;
+  /** The process id of the holder. */
   readonly holderPid: number;
   constructor(dir: string, holderPid: number) {
     super('STORE_LOCKED', `store directory ${dir} is locked by process ${holderPid}; one process per directory`);
@@ -59,9 +76,11 @@ export class StoreLockedError extends TickstoreError {
   }
 }
 
-/** Bytes on disk are not what tickstore wrote: names the file and the byte offset. */
+/** `CORRUPTION`: bytes on disk that were durable are not what tickstore wrote: names the file and the byte offset. */
 export class CorruptionError extends TickstoreError {
+  /** The damaged file. */
   readonly file: string;
+  /** The byte offset of the damage in `file`. */
   readonly offset: number;
   constructor(file: string, offset: number, reason: string) {
     super('CORRUPTION', `${file}: corrupt at byte offset ${offset}: ${reason}`);
@@ -70,8 +89,9 @@ export class CorruptionError extends TickstoreError {
   }
 }
 
-/** The file system failed an operation; `cause` holds the system error code (EIO, ENOSPC, …). */
+/** `IO_ERROR`: the file system (or the engine) failed an operation; `syscallCode` says how. */
 export class StoreIOError extends TickstoreError {
+  /** The system error code: EIO, ENOSPC, … */
   readonly syscallCode: string;
   constructor(message: string, syscallCode: string) {
     super('IO_ERROR', message);
@@ -79,8 +99,9 @@ export class StoreIOError extends TickstoreError {
   }
 }
 
-/** A transaction kept meeting concurrent writes to what it read, past its retry budget; nothing was written. */
+/** `TX_CONFLICT`: a transaction kept meeting concurrent writes to what it read, past its retry budget; nothing was written. */
 export class TransactionConflictError extends TickstoreError {
+  /** How many attempts were made (`retries` + 1). */
   readonly attempts: number;
   constructor(attempts: number) {
     super('TX_CONFLICT', `transaction conflicted with concurrent writes ${attempts} times; nothing was written`);
@@ -88,7 +109,7 @@ export class TransactionConflictError extends TickstoreError {
   }
 }
 
-/** A ticker transaction's closure threw (see `cause`); nothing was written. */
+/** `TX_ABORTED`: a ticker transaction's closure threw (see `cause`: what it threw); nothing was written. */
 export class TransactionAbortedError extends TickstoreError {
   constructor(override readonly cause: unknown) {
     super('TX_ABORTED', `transaction aborted by its closure: ${cause instanceof Error ? cause.message : String(cause)}; nothing was written`);

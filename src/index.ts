@@ -1,10 +1,20 @@
 /**
- * tickstore: a durable key/value store for Colyseus game servers.
+ * tickstore: a durable key/value store for Colyseus game servers. An
+ * fsync'd, checksummed log engine runs on a worker thread behind an LRU
+ * memcache; results are delivered inside the room's tick, so the tick never
+ * waits on a disk.
  *
- *     const store = await openStore({ dir: './data' });
- *     const ticker = store.ticker();           // one per room
- *     ticker.put(key, bytes);                   // returns a handle at once
- *     ticker.tick();                            // inside the room's clock tick
+ * ```ts
+ * const store = await openStore({ dir: './data' });
+ * const ticker = store.ticker();           // one per room
+ * ticker.put(key, bytes);                   // returns a handle at once
+ * ticker.tick();                            // inside the room's clock tick
+ * ```
+ *
+ * Start at {@link openStore}, {@link Store} and {@link Ticker}; Colyseus rooms
+ * use `tickstore/plugin`.
+ *
+ * @module tickstore
  */
 import { checkOptions, engineConfig, type StoreOptions, type Tunables } from './config.js';
 import { StoreRegistry } from './registry.js';
@@ -28,10 +38,27 @@ export {
 
 /**
  * Opens (creating if needed) the store in `options.dir` on the embedded disk
- * engine, running on its own worker thread. Resolves once recovery is done:
- * a torn tail truncated, the replica reconciled. Rejects with
- * InvalidConfigError, StoreLockedError (another process holds the directory),
- * CorruptionError (file and offset) or StoreIOError.
+ * engine, running on its own worker thread (`backend: 'memory'`: the same
+ * engine on an in-memory file system). Resolves once recovery is done: a torn
+ * tail truncated, the replica reconciled. One process per directory: close
+ * the store with {@link Store.close} to release it.
+ *
+ * @param options The directory, and any {@link Tunables} to override (see {@link StoreOptions}).
+ * @returns The open store.
+ * @throws {@link InvalidConfigError} (rejects) An option is unknown or outside its bounds.
+ * @throws {@link StoreLockedError} (rejects) Another process (or another open store in this one) holds the directory.
+ * @throws {@link CorruptionError} (rejects) Durable bytes are damaged; names the file and offset.
+ * @throws {@link StoreIOError} (rejects) The file system failed; `syscallCode` says how (EIO, ENOSPC, …).
+ *
+ * @example
+ * ```ts
+ * import { openStore, buildKey } from 'tickstore';
+ *
+ * const store = await openStore({ dir: './data', flushPolicy: { mode: 'grouped', intervalMs: 10 } });
+ * const key = buildKey(1, 42n, [7]);
+ * await store.put(key, new TextEncoder().encode('{"gold":10}'));
+ * await store.close();
+ * ```
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
   const { dir, backend, tunables } = checkOptions(options);
@@ -41,7 +68,23 @@ export async function openStore(options: StoreOptions): Promise<Store> {
   return new Store(engine, tunables);
 }
 
-/** A registry of shared, reference-counted stores under `baseDir` (see StoreRegistry). */
+/**
+ * A registry of shared, reference-counted stores under `baseDir`: one store
+ * per `(id, backend)`, in the directory `baseDir/id`, closed with its last
+ * release (see {@link StoreRegistry}).
+ *
+ * @param baseDir The directory every store's directory is created under.
+ * @param defaults Tunables every store of this registry opens with (see {@link Tunables}).
+ * @returns The registry. Nothing is opened or checked until {@link StoreRegistry.open}.
+ *
+ * @example
+ * ```ts
+ * const registry = createRegistry('./data');
+ * const ref = await registry.open('world');      // or ('world', { backend: 'memory' })
+ * await ref.store.put('motd', new TextEncoder().encode('hello'));
+ * await ref.release();                           // the last release closes the store
+ * ```
+ */
 export function createRegistry(baseDir: string, defaults: Partial<Tunables> = {}): StoreRegistry {
   return new StoreRegistry(baseDir, openStore, defaults);
 }

@@ -90,9 +90,17 @@ export function checkScan(options: unknown): ScanSpec {
   return spec;
 }
 
-/** When a written value expires: `ttlMs` from now, or at `expiresAt` (ms since the epoch). After that it reads as absent. */
+/**
+ * When a written value expires: `ttlMs` from now, or at `expiresAt` (give one
+ * at most; default: never). From then on the key reads as absent (get,
+ * exists, version, scan, conditions), compaction removes it, and its deadline
+ * survives restarts. A later write without either makes the key permanent
+ * again. Values with a deadline are never kept in the memcache.
+ */
 export interface ExpiryOptions {
+  /** Milliseconds from now: a positive number (default: no expiry). */
   ttlMs?: number;
+  /** A time in whole milliseconds since the epoch, 0..8.64e15 (default: no expiry). */
   expiresAt?: number;
 }
 
@@ -105,7 +113,11 @@ export function checkWriteOptions(o: unknown): { deadline: number | undefined; d
   return { deadline: checkExpiry(expiry), durable: durable === true };
 }
 
-/** One write of an atomic batch; a put may expire (see ExpiryOptions). */
+/**
+ * One write of an atomic batch ({@link Store.batch}, {@link Ticker.batch}):
+ * a put, which may expire (see {@link ExpiryOptions}), or a delete (which takes
+ * only `type` and `key`).
+ */
 export type BatchOp = ({ type: 'put'; key: string; value: Uint8Array } & ExpiryOptions) | { type: 'delete'; key: string };
 
 /** Latest deadline accepted: year 275760, the end of JavaScript dates. */
@@ -134,6 +146,7 @@ export function checkExpiry(o: unknown, now = Date.now()): number | undefined {
   return undefined;
 }
 
+/** Most ops one batch may hold: 10000. */
 export const MAX_BATCH_OPS = 10_000;
 
 /** Validates a batch: 1..MAX_BATCH_OPS puts and deletes, each key and value checked. */
@@ -209,7 +222,12 @@ export function decodeBatch(b: Buffer): DecodedWrite[] {
   return out;
 }
 
-/** What a conditional put requires of the key's current state. */
+/**
+ * What a conditional put ({@link Ticker.putIf}) requires of the key's current
+ * state: absent (or expired), at a version (a whole number >= 1, from an
+ * EXISTS or an earlier conditional write), or holding exactly a value
+ * (undefined: absent).
+ */
 export type Condition = { absent: true } | { version: number } | { value: Uint8Array | undefined };
 
 /** Condition on the wire: mode u8 (1 absent, 2 version, 3 value, 4 value-absent), version u64 or valLen u32 + bytes, then the new value. */

@@ -3,10 +3,16 @@ import { InvalidArgumentError } from './errors.js';
 import type { StoreOptions, Tunables } from './config.js';
 import type { Store } from './store.js';
 
+/** @inline */
 type Backend = 'disk' | 'memory';
 
-/** A store handed out by a registry: close() releases this reference only. */
+/**
+ * A store handed out by {@link StoreRegistry.open}: one reference to a shared
+ * store. Use `store` freely, but don't `close()` it (other references may be
+ * using it): call {@link StoreRef.release} when done.
+ */
 export interface StoreRef {
+  /** The shared store. It stays open until the last reference to it is released. */
   readonly store: Store;
   /** Releases this reference; the store closes when the last one is released. Idempotent. */
   release(): Promise<void>;
@@ -16,7 +22,20 @@ interface Entry { store: Promise<Store>; refs: number }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
-/** Rejects ids that could name anything but one directory right under the base. */
+/**
+ * Checks a registry store id: 1–128 of `[A-Za-z0-9._-]`, starting with a
+ * letter or digit and containing no `..`, so that it names exactly one
+ * directory right under the registry's base directory.
+ *
+ * @returns `id`, unchanged.
+ * @throws {@link InvalidArgumentError} Any other id (or a non-string).
+ *
+ * @example
+ * ```ts
+ * checkStoreId('world-1');   // 'world-1'
+ * checkStoreId('../etc');    // throws InvalidArgumentError
+ * ```
+ */
 export function checkStoreId(id: unknown): string {
   if (typeof id !== 'string' || !ID.test(id) || id === '.' || id === '..' || id.includes('..')) {
     throw new InvalidArgumentError(`store id must be 1-128 of [A-Za-z0-9._-], not starting with a dot or containing '..': ${JSON.stringify(id)}`);
@@ -28,17 +47,40 @@ export function checkStoreId(id: unknown): string {
  * One shared, reference-counted store per (id, backend) under a base
  * directory: concurrent opens of an id get one instance, and it closes when
  * the last reference is released. Disk and memory stores of the same id are
- * separate.
+ * separate. Made by {@link createRegistry}.
  */
 export class StoreRegistry {
   private readonly open_ = new Map<string, Entry>();
 
+  /** @internal Use `createRegistry`. */
   constructor(
     private readonly baseDir: string,
     private readonly opener: (options: StoreOptions) => Promise<Store>,
     private readonly defaults: Partial<Tunables> = {},
   ) {}
 
+  /**
+   * Opens the store `id` (in `baseDir/id`, with the registry's default
+   * tunables), or takes one more reference to it when it is already open or
+   * opening: concurrent opens of one id share one store. Release every
+   * reference with {@link StoreRef.release}; the last release closes it. A
+   * failed open leaves nothing behind, so a later open tries again.
+   *
+   * @param id The store's id, checked by {@link checkStoreId}.
+   * @param options `backend`: `'disk'` (default) or `'memory'` (see {@link StoreOptions.backend}); a disk and a memory store of one id are separate stores.
+   * @throws {@link InvalidArgumentError} (rejects) An invalid id.
+   * @throws {@link InvalidConfigError} | {@link StoreLockedError} | {@link CorruptionError} | {@link StoreIOError} (rejects) As {@link openStore}.
+   *
+   * @example
+   * ```ts
+   * const ref = await registry.open('world');
+   * try {
+   *   await ref.store.get('motd');
+   * } finally {
+   *   await ref.release();
+   * }
+   * ```
+   */
   async open(id: string, options: { backend?: Backend } = {}): Promise<StoreRef> {
     checkStoreId(id);
     const backend = options.backend ?? 'disk';

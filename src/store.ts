@@ -19,23 +19,37 @@ import {
 
 interface Watcher { ticker: Ticker; onChange: (change: StoreChange) => void; active: boolean }
 
-/** Everything `metrics()` reports. Engine figures are as of the latest reply from the engine. */
+/**
+ * Everything {@link Store.metrics} reports, synchronously. Store figures
+ * (cache, pump time) are current; engine figures are as of the engine's latest
+ * reply.
+ */
 export interface StoreMetrics {
   /** Reads the read store served (memcache misses that reached disk). */
   readStoreReads: number;
+  /** GETs the memcache answered, with no disk read and no worker round trip. */
   cacheHits: number;
+  /** GETs and EXISTS that went to the engine (a memcache miss, a key with a write in flight, or an EXISTS, which the memcache never answers). */
   cacheMisses: number;
-  /** Memcache entries, and bytes of values. */
+  /** Memcache entries (bounded by `memcacheCapacity`). */
   memcacheSize: number;
+  /** Memcache bytes of values (bounded by `memcacheMaxBytes`). */
   memcacheBytes: number;
-  /** Live keys in the write store and in the read store. */
+  /** Live keys in the write store (the log of record). */
   writeCount: number;
+  /** Live keys in the read store (the replica). */
   readCount: number;
+  /** Compactions completed since open. */
   compactions: number;
+  /** Size of the write log, in bytes. */
   writeLogBytes: number;
+  /** Bytes of the write log that hold no live entry (superseded values and tombstones): what compaction reclaims. */
   writeLogDeadBytes: number;
+  /** Size of the read log (the replica), in bytes. */
   readLogBytes: number;
+  /** Dead bytes of the read log. */
   readLogDeadBytes: number;
+  /** fdatasyncs of the write log since open. */
   fsyncs: number;
   /** Ops handed to the engine and not yet answered. */
   opsInFlight: number;
@@ -43,15 +57,19 @@ export interface StoreMetrics {
   replicaLag: number;
   /** Bytes truncated from the write log's end at open: a torn tail and/or the zeros written ahead of it (unclean exit). */
   truncatedBytes: number;
-  /** Replica entries repaired at open, and whether it had to be rebuilt. */
+  /** Replica entries repaired at open. */
   replicaRepaired: number;
+  /** Whether the replica had to be rebuilt at open. */
   replicaRebuilt: boolean;
   /** Open read both logs' indexes from the hint file a clean close left, instead of scanning the logs. */
   openedFromHint: boolean;
-  /** Time spent delivering results in tickers' `tick()`: total, worst single tick, ticks counted. */
+  /** Total time spent delivering results and changes in tickers' `tick()`, in ms. */
   pumpTimeMs: number;
+  /** The longest single `tick()`, in ms. */
   pumpTimeMaxMs: number;
+  /** `tick()` calls that delivered something (the ones counted in `pumpTimeMs`). */
   pumpTicks: number;
+  /** The message of the latest failed compaction since open (the old log is kept and compaction retried), if any. */
   lastCompactionError: string | undefined;
   /** Acknowledged bytes not yet fsync'd (grouped flush policy). */
   unsyncedBytes: number;
@@ -66,9 +84,24 @@ type WriteDone = (error: TickstoreError | undefined, applied?: boolean) => void;
 interface TxCommit { reads: Map<string, number>; ops: BatchOp[] }
 
 /**
- * The store facade: validation, handles, the memcache and metrics, over a
- * Backend that does the real work elsewhere. Everything here runs on the
- * main thread and never blocks.
+ * An open store, from {@link openStore} (or {@link createRegistry}): the
+ * promise forms of every operation, {@link Store.ticker} for tick-driven
+ * code, and maintenance. It validates input, hands out handles and keeps the
+ * memcache and metrics, over an engine that does the real work elsewhere (on
+ * a worker thread); everything here runs on the main thread and never blocks.
+ *
+ * Every call validates its input first: bad input throws a typed error at
+ * the call site (the promise forms reject) and writes nothing. After
+ * {@link Store.close}, every call fails with {@link StoreClosedError}.
+ *
+ * @example
+ * ```ts
+ * const store = await openStore({ dir: './data' });
+ * await store.put(key, bytes);
+ * const value = await store.get(key);      // Uint8Array | undefined
+ * const existed = await store.delete(key); // boolean
+ * await store.close();
+ * ```
  */
 export class Store implements TickerHost {
   private tun: Tunables;
@@ -92,13 +125,44 @@ export class Store implements TickerHost {
     this.cache = new Memcache({ maxEntries: tunables.memcacheCapacity, maxBytes: tunables.memcacheMaxBytes });
   }
 
-  /** A new ticker: one per owner (a room); its results surface only in its own `tick()`. */
+  /**
+   * A new ticker: one per owner (a room). Its calls return a handle at once;
+   * their results surface only inside its own {@link Ticker.tick}, never in
+   * another ticker's.
+   *
+   * @param options `onResult`, called for each result inside `tick()`; without it, results queue for {@link Ticker.poll}.
+   * @throws {@link StoreClosedError} The store is closed.
+   *
+   * @example
+   * ```ts
+   * const ticker = store.ticker({
+   *   onResult: (r) => { if (r.op === 'get' && r.found) use(r.value!); },
+   * });
+   * ticker.get(key);
+   * room.clock.setInterval(() => ticker.tick(), 0);   // results arrive in the room's tick
+   * ```
+   */
   ticker(options?: TickerOptions): Ticker {
     this.assertOpen();
     return new Ticker(this, options);
   }
 
-  /** Reads `key`: its bytes, or undefined when absent. */
+  /**
+   * Reads `key`. A memcache hit never reaches the engine. An expired key
+   * reads as absent.
+   *
+   * @param options `cacheOnRead` (default true): keep a value read from the read store in the memcache (see {@link GetOptions}).
+   * @returns The value (the caller's own copy), or undefined when the key is absent.
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} | {@link CorruptionError} (rejects) The engine failed the op (a file-system error, or damaged bytes on disk).
+   *
+   * @example
+   * ```ts
+   * const bytes = await store.get(buildKey(1, userId));
+   * const profile = bytes ? JSON.parse(new TextDecoder().decode(bytes)) : undefined;
+   * ```
+   */
   get(key: string, options?: { cacheOnRead?: boolean }): Promise<Uint8Array | undefined> {
     return this.promised('get', key, undefined, options?.cacheOnRead ?? true, (r) => r.value);
   }
@@ -107,7 +171,22 @@ export class Store implements TickerHost {
    * Writes `key`; resolves once the write is acknowledged — fsync'd under the
    * immediate flush policy, written to the log under the grouped one (or
    * fsync'd with `durable`). With `ttlMs` or `expiresAt` the value expires:
-   * from then on the key reads as absent, and compaction removes it.
+   * from then on the key reads as absent, and compaction removes it. A put
+   * without either makes the key permanent again. An empty value is a value,
+   * not a delete. The value is copied before this returns.
+   *
+   * @param options `ttlMs` or `expiresAt`, and `durable` (see {@link WriteOptions}).
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidValueError} (rejects) `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
+   * @throws {@link InvalidArgumentError} (rejects) Bad write options: an unknown field, both `ttlMs` and `expiresAt`, or either out of range.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
+   *
+   * @example
+   * ```ts
+   * await store.put(key, new TextEncoder().encode('{"gold":10}'));
+   * await store.put(sessionKey, token, { ttlMs: 30 * 60_000 });
+   * ```
    */
   put(key: string, value: Uint8Array, options?: WriteOptions): Promise<void> {
     return this.promised('put', key, value, false, () => undefined, options);
@@ -116,6 +195,13 @@ export class Store implements TickerHost {
   /**
    * Writes `key` and fsyncs it — with every write issued before it — before
    * resolving, whatever the flush policy (`put` with `durable: true`).
+   *
+   * @param options `ttlMs` or `expiresAt` (see {@link ExpiryOptions}).
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidValueError} (rejects) `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
+   * @throws {@link InvalidArgumentError} (rejects) Bad write options: an unknown field, both `ttlMs` and `expiresAt`, or either out of range.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
    */
   writeDurable(key: string, value: Uint8Array, options?: ExpiryOptions): Promise<void> {
     return this.promised('put', key, value, false, () => undefined, { ...options, durable: true });
@@ -124,6 +210,9 @@ export class Store implements TickerHost {
   /**
    * Resolves once every write issued before it is durable (fsync'd). Rejects
    * — never hangs — if that cannot be done: the error is then `flushError`.
+   *
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The fsync failed, or an earlier failure has not healed yet (the same error as {@link Store.flushError}).
    */
   flush(): Promise<void> {
     return this.promised('flush', '', undefined, false, () => undefined);
@@ -139,33 +228,109 @@ export class Store implements TickerHost {
     return e ? fromErrorShape(e) : undefined;
   }
 
-  /** Deletes `key` durably; resolves to whether it existed. */
+  /**
+   * Deletes `key`: a tombstone in the log, acknowledged like a put (per the
+   * flush policy).
+   *
+   * @returns Whether the key existed.
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
+   */
   delete(key: string): Promise<boolean> {
     return this.promised('delete', key, undefined, false, (r) => r.found);
   }
 
-  /** Applies puts and deletes atomically: all of them, or (on error, or across a crash) none. */
+  /**
+   * Applies puts and deletes atomically: all of them, or (on error, or across
+   * a crash) none. A put may expire (`ttlMs` or `expiresAt` on the op).
+   *
+   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}).
+   * @throws {@link InvalidArgumentError} (rejects) Not an array of 1..MAX_BATCH_OPS ops, an op of unknown type or with unknown fields, or bad expiry options.
+   * @throws {@link InvalidKeyError} | {@link InvalidValueError} (rejects) An op's key or value is invalid.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
+   *
+   * @example
+   * ```ts
+   * await store.batch([
+   *   { type: 'put', key: buildKey(2, alice, [sword]), value: itemBytes },
+   *   { type: 'delete', key: buildKey(2, bob, [sword]) },
+   * ]);
+   * ```
+   */
   batch(ops: BatchOp[]): Promise<void> {
     return this.promised('batch', '', ops, false, () => undefined);
   }
 
-  /** Writes `value` only if `key` is absent (or expired); resolves to whether it did. It may expire in turn. */
+  /**
+   * Writes `value` only if `key` is absent (or expired). The condition sees
+   * every write issued before it; a mismatch is a normal outcome (false), not
+   * an error.
+   *
+   * @param options The write may expire in turn (`ttlMs`, `expiresAt`) or be forced `durable` (see {@link WriteOptions}).
+   * @returns Whether it wrote.
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidValueError} (rejects) `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
+   * @throws {@link InvalidArgumentError} (rejects) Bad write options: an unknown field, both `ttlMs` and `expiresAt`, or either out of range.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
+   *
+   * @example
+   * ```ts
+   * const claimed = await store.putIfAbsent(lockKey, owner, { ttlMs: 5_000 });  // a lock that frees itself
+   * ```
+   */
   putIfAbsent(key: string, value: Uint8Array, options?: WriteOptions): Promise<boolean> {
     return this.promised('putIf', key, { value, condition: { absent: true } }, false, (r) => r.applied === true, options);
   }
 
-  /** Writes `next` only if `key` holds exactly `expected` (undefined: absent); resolves to whether it did. */
+  /**
+   * Writes `next` only if `key` holds exactly `expected` (undefined: absent).
+   * A mismatch is a normal outcome (false), not an error.
+   *
+   * @returns Whether it wrote.
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidValueError} (rejects) `expected` (when given) or `next` is not a `Uint8Array` within {@link MAX_VALUE_BYTES}.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
+   */
   compareAndSwap(key: string, expected: Uint8Array | undefined, next: Uint8Array): Promise<boolean> {
     return this.promised('putIf', key, { value: next, condition: { value: expected } }, false, (r) => r.applied === true);
   }
 
-  /** Writes `value` only if `key` is at version `ifVersion` (from `version()` or an earlier write). */
+  /**
+   * Writes `value` only if `key` is at version `ifVersion` (from
+   * {@link Store.version} or an earlier conditional write). A mismatch is a
+   * normal outcome (`applied: false`), not an error.
+   *
+   * @returns Whether it wrote, and the key's version after the op (undefined when the key is absent).
+   * @throws {@link InvalidArgumentError} `ifVersion` is not a whole number >= 1 — thrown at the call, not as a rejection.
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidValueError} (rejects) `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
+   *
+   * @example
+   * ```ts
+   * const v = await store.version(key);
+   * const { applied } = await store.putVersioned(key, next, v!);
+   * ```
+   */
   putVersioned(key: string, value: Uint8Array, ifVersion: number): Promise<{ applied: boolean; version: number | undefined }> {
     return this.promised('putIf', key, { value, condition: { version: checkVersion(ifVersion) } }, false,
       (r) => ({ applied: r.applied === true, version: r.version }));
   }
 
-  /** The key's current version (its last write's sequence number), or undefined when absent. */
+  /**
+   * The key's current version: its last write's sequence number. No value is
+   * read.
+   *
+   * @returns The version, or undefined when the key is absent (or expired).
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} | {@link CorruptionError} (rejects) The engine failed the op (a file-system error, or damaged bytes on disk).
+   */
   version(key: string): Promise<number | undefined> {
     return this.promised('exists', key, undefined, false, (r) => r.version);
   }
@@ -181,6 +346,26 @@ export class Store implements TickerHost {
    * earlier has changed does not return; the attempt is abandoned and run
    * again instead. A throw from `fn` is passed on only when everything it
    * read is still current (what it saw was real) — otherwise it is retried.
+   *
+   * @param fn The transaction's body; it may run more than once, so keep it free of other side effects.
+   * @param options `retries`: how many times a conflicting attempt is run again (default 16).
+   * @returns What `fn` returned, from the attempt that committed.
+   * @throws {@link TransactionConflictError} (rejects) Every attempt met a concurrent write to what it read; nothing was written.
+   * @throws (rejects) Whatever `fn` threw (its reads still current); nothing was written.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
+   *
+   * @example
+   * ```ts
+   * const moved = await store.transaction(async (tx) => {
+   *   const from = JSON.parse(text(await tx.get(aliceInv)));
+   *   const to = JSON.parse(text(await tx.get(bobInv)));
+   *   to.push(from.splice(from.indexOf('sword'), 1)[0]);
+   *   tx.put(aliceInv, encode(from));
+   *   tx.put(bobInv, encode(to));
+   *   return true;
+   * });
+   * ```
    */
   async transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options: { retries?: number } = {}): Promise<T> {
     this.assertOpen();
@@ -200,7 +385,7 @@ export class Store implements TickerHost {
     throw new TransactionConflictError(retries + 1);
   }
 
-  /** @internal A ticker's transaction: runs it, and hands its outcome to `sink` as a result. */
+  /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the ticker's host interface). A ticker's transaction: runs it, and hands its outcome to `sink` as a result. */
   runTransaction(fn: (tx: Transaction) => unknown, options: { retries?: number } | undefined, sink: ResultSink): number {
     this.assertOpen();
     const handle = ++this.nextHandle;
@@ -237,12 +422,38 @@ export class Store implements TickerHost {
     }
   }
 
-  /** Whether `key` has a value (none is read). */
+  /**
+   * Whether `key` has a value (none is read); an expired key has none.
+   *
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} | {@link CorruptionError} (rejects) The engine failed the op (a file-system error, or damaged bytes on disk).
+   */
   exists(key: string): Promise<boolean> {
     return this.promised('exists', key, undefined, false, (r) => r.found);
   }
 
-  /** One page of an ordered scan; pass `cursor` back for the next page. */
+  /**
+   * One page of an ordered scan, by prefix and/or bounds, in the keys'
+   * lexicographic UTF-8 byte order (descending with `reverse`). Each page is
+   * read in one engine turn, a consistent snapshot; pass its `cursor` back for
+   * the next page, which continues strictly after the last key returned.
+   * Expired keys are skipped.
+   *
+   * @param options See {@link ScanOptions}; default: the first 100 keys.
+   * @returns The page's entries (key order; the values are the caller's own copies) and the cursor of the next page (undefined on the last page).
+   * @throws {@link InvalidArgumentError} (rejects) An unknown option, a `limit` outside 1..10000, a non-boolean `reverse`, or an invalid cursor (or one made for the other direction).
+   * @throws {@link InvalidKeyError} (rejects) A `prefix` or bound that is not a valid key.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreIOError} | {@link CorruptionError} (rejects) The engine failed the op (a file-system error, or damaged bytes on disk).
+   *
+   * @example
+   * ```ts
+   * const page = await store.scan({ prefix: keyPrefix(1, 42n), limit: 50 });
+   * for (const { key, value } of page.entries) { }    // key order
+   * const next = await store.scan({ prefix: keyPrefix(1, 42n), limit: 50, cursor: page.cursor });
+   * ```
+   */
   scan(options: ScanOptions = {}): Promise<{ entries: { key: string; value: Uint8Array }[]; cursor: string | undefined }> {
     return this.promised('scan', '', options, false, (r) => ({ entries: r.entries ?? [], cursor: r.cursor }));
   }
@@ -259,7 +470,7 @@ export class Store implements TickerHost {
     }
   }
 
-  /** @internal The one path every op takes (tickers and promises). Throws typed errors for bad input. */
+  /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the ticker's host interface). The one path every op takes (tickers and promises). Throws typed errors for bad input. */
   issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink, options?: unknown): number {
     this.assertOpen();
     if (op === 'flush') {
@@ -434,7 +645,7 @@ export class Store implements TickerHost {
     };
   }
 
-  /** @internal Registers a ticker's watch; returns the function that removes it. */
+  /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the ticker's host interface); use `ticker.watch`. Registers a ticker's watch; returns the function that removes it. */
   watch(ticker: Ticker, target: WatchTarget, onChange: (change: StoreChange) => void): () => void {
     this.assertOpen();
     const isKey = typeof target === 'object' && target !== null && 'key' in target;
@@ -469,14 +680,27 @@ export class Store implements TickerHost {
     }
   }
 
-  /** @internal */
+  /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the ticker's host interface). Adds one `tick()`'s time to the pump metrics. */
   tickerTime(ms: number): void {
     this.pumpTotal += ms;
     this.pumpTicks++;
     if (ms > this.pumpMax) this.pumpMax = ms;
   }
 
-  /** Changes any option but `dir`, in place. Invalid values throw InvalidConfigError and change nothing. */
+  /**
+   * Changes any tunable in place (`dir` and `backend` are fixed at open);
+   * fields not given keep their current values.
+   *
+   * @param options The tunables to change (see {@link Tunables}).
+   * @returns Resolves once the engine has applied them.
+   * @throws {@link InvalidConfigError} An unknown option, `dir` or `backend`, or a value outside its bounds — thrown at the call; nothing is changed.
+   * @throws {@link StoreClosedError} The store is closed (thrown at the call).
+   *
+   * @example
+   * ```ts
+   * await store.configure({ flushPolicy: { mode: 'grouped', intervalMs: 10 }, memcacheCapacity: 10_000 });
+   * ```
+   */
   configure(options: Partial<Tunables>): Promise<void> {
     this.assertOpen();
     if (options !== null && typeof options === 'object' && ('dir' in options || 'backend' in options)) {
@@ -489,15 +713,21 @@ export class Store implements TickerHost {
     return this.backend.configure(engineConfig(next));
   }
 
-  /** The options in force. */
+  /** The tunables in force (a copy). */
   get options(): Readonly<Tunables> { return { ...this.tun }; }
 
-  /** Compacts both logs now, whatever their thresholds. */
+  /**
+   * Compacts both logs now, whatever their thresholds; resolves when done.
+   *
+   * @throws {@link StoreClosedError} The store is closed (thrown at the call).
+   * @throws {@link StoreIOError} (rejects) A compaction failed (the old log is kept).
+   */
   compact(): Promise<void> {
     this.assertOpen();
     return this.backend.compact();
   }
 
+  /** The store's figures, synchronously (see {@link StoreMetrics}). */
   metrics(): StoreMetrics {
     const e = this.backend.stats();
     return {
@@ -528,12 +758,16 @@ export class Store implements TickerHost {
     };
   }
 
+  /** Whether {@link Store.close} has been called. */
   get isClosed(): boolean { return this.closed; }
 
   /**
    * Refuses new ops at once, lets every op already issued finish (results
    * still reach their tickers), then closes the engine and releases the
-   * directory. Idempotent.
+   * directory. A clean close leaves `index.hint` so that the next open skips
+   * scanning the logs. Idempotent: every call returns the same promise.
+   *
+   * @throws {@link StoreIOError} (rejects) Closing the engine failed.
    */
   close(): Promise<void> {
     if (!this.closing) {

@@ -2,12 +2,14 @@ import { StoreClosedError, type TickstoreError } from './errors.js';
 import type { BatchOp, Condition, ExpiryOptions } from './input.js';
 import type { Transaction } from './transaction.js';
 
+/** Which operation a {@link StoreResult} answers. */
 export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf' | 'tx' | 'flush';
 
 /** The outcome of one operation, delivered inside its ticker's `tick()`. */
 export interface StoreResult {
   /** The non-zero handle the call returned. */
   handle: number;
+  /** The operation it answers. */
   op: OpName;
   /** False only on an I/O or engine error (see `error`). A GET miss is ok. */
   ok: boolean;
@@ -27,44 +29,53 @@ export interface StoreResult {
   cursor?: string;
   /** A ticker transaction that committed: what its closure returned. */
   txResult?: unknown;
+  /** Why the op failed, when `ok` is false: a {@link StoreIOError}, {@link CorruptionError}, {@link StoreClosedError} (the engine is gone), or for a transaction whose closure threw, a {@link TransactionAbortedError}. */
   error?: TickstoreError;
 }
 
+/** Options of {@link Store.ticker}. */
 export interface TickerOptions {
-  /** Called for each result inside `tick()`. Without it, results queue for `poll()`. */
+  /** Called for each result inside `tick()`, in completion order. Default: none — results queue for `poll()` instead. */
   onResult?: (result: StoreResult) => void;
 }
 
 /** An ordered scan: by prefix and/or bounds, lexicographic by the keys' UTF-8 bytes. */
 export interface ScanOptions {
-  /** Only keys starting with this ('' or absent: all keys). */
+  /** Only keys starting with this (default: '' — all keys); a non-empty prefix must be a valid key. */
   prefix?: string;
+  /** Only keys after this one (exclusive lower bound; a valid key). Default: none. */
   gt?: string;
+  /** Only keys from this one on (inclusive lower bound; a valid key). Default: none. */
   gte?: string;
+  /** Only keys before this one (exclusive upper bound; a valid key). Default: none. */
   lt?: string;
+  /** Only keys up to this one (inclusive upper bound; a valid key). Default: none. */
   lte?: string;
-  /** Most entries in the page (1..10000, default 100). */
+  /** Most entries in the page: a whole number in 1..10000 (default 100). */
   limit?: number;
-  /** Descending order. */
+  /** Descending key order (default false). */
   reverse?: boolean;
-  /** The `cursor` of the previous page, to continue after it. */
+  /** The `cursor` of the previous page, to continue strictly after its last key; the other options must match that scan's direction. Default: none (the first page). */
   cursor?: string;
 }
 
 /** Options of a put: an expiry, and whether it must be fsync'd before its result whatever the flush policy. */
 export interface WriteOptions extends ExpiryOptions {
-  /** Fsync this write (and every write before it) before acknowledging it, even under the grouped policy. */
+  /** Fsync this write (and every write before it) before acknowledging it, even under the grouped policy (default false). */
   durable?: boolean;
 }
 
+/** Options of a GET ({@link Ticker.get}, {@link Store.get}). */
 export interface GetOptions {
-  /** On a read-store read, keep the value in the memcache (default true). */
+  /** On a read-store read, keep the value in the memcache (default true). Values with an expiry are never cached. */
   cacheOnRead?: boolean;
 }
 
 /** A committed write to a watched key, delivered inside the watcher's `tick()`. */
 export interface StoreChange {
+  /** The key written. */
   key: string;
+  /** What the write was (a batch or transaction reports each of its writes). */
   op: 'put' | 'delete';
   /** The new value (its own copy); undefined after a delete. */
   value: Uint8Array | undefined;
@@ -103,9 +114,26 @@ class ResultQueue {
 }
 
 /**
- * One owner's (a room's) view of the store. Calls return a handle at once;
- * results surface only inside this ticker's `tick()` — to `onResult`, or into
- * the queue `poll()` reads — and never in another ticker.
+ * One owner's (a room's) view of the store, from {@link Store.ticker}. Calls
+ * return a non-zero handle at once; results surface only inside this
+ * ticker's {@link Ticker.tick} — to `onResult`, or into the queue
+ * {@link Ticker.poll} reads — and never in another ticker. All ops issued in
+ * one tick travel to the engine as one message.
+ *
+ * Bad input throws a typed error at the call and issues nothing; an I/O or
+ * engine failure arrives as a result with `ok: false` and `error`.
+ *
+ * @example
+ * ```ts
+ * const ticker = store.ticker();
+ * const handle = ticker.get(key);
+ * ticker.put(other, bytes, { ttlMs: 60_000 });
+ * // later, inside the room's tick:
+ * ticker.tick();
+ * for (let r = ticker.poll(); r; r = ticker.poll()) {
+ *   if (r.handle === handle && r.ok && r.found) use(r.value!);
+ * }
+ * ```
  */
 export class Ticker implements ResultSink {
   private readonly arrived = new ResultQueue();
@@ -114,19 +142,52 @@ export class Ticker implements ResultSink {
   private readonly unwatch = new Set<() => void>();
   private disposed = false;
 
+  /** @internal Use `store.ticker()`. */
   constructor(private readonly host: TickerHost, private readonly opts: TickerOptions = {}) {}
 
-  /** Starts a GET; returns its handle. */
+  /**
+   * Starts a GET; its result has `found` and `value`, and `fromCache: true`
+   * when the memcache answered (no disk read, no worker round trip; it still
+   * surfaces at the next `tick()`).
+   *
+   * @param options `cacheOnRead` (default true; see {@link GetOptions}).
+   * @returns The op's handle.
+   * @throws {@link InvalidKeyError} `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   */
   get(key: string, options?: GetOptions): number {
     return this.issue('get', key, undefined, options?.cacheOnRead ?? true);
   }
 
-  /** Starts a PUT; the value is copied before this returns. It may expire or be forced durable (WriteOptions). */
+  /**
+   * Starts a PUT; the value is copied before this returns. Its result comes
+   * once the write is acknowledged per the flush policy (`found` is always
+   * true).
+   *
+   * @param options It may expire (`ttlMs`, `expiresAt`) or be forced `durable` (see {@link WriteOptions}).
+   * @returns The op's handle.
+   * @throws {@link InvalidKeyError} `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidValueError} `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
+   * @throws {@link InvalidArgumentError} Bad write options: an unknown field, both `ttlMs` and `expiresAt`, either out of range, or a non-boolean `durable`.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   *
+   * @example
+   * ```ts
+   * ticker.put(buildKey(1, userId), bytes);
+   * ticker.put(inviteKey, invite, { expiresAt: Date.parse('2026-12-01') });
+   * ```
+   */
   put(key: string, value: Uint8Array, options?: WriteOptions): number {
     return this.issue('put', key, value, false, options);
   }
 
-  /** Starts a DELETE. */
+  /**
+   * Starts a DELETE; its result's `found` tells whether the key existed.
+   *
+   * @returns The op's handle.
+   * @throws {@link InvalidKeyError} `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   */
   delete(key: string): number {
     return this.issue('delete', key, undefined, false);
   }
@@ -134,23 +195,79 @@ export class Ticker implements ResultSink {
   /**
    * Starts a conditional put: written only if the key is absent
    * (`{ absent: true }`), has version `{ version }`, or holds exactly
-   * `{ value }` (undefined: absent). The result's `applied` says which.
+   * `{ value }` (undefined: absent). The condition sees every write issued
+   * before it. The result's `applied` says whether it was written (a
+   * mismatch is `ok && !applied`, not an error), and `version` is the key's
+   * version after the op.
+   *
+   * @param condition `{ absent: true }`, `{ version }` or `{ value }` (see {@link Condition}).
+   * @param options It may expire or be forced `durable` (see {@link WriteOptions}).
+   * @returns The op's handle.
+   * @throws {@link InvalidKeyError} `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidValueError} `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
+   * @throws {@link InvalidArgumentError} A condition that is none of the three forms, a version that is not a whole number >= 1, or bad write options.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   *
+   * @example
+   * ```ts
+   * ticker.putIf(lockKey, owner, { absent: true }, { ttlMs: 5_000 });
+   * ticker.putIf(key, next, { version: 12 });
+   * ```
    */
   putIf(key: string, value: Uint8Array, condition: Condition, options?: WriteOptions): number {
     return this.issue('putIf', key, { value, condition }, false, options);
   }
 
-  /** Starts an atomic batch of puts and deletes (one commit unit: all or nothing, across a crash too). */
+  /**
+   * Starts an atomic batch of puts and deletes (one commit unit: all or
+   * nothing, across a crash too).
+   *
+   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}).
+   * @returns The op's handle.
+   * @throws {@link InvalidArgumentError} Not an array of 1..MAX_BATCH_OPS ops, an op of unknown type or with unknown fields, or bad expiry options.
+   * @throws {@link InvalidKeyError} | {@link InvalidValueError} An op's key or value is invalid.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   *
+   * @example
+   * ```ts
+   * ticker.batch([
+   *   { type: 'put', key: buildKey(2, alice, [sword]), value: itemBytes },
+   *   { type: 'delete', key: buildKey(2, bob, [sword]) },
+   * ]);
+   * ```
+   */
   batch(ops: BatchOp[]): number {
     return this.issue('batch', '', ops, false);
   }
 
-  /** Starts an EXISTS: `found` tells whether the key has a value (no value is read). */
+  /**
+   * Starts an EXISTS: `found` tells whether the key has a value (no value is
+   * read), and `version` is its version when it has one.
+   *
+   * @returns The op's handle.
+   * @throws {@link InvalidKeyError} `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   */
   exists(key: string): number {
     return this.issue('exists', key, undefined, false);
   }
 
-  /** Starts one page of an ordered scan (see ScanOptions); the result carries `entries` and `cursor`. */
+  /**
+   * Starts one page of an ordered scan (see {@link Store.scan}); the result
+   * carries `entries` and `cursor` (absent on the last page).
+   *
+   * @param options See {@link ScanOptions}; default: the first 100 keys.
+   * @returns The op's handle.
+   * @throws {@link InvalidArgumentError} An unknown option, a `limit` outside 1..10000, a non-boolean `reverse`, or an invalid cursor.
+   * @throws {@link InvalidKeyError} A `prefix` or bound that is not a valid key.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   *
+   * @example
+   * ```ts
+   * ticker.scan({ prefix: keyPrefix(1, userId), limit: 50 });
+   * // in a later tick: result.entries, then scan({ …, cursor: result.cursor }) for the next page
+   * ```
+   */
   scan(options: ScanOptions = {}): number {
     return this.issue('scan', '', options, false);
   }
@@ -161,13 +278,34 @@ export class Ticker implements ResultSink {
    * it committed; `ok && !applied` when it kept conflicting past its retries;
    * `ok: false` with a TransactionAbortedError (the throw as `cause`) when
    * `fn` threw. Nothing is written unless it committed.
+   *
+   * @param fn The transaction's body; it may run more than once.
+   * @param options `retries`: how many times a conflicting attempt is run again (default 16).
+   * @returns The op's handle.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   *
+   * @example
+   * ```ts
+   * ticker.transaction(async (tx) => {
+   *   const gold = Number(text(await tx.get(goldKey)) || '0');
+   *   tx.put(goldKey, encode(String(gold + 10)));
+   *   return gold + 10;
+   * });
+   * // its result, at a tick: r.op === 'tx', r.applied, r.txResult
+   * ```
    */
   transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: { retries?: number }): number {
     if (this.disposed) throw new StoreClosedError('this ticker is disposed');
     return this.host.runTransaction(fn, options, this);
   }
 
-  /** Starts a FLUSH: its result is ok once every write issued before it (by anyone) is durable. */
+  /**
+   * Starts a FLUSH: its result is ok once every write issued before it (by
+   * anyone) is durable, and `ok: false` with the error if that cannot be done.
+   *
+   * @returns The op's handle.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   */
   flush(): number {
     return this.issue('flush', '', undefined, false);
   }
@@ -177,7 +315,7 @@ export class Ticker implements ResultSink {
     return this.host.issue(op, key, value, cacheOnRead, this, options);
   }
 
-  /** @internal The store hands over a finished op; it waits for the next tick. */
+  /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the store's result-sink interface). The store hands over a finished op; it waits for the next tick. */
   deliver(result: StoreResult): void {
     if (!this.disposed) this.arrived.push(result);
   }
@@ -186,6 +324,19 @@ export class Ticker implements ResultSink {
    * Calls `onChange` inside this ticker's `tick()` for every committed write
    * (from any ticker or promise of this store) to the key or under the
    * prefix. Returns a function that stops watching; `dispose()` stops all.
+   *
+   * @param target `{ key }` or `{ prefix }` (see {@link WatchTarget}).
+   * @param onChange Called with each change (see {@link StoreChange}).
+   * @returns A function that stops this watch.
+   * @throws {@link InvalidKeyError} `{ key }` is not a valid key, or the target is neither `{ key }` nor `{ prefix }` with a string.
+   * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
+   *
+   * @example
+   * ```ts
+   * const stop = ticker.watch({ prefix: 'world:' }, (change) => {
+   *   console.log(change.key, change.op, change.value?.length);
+   * });
+   * ```
    */
   watch(target: WatchTarget, onChange: (change: StoreChange) => void): () => void {
     if (this.disposed) throw new StoreClosedError('this ticker is disposed');
@@ -203,7 +354,10 @@ export class Ticker implements ResultSink {
   /**
    * Delivers every result that has completed, in completion order (FIFO),
    * then every watched change. Returns how many results. If a callback
-   * throws, the rest stay for the next tick.
+   * throws, the exception propagates and the rest stay for the next tick.
+   * Call it from the room's clock tick.
+   *
+   * @returns How many results were delivered.
    */
   tick(): number {
     const n = this.arrived.length;
@@ -229,13 +383,17 @@ export class Ticker implements ResultSink {
     return count;
   }
 
-  /** The next delivered result, or undefined (only when no onResult was given). */
+  /** The next result `tick()` delivered, or undefined; results queue here only when no `onResult` was given. */
   poll(): StoreResult | undefined { return this.delivered.shift(); }
 
   /** Results not yet delivered by `tick()`. */
   get waiting(): number { return this.arrived.length; }
 
-  /** Drops queued results and ignores ones still in flight (e.g. the room was disposed). */
+  /**
+   * Drops queued results and ignores ones still in flight (e.g. the room was
+   * disposed), and stops every watch. Ops already issued still run; further
+   * calls throw {@link StoreClosedError}.
+   */
   dispose(): void {
     for (const off of [...this.unwatch]) off();
     this.disposed = true;
@@ -244,5 +402,6 @@ export class Ticker implements ResultSink {
     this.changes = [];
   }
 
+  /** Whether {@link Ticker.dispose} has been called. */
   get isDisposed(): boolean { return this.disposed; }
 }

@@ -13,19 +13,37 @@ export class TxRetry extends Error {
 }
 
 /**
- * One attempt of an optimistic transaction: reads go to the store (and are
- * remembered with the version they saw); writes are buffered here and reach
- * the store only at commit, as one atomic unit, and only if nothing read
- * has changed meanwhile.
+ * One attempt of an optimistic transaction, handed to the closure of
+ * {@link Store.transaction} (or {@link Ticker.transaction}): reads go to the
+ * store (and are remembered with the version they saw); writes are buffered
+ * here and reach the store only at commit, as one atomic unit, and only if
+ * nothing read has changed meanwhile.
+ *
+ * @example
+ * ```ts
+ * await store.transaction(async (tx) => {
+ *   const bytes = await tx.get(key);
+ *   tx.put(key, next(bytes));
+ *   tx.delete(otherKey);
+ * });
+ * ```
  */
 export class Transaction {
   /** @internal key → version read (0: absent). */
   readonly reads = new Map<string, number>();
   private readonly writes = new Map<string, BatchOp>();
 
+  /** @internal Made by `Store.transaction`. */
   constructor(private readonly host: TxHost) {}
 
-  /** Reads `key`, seeing this transaction's own writes first. */
+  /**
+   * Reads `key`, seeing this transaction's own writes first, then the store
+   * (the write store, whatever the sync mode). An expired key reads as absent.
+   *
+   * @returns The value (the caller's own copy), or undefined when absent.
+   * @throws {@link InvalidKeyError} (rejects) `key` is not a valid key.
+   * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} (rejects) The store is closed, or the engine failed the read.
+   */
   async get(key: string): Promise<Uint8Array | undefined> {
     checkKey(key);
     const own = this.writes.get(key);
@@ -35,7 +53,14 @@ export class Transaction {
     return value;
   }
 
-  /** Stages a put (written at commit); it may expire (see ExpiryOptions). */
+  /**
+   * Stages a put, written at commit; the value is copied now. It may expire
+   * (see {@link ExpiryOptions}).
+   *
+   * @throws {@link InvalidKeyError} `key` is not a valid key.
+   * @throws {@link InvalidValueError} `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
+   * @throws {@link InvalidArgumentError} Bad expiry options.
+   */
   put(key: string, value: Uint8Array, options?: ExpiryOptions): void {
     checkKey(key);
     const deadline = checkExpiry(options);
@@ -43,7 +68,11 @@ export class Transaction {
     this.writes.set(key, deadline === undefined ? put : { ...put, expiresAt: deadline });
   }
 
-  /** Stages a delete (applied at commit). */
+  /**
+   * Stages a delete, applied at commit.
+   *
+   * @throws {@link InvalidKeyError} `key` is not a valid key.
+   */
   delete(key: string): void {
     checkKey(key);
     this.writes.set(key, { type: 'delete', key });

@@ -31,6 +31,16 @@ const NOT_OPEN = 'no tickstore process store is open: call attachStore(server, {
  * Opens the process's store (or returns it, when already open or opening on
  * the same `dir`). Rejects with InvalidConfigError when one is open on
  * another directory, and with whatever {@link openStore} rejects with.
+ *
+ * @param options As {@link openStore} (see {@link StoreOptions}).
+ * @throws {@link InvalidConfigError} (rejects) A process store is already open on another directory, or bad options.
+ * @throws {@link StoreLockedError} | {@link CorruptionError} | {@link StoreIOError} (rejects) As {@link openStore}.
+ *
+ * @example
+ * ```ts
+ * // One store per process, open before the server listens.
+ * const store = await openProcessStore({ dir });
+ * ```
  */
 export async function openProcessStore(options: StoreOptions): Promise<Store> {
   const dir = typeof options?.dir === 'string' ? resolve(options.dir) : undefined;
@@ -53,7 +63,11 @@ export async function openProcessStore(options: StoreOptions): Promise<Store> {
   }
 }
 
-/** The process's store; StoreClosedError, saying what to call, when none is open. */
+/**
+ * The process's store.
+ *
+ * @throws {@link StoreClosedError} None is open (the message says what to call).
+ */
 export function processStore(): Store {
   if (!slot.store || slot.store.isClosed) throw new StoreClosedError(NOT_OPEN);
   return slot.store;
@@ -64,7 +78,13 @@ export function hasProcessStore(): boolean {
   return slot.store !== undefined && !slot.store.isClosed;
 }
 
-/** Closes the process's store (a no-op when none is open); waits for an open in progress first. */
+/**
+ * Closes the process's store (a no-op when none is open); waits for an open
+ * in progress first. Everything already issued finishes first (see
+ * {@link Store.close}). {@link closeStoreOnShutdown} calls it for you.
+ *
+ * @throws {@link StoreIOError} (rejects) Closing the engine failed.
+ */
 export async function closeProcessStore(): Promise<void> {
   if (slot.opening) await slot.opening.catch(() => undefined);
   const s = slot.store;
@@ -73,6 +93,7 @@ export async function closeProcessStore(): Promise<void> {
   if (s) await s.close();
 }
 
+/** @inline */
 type ShutdownCallback = () => void | Promise<unknown>;
 const CLOSES_STORE = Symbol.for('tickstore.closesStoreOnShutdown');
 
@@ -85,6 +106,16 @@ const CLOSES_STORE = Symbol.for('tickstore.closesStoreOnShutdown');
  * registered. This keeps a callback registered before it, and any
  * `server.onShutdown(fn)` call after it runs `fn` first instead of
  * replacing the close. Calling it twice on one server registers once.
+ *
+ * @param server The Colyseus server.
+ * @param then Your own shutdown work (optional), run before the store closes; the store closes even if it throws.
+ *
+ * @example
+ * ```ts
+ * // Runs after every room is disposed (and has saved); then the store closes.
+ * closeStoreOnShutdown(server, () => log('rooms disposed; closing the store'));
+ * await server.listen(port);
+ * ```
  */
 export function closeStoreOnShutdown(server: Server, then?: ShutdownCallback): void {
   const marked = server as Server & { [CLOSES_STORE]?: { user: ShutdownCallback[] } };
@@ -127,6 +158,18 @@ interface DatabaseHook {
  * Works with `new Server(...)`, `defineServer(...)`, and `@colyseus/tools`
  * (`initializeGameServer: (server) => attachStore(server, { dir })`) and so
  * with `@colyseus/testing`'s `boot()`.
+ *
+ * @param server The Colyseus server, before `listen()`.
+ * @param options As {@link openStore} (see {@link StoreOptions}); checked when the server boots.
+ * @throws The listen rejects with the open's error: {@link InvalidConfigError}, {@link StoreLockedError}, {@link CorruptionError} or {@link StoreIOError} (see {@link openProcessStore}).
+ *
+ * @example
+ * ```ts
+ * const server = new Server({ transport: new WebSocketTransport() });
+ * attachStore(server, { dir: './data' });
+ * server.define('inventory', InventoryRoom);
+ * await server.listen(2567);   // opens the store first
+ * ```
  */
 export function attachStore(server: Server, options: StoreOptions): void {
   const prior = server.options.database as DatabaseHook | undefined;

@@ -49,8 +49,9 @@ const KNOWN_FLAGS = FLAG_LAST | FLAG_SYNCED | FLAG_EXPIRES;
 /** Bytes of the deadline an EXPIRES entry carries before its value. */
 export const DEADLINE_BYTES = 8;
 
-/** Largest key and value the format (and the public API) accepts. */
+/** Largest key the format (and the public API) accepts: 1024 UTF-8 bytes. */
 export const MAX_KEY_BYTES = 1024;
+/** Largest value the format (and the public API) accepts: 16 MiB. An empty value is a value, not a delete. */
 export const MAX_VALUE_BYTES = 16 * 1024 * 1024;
 
 export function entrySize(keyLen: number, valLen: number): number {
