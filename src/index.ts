@@ -19,6 +19,7 @@
 import { checkOptions, engineConfig, type StoreOptions, type Tunables } from './config.js';
 import { StoreRegistry } from './registry.js';
 import { WorkerBackend } from './engine/workerBackend.js';
+import { describeError, msSince, storeLog } from './log.js';
 import { Store } from './store.js';
 
 export { buildKey, keyPrefix, MAX_KEY_PARAMS } from './buildKey.js';
@@ -61,11 +62,22 @@ export {
  * ```
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
-  const { dir, backend, tunables } = checkOptions(options);
-  const engine = backend === 'memory'
-    ? await WorkerBackend.openMemory(dir, engineConfig(tunables))
-    : await WorkerBackend.open(dir, engineConfig(tunables));
-  return new Store(engine, tunables);
+  const started = performance.now();
+  try {
+    const { dir, backend, tunables } = checkOptions(options);
+    const engine = backend === 'memory'
+      ? await WorkerBackend.openMemory(dir, engineConfig(tunables))
+      : await WorkerBackend.open(dir, engineConfig(tunables));
+    if (storeLog.enabled) {
+      const e = engine.stats();
+      storeLog('opened %s (%s) in %d ms: writeKeys=%d readKeys=%d hintUsed=%s truncatedBytes=%d replicaRepaired=%d replicaRebuilt=%s',
+        dir, backend, msSince(started), e.writeKeys, e.readKeys, e.openedFromHint === 1, e.truncatedBytes, e.replicaRepaired, e.replicaRebuilt === 1);
+    }
+    return new Store(engine, tunables, dir);
+  } catch (err) {
+    storeLog('open %s failed after %d ms: %s', String(options?.dir), msSince(started), describeError(err));
+    throw err;
+  }
 }
 
 /**

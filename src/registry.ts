@@ -1,5 +1,6 @@
 import { join } from 'node:path';
 import { InvalidArgumentError } from './errors.js';
+import { describeError, registryLog } from './log.js';
 import type { StoreOptions, Tunables } from './config.js';
 import type { Store } from './store.js';
 
@@ -90,10 +91,15 @@ export class StoreRegistry {
       const store = this.opener({ ...this.defaults, dir: join(this.baseDir, id), backend });
       e = { store, refs: 0 };
       this.open_.set(name, e);
-      store.catch(() => { if (this.open_.get(name) === e) this.open_.delete(name); });
+      store.catch((err: unknown) => {
+        registryLog('open of %s failed: %s', name, describeError(err));
+        if (this.open_.get(name) === e) this.open_.delete(name);
+      });
+      registryLog('opening %s in %s', name, join(this.baseDir, id));
     }
     const entry = e;
     entry.refs++;
+    registryLog('%s: refs=%d', name, entry.refs);
     let store: Store;
     try { store = await entry.store; } catch (err) { entry.refs--; throw err; }
     let released = false;
@@ -103,9 +109,10 @@ export class StoreRegistry {
         if (released) return;
         released = true;
         if (--entry.refs === 0) {
+          registryLog('%s released by its last reference: closing', name);
           this.open_.delete(name);
           await store.close();
-        }
+        } else registryLog('%s released: refs=%d', name, entry.refs);
       },
     };
   }

@@ -12,6 +12,7 @@ import {
 import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
 import { giveCopy, keepCopy } from './bytes.js';
+import { describeError, msSince, storeLog } from './log.js';
 import {
   Ticker, type OpName, type ResultSink, type ScanOptions, type StoreChange, type StoreResult, type TickerHost, type TickerOptions,
   type WatchTarget, type WriteOptions,
@@ -120,7 +121,7 @@ export class Store implements TickerHost {
   private readonly prefixWatchers = new Map<string, Set<Watcher>>();
 
   /** @internal Use `openStore`. */
-  constructor(private readonly backend: Backend, tunables: Tunables) {
+  constructor(private readonly backend: Backend, tunables: Tunables, private readonly dir = '') {
     this.tun = tunables;
     this.cache = new Memcache({ maxEntries: tunables.memcacheCapacity, maxBytes: tunables.memcacheMaxBytes });
   }
@@ -772,7 +773,17 @@ export class Store implements TickerHost {
   close(): Promise<void> {
     if (!this.closing) {
       this.closed = true;
-      this.closing = this.backend.close().then(() => this.cache.clear());
+      const started = performance.now();
+      this.closing = this.backend.close().then(() => {
+        this.cache.clear();
+        if (storeLog.enabled) {
+          const e = this.backend.stats();
+          storeLog('closed %s in %d ms: writeKeys=%d readKeys=%d', this.dir, msSince(started), e.writeKeys, e.readKeys);
+        }
+      }, (err: unknown) => {
+        storeLog('close %s failed after %d ms: %s', this.dir, msSince(started), describeError(err));
+        throw err;
+      });
     }
     return this.closing;
   }

@@ -1,4 +1,5 @@
-import { toErrorShape, type ErrorShape } from '../errors.js';
+import { StoreLockedError, toErrorShape, type ErrorShape } from '../errors.js';
+import { describeError, engineLog, msSince } from '../log.js';
 import type { EngineConfig } from '../config.js';
 import { Compaction, deadBytes, shouldCompact, type IndexedLog } from './compaction.js';
 import type { FileSystem } from './fs.js';
@@ -67,7 +68,10 @@ export class DiskEngine {
   private lag: CommittedGroup[] = [];
   private lagEntries = 0;
   private lagBytes = 0;
-  private running: { il: IndexedLog; c: Compaction }[] = [];
+  /** Running compactions; `bytesBefore`, `dead`, `started` and `steps` are for the log line at the end. */
+  private running: { il: IndexedLog; c: Compaction; bytesBefore: number; dead: number; started: number; steps: number }[] = [];
+  /** The replica's last append failed (logged once, until it catches up). */
+  private replicaFailing = false;
   private lastCompactionError: string | undefined;
   private compactRetryAt = 0;
   /** A write staged in this turn asked to be durable now (writeDurable). */
@@ -87,8 +91,14 @@ export class DiskEngine {
   ) {}
 
   static open(fs: FileSystem, dir: string, cfg: EngineConfig): DiskEngine {
+    const started = performance.now();
     fs.mkdirp(dir);
-    const lock = DirLock.acquire(fs, dir);
+    let lock: DirLock;
+    try { lock = DirLock.acquire(fs, dir); } catch (err) {
+      if (err instanceof StoreLockedError) engineLog('open %s refused: locked by process %d', dir, err.holderPid);
+      else engineLog('open %s failed taking the lock: %s', dir, describeError(err));
+      throw err;
+    }
     try {
       // Leftovers of a crash mid-create or mid-compaction; the logs themselves are whole.
       for (const f of fs.readdir(dir)) {
@@ -109,11 +119,20 @@ export class DiskEngine {
         fs.syncDir(dir);
         rs = ReadStore.open(fs, dir, ws, rdir, hintSeq !== undefined);
       } catch (err) { ws.close(); throw err; }
-      return new DiskEngine(fs, dir, lock, ws, rs, cfg, hintSeq !== undefined);
+      const engine = new DiskEngine(fs, dir, lock, ws, rs, cfg, hintSeq !== undefined);
+      if (engineLog.enabled) engine.logOpened(started);
+      return engine;
     } catch (err) {
+      engineLog('open %s failed after %d ms: %s', dir, msSince(started), describeError(err));
       lock.release();
       throw err;
     }
+  }
+
+  private logOpened(started: number): void {
+    engineLog('opened %s in %d ms: hintUsed=%s writeKeys=%d readKeys=%d writeLogBytes=%d readLogBytes=%d truncatedBytes=%d replicaRepaired=%d replicaRebuilt=%s',
+      this.dir, msSince(started), this.fromHint, this.ws.keydir.size, this.rs.keydir.size, this.ws.log.end, this.rs.log.end,
+      this.ws.recovery.truncatedBytes, this.rs.repaired, this.rs.rebuilt);
   }
 
   /** Takes the new configuration at once; switching to immediate then syncs what was buffered (and may throw, leaving flushError set). */
@@ -321,7 +340,7 @@ export class DiskEngine {
 
   private replicate(group: CommittedGroup): void {
     if (this.cfg.syncMode === 'per-key' && this.lag.length === 0) {
-      try { this.rs.apply(group); return; } catch { /* queued below and retried: meanwhile GETs of those keys read the write store */ }
+      try { this.rs.apply(group); return; } catch (err) { this.replicaFailed(err); /* queued below and retried: meanwhile GETs of those keys read the write store */ }
     }
     // The group buffer is reused by the next commit: keep a copy until the replica catches up.
     this.lag.push({ bytes: Buffer.from(group.bytes), entries: group.entries });
@@ -342,11 +361,22 @@ export class DiskEngine {
     let applied = 0;
     try {
       for (const g of this.lag) { this.rs.apply(g); applied++; }
-    } catch { /* retried at the next sync */ }
+    } catch (err) { this.replicaFailed(err); /* retried at the next sync */ }
     for (const g of this.lag.splice(0, applied)) {
       this.lagEntries -= g.entries.length;
       this.lagBytes -= g.bytes.length;
     }
+    if (this.replicaFailing && this.lag.length === 0) {
+      this.replicaFailing = false;
+      engineLog('replica %s caught up after failed appends', this.rs.log.path);
+    }
+  }
+
+  /** Logs a failed replica append once, not at every retry. */
+  private replicaFailed(err: unknown): void {
+    if (this.replicaFailing) return;
+    this.replicaFailing = true;
+    engineLog('replica append to %s failed (queued and retried; reads of those keys use the write log): %s', this.rs.log.path, describeError(err));
   }
 
   /** Starts compactions whose thresholds are met (all, with `force`); returns why one could not start. */
@@ -360,10 +390,12 @@ export class DiskEngine {
       if (!force && !shouldCompact(il, this.cfg)) continue;
       const durable = il === this.ws;
       try {
-        this.running.push({ il, c: new Compaction(this.fs, this.dir, il, durable, this.ws.lastSeq) });
+        const bytesBefore = il.log.end;
+        const dead = deadBytes(il);
+        this.running.push({ il, c: new Compaction(this.fs, this.dir, il, durable, this.ws.lastSeq), bytesBefore, dead, started: performance.now(), steps: 0 });
       } catch (err) {
         failure ??= err;
-        this.compactionFailed(err);
+        this.compactionFailed(il, err);
       }
     }
     return failure;
@@ -379,19 +411,23 @@ export class DiskEngine {
         r.c.abort();
         r.c.failure = this.ws.flushError;
         this.running.splice(this.running.indexOf(r), 1);
+        engineLog('compaction of %s abandoned: a flush error stands', r.il.log.path);
         continue;
       }
       try {
+        r.steps++;
         if (r.c.step(COMPACTION_STEP_BYTES)) {
           this.compactions++;
           r.c.finished = true;
           this.running.splice(this.running.indexOf(r), 1);
+          engineLog('compacted %s: bytesBefore=%d bytesAfter=%d deadBytesBefore=%d keys=%d in %d ms, steps=%d',
+            r.il.log.path, r.bytesBefore, r.il.log.end, r.dead, r.il.keydir.size, msSince(r.started), r.steps);
         }
       } catch (err) {
         r.c.abort();
         r.c.failure = err;
         this.running.splice(this.running.indexOf(r), 1);
-        this.compactionFailed(err);
+        this.compactionFailed(r.il, err);
       }
       // The new log was fsync'd whole before it replaced the old one, even if the directory sync after failed.
       if (r.c.renamed && r.il === this.ws) this.ws.adopted();
@@ -401,7 +437,8 @@ export class DiskEngine {
     return this.running.length > 0 || retiring;
   }
 
-  private compactionFailed(err: unknown): void {
+  private compactionFailed(il: IndexedLog, err: unknown): void {
+    engineLog('compaction of %s failed (the old log is kept; retried in 1 s at the earliest): %s', il.log.path, describeError(err));
     this.lastCompactionError = toErrorShape(err).message;
     this.compactRetryAt = Date.now() + 1000;
   }
@@ -484,6 +521,7 @@ export class DiskEngine {
     this.closed = true;
     this.syncReplica();
     for (const r of this.running) r.c.abort();
+    const abandoned = this.running.length;
     this.running = [];
     // Release everything even if a step fails; report the first failure afterwards.
     let failure: unknown;
@@ -494,12 +532,20 @@ export class DiskEngine {
     let replicaSynced = false;
     try { if (failure === undefined) { this.rs.log.datasync(); replicaSynced = true; } } catch { /* then no hint */ }
     try { this.rs.close(); } catch (err) { failure ??= err; }
+    let hintWritten = false;
     try {
       // Both logs closed whole: leave their index for a fast next open (an accelerator only).
-      if (failure === undefined && replicaSynced) writeHint(this.fs, this.dir, WRITE_LOG, READ_LOG, this.ws.keydir.table, this.ws.keydir, this.rs.keydir, this.ws.lastSeq, logEnds);
-    } catch { /* the next open scans the logs */ }
+      if (failure === undefined && replicaSynced) {
+        writeHint(this.fs, this.dir, WRITE_LOG, READ_LOG, this.ws.keydir.table, this.ws.keydir, this.rs.keydir, this.ws.lastSeq, logEnds);
+        hintWritten = true;
+      }
+    } catch (err) { engineLog('close %s: writing the hint failed (the next open scans the logs): %s', this.dir, describeError(err)); }
     this.lock.release();
-    if (failure !== undefined) throw failure;
+    if (failure !== undefined) {
+      engineLog('close %s failed: %s', this.dir, describeError(failure));
+      throw failure;
+    }
+    engineLog('closed %s: writeKeys=%d readKeys=%d hintWritten=%s compactionsAbandoned=%d', this.dir, this.ws.keydir.size, this.rs.keydir.size, hintWritten, abandoned);
   }
 }
 

@@ -1,6 +1,6 @@
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Backend, ReplyHandler } from '../backend.js';
 import type { EngineConfig } from '../config.js';
 import { StoreIOError, asStoreError, fromErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
@@ -101,7 +101,11 @@ export class WorkerBackend implements Backend {
       const fail = (e: TickstoreError): void => { port1.close(); void worker.terminate(); reject(e); };
       worker.once('error', (err) => fail(new StoreIOError(`engine thread failed to start: ${err.message}`, 'EENGINE')));
       // A thread that exits without an error event (killed, out of memory) must not leave open() pending forever.
-      worker.once('exit', (code) => fail(new StoreIOError(`engine thread exited (code ${code}) before it was ready`, 'EENGINE')));
+      // A thread whose open failed posts why, then exits: that message may still be queued behind this event.
+      worker.once('exit', (code) => {
+        const queued = receiveMessageOnPort(port1)?.message as FromWorker | undefined;
+        fail(queued?.t === 'failed' ? fromErrorShape(queued.error) : new StoreIOError(`engine thread exited (code ${code}) before it was ready`, 'EENGINE'));
+      });
       port1.once('message', (m: FromWorker) => {
         worker.removeAllListeners('error');
         worker.removeAllListeners('exit');

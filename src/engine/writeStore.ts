@@ -1,4 +1,5 @@
 import { asStoreError, type TickstoreError } from '../errors.js';
+import { describeError, engineLog, msSince } from '../log.js';
 import type { FileSystem } from './fs.js';
 import type { Keydir } from './keydir.js';
 import { LogFile, type RecoveryReport } from './logFile.js';
@@ -58,6 +59,9 @@ export class WriteStore {
   private durableEnd: number;
   /** Copies of the groups appended after `durableEnd`, in order (grouped policy). */
   private unsynced: Buffer[] = [];
+  /** For the log lines: when `flushError` was set, and the failures since. */
+  private failedSince = 0;
+  private failures = 0;
 
   private constructor(readonly log: LogFile, readonly keydir: Keydir, hintSeq: number | undefined) {
     if (hintSeq !== undefined) {
@@ -140,6 +144,7 @@ export class WriteStore {
       this.log.append(this.group, len);
       if (durable) this.syncLog();
     } catch (err) {
+      engineLog('commit of a %d-byte group to %s failed (append or fdatasync; its ops fail, the log is cut back to %d): %s', len, this.log.path, base, describeError(err));
       this.rollback(base);
       throw asStoreError(err, `write to ${this.log.path} failed`);
     }
@@ -168,9 +173,10 @@ export class WriteStore {
    */
   heal(): void {
     if (!this.flushError) return;
+    const from = this.durableEnd;
+    let at = from;
     try {
       // Same bytes at the same offsets; only then cut what a failed group left past them.
-      let at = this.durableEnd;
       for (const g of this.unsynced) { this.log.writeAt(g, g.length, at); at += g.length; }
       this.log.truncate(at);
       this.syncLog();
@@ -178,6 +184,8 @@ export class WriteStore {
       throw this.fail(err, 'rewriting the unsynced writes failed');
     }
     this.flushError = undefined;
+    engineLog('flush error on %s healed: %d unsynced bytes rewritten and fsync\'d, after %d failures in %d ms',
+      this.log.path, at - from, this.failures, msSince(this.failedSince));
   }
 
   /** Compaction rewrote (and fsync'd) the whole log: nothing is unsynced any more. */
@@ -196,7 +204,11 @@ export class WriteStore {
   }
 
   private fail(err: unknown, what: string): TickstoreError {
+    if (!this.flushError) { this.failedSince = performance.now(); this.failures = 0; }
+    this.failures++;
     this.flushError = asStoreError(err, `${this.log.path}: ${what}`);
+    engineLog('flush failed on %s (failure %d; writes refused until healed): %s; unsyncedBytes=%d',
+      this.log.path, this.failures, describeError(this.flushError), this.unsyncedBytes);
     return this.flushError;
   }
 
