@@ -23,7 +23,7 @@ import type { Store, Ticker } from '../src/index.js';
  * would also compile the engine thread's modules at every open (W4).
  */
 const openStore = async (...args: Parameters<typeof import('../src/index.js').openStore>): Promise<Store> => {
-  const built = (await import(new URL('../dist/src/index.js', import.meta.url).href)) as typeof import('../src/index.js');
+  const built = (await import(new URL('../dist/esm/src/index.js', import.meta.url).href)) as typeof import('../src/index.js');
   return built.openStore(...args);
 };
 
