@@ -8,6 +8,7 @@ import { KeyTable, Keydir, READ_LOG_BIT, WRITE_LOG_BIT, unexpired, type KeyLocat
 import { takeHint, writeHint } from './hint.js';
 import { READ_LOG, ReadStore, valueOf } from './readStore.js';
 import { EntryType } from './record.js';
+import { LogScrub, type ScrubStatus } from './scrub.js';
 import { decodeBatch, decodeCondition, decodeTx, type Condition, type DecodedWrite } from '../input.js';
 import { byteRange, compareKeys, encodePage, inByteRange, type ScanSpec } from './scan.js';
 import { Op, ReplyWriter, Status, type DecodedOp } from './wire.js';
@@ -42,6 +43,10 @@ export interface EngineStats {
   flushError: ErrorShape | undefined;
   /** Acknowledged bytes not yet fsync'd (grouped flush policy). */
   unsyncedBytes: number;
+  /** The background check of the write log after an open from the hint (see LogScrub). */
+  scrub: ScrubStatus;
+  /** Keys dropped from the index since open because their deadline passed. */
+  expiredKeys: number;
 }
 
 interface PendingWrite { at: number; found: boolean }
@@ -55,6 +60,11 @@ const COMPACTION_STEP_BYTES = 4 * 1024 * 1024;
 const MAX_UNSYNCED_BYTES = 16 * 1024 * 1024;
 /** Replica lag (async-batch) that triggers a catch-up before the timer. */
 const MAX_LAG_BYTES = 8 * 1024 * 1024;
+/** Bytes of the write log the scrub reads per step, and the steps' pace: 1 MiB per 20 ms, about 50 MiB/s at most. */
+const SCRUB_STEP_BYTES = 1024 * 1024;
+export const SCRUB_INTERVAL_MS = 20;
+/** Deadlines looked at per expiry sweep. */
+const SWEEP_DEADLINES = 65_536;
 
 /**
  * The embedded engine, run on the worker thread: a write store (source of
@@ -78,6 +88,9 @@ export class DiskEngine {
   private durableAsked = false;
   /** The clock TTLs are judged by, read once per batch of ops. */
   private now = 0;
+  /** Checks the write log's entries after an open that took them from the hint unread. */
+  private readonly scrub: LogScrub | undefined;
+  private expired = 0;
 
   private constructor(
     private readonly fs: FileSystem,
@@ -88,7 +101,9 @@ export class DiskEngine {
     private cfg: EngineConfig,
     /** Open took the indexes from the hint file. */
     readonly fromHint: boolean,
-  ) {}
+  ) {
+    if (fromHint) this.scrub = new LogScrub(ws.log, ws.log.end);
+  }
 
   static open(fs: FileSystem, dir: string, cfg: EngineConfig): DiskEngine {
     const started = performance.now();
@@ -470,6 +485,40 @@ export class DiskEngine {
     if (failure) throw new Error(failure);
   }
 
+  /**
+   * One paced step of the write-log scrub; returns whether more remains.
+   * Damage found is reported (stats, health), never thrown: the store keeps
+   * serving, and a read of a damaged entry fails as it would have anyway.
+   */
+  scrubStep(): boolean {
+    const s = this.scrub;
+    if (this.closed || !s?.running) return false;
+    try { s.step(SCRUB_STEP_BYTES); } catch (err) { s.failed(err); }
+    if (s.status.state === 'corrupt') engineLog('scrub of %s found damage at offset %d: %s', this.ws.log.path, s.status.corruption?.offset, s.status.corruption?.reason);
+    return s.running;
+  }
+
+  /** Whether a scrub has entries left to check. */
+  get scrubbing(): boolean { return !this.closed && this.scrub?.running === true; }
+
+  /** Whether any key has a deadline (so an expiry sweep has work). */
+  get hasDeadlines(): boolean { return !this.closed && (this.ws.keydir.hasDeadlines || this.rs.keydir.hasDeadlines); }
+
+  /**
+   * Takes keys whose deadline has passed out of both indexes (and so out of
+   * the key counts and live bytes); returns the keys the write store dropped,
+   * for watchers. Reads judged them absent already; this only catches up.
+   */
+  sweepExpired(): string[] {
+    const now = Date.now();
+    const keys: string[] = [];
+    const table = this.ws.keydir.table;
+    this.ws.keydir.dropExpired(now, SWEEP_DEADLINES, (slot) => keys.push(table.keyString(slot)));
+    this.rs.keydir.dropExpired(now, SWEEP_DEADLINES);
+    this.expired += keys.length;
+    return keys;
+  }
+
   /** Whether background work (a due or running compaction, a replaced log to free) is waiting. */
   get hasBackgroundWork(): boolean {
     return !this.closed && (this.running.length > 0 || this.ws.log.retiringFiles + this.rs.log.retiringFiles > 0 || (Date.now() >= this.compactRetryAt &&
@@ -495,6 +544,8 @@ export class DiskEngine {
       lastCompactionError: this.lastCompactionError,
       flushError: this.ws.flushError ? toErrorShape(this.ws.flushError) : undefined,
       unsyncedBytes: this.ws.unsyncedBytes,
+      scrub: this.scrub ? { ...this.scrub.status } : LogScrub.idle(),
+      expiredKeys: this.expired,
     };
   }
 

@@ -416,6 +416,32 @@ export class Keydir implements Column {
     this.table.unref(slot, this.bit);
   }
 
+  /** Where `dropExpired` left off: deadlines are swept a slice at a time. */
+  private sweep: Iterator<[number, number]> | undefined;
+
+  /** Whether any key has a deadline. */
+  get hasDeadlines(): boolean { return this.deadlines.size > 0; }
+
+  /**
+   * Drops keys whose deadline is at or before `now`, looking at up to `max`
+   * deadlines from where the last call stopped (a Map iterator survives the
+   * deletes); `onDrop` sees each slot before it goes. Reads already treat
+   * an expired key as absent; this takes it out of the counts and the live
+   * bytes, so compaction reclaims it. Returns whether the sweep went round.
+   */
+  dropExpired(now: number, max: number, onDrop?: (slot: number) => void): boolean {
+    this.sweep ??= this.deadlines.entries();
+    for (let i = 0; i < max; i++) {
+      const next = this.sweep.next();
+      if (next.done) { this.sweep = undefined; return true; }
+      const [slot, deadline] = next.value;
+      if (deadline > now) continue;
+      onDrop?.(slot);
+      this.drop(slot);
+    }
+    return false;
+  }
+
   /** Lets go of every key. */
   clear(): void {
     for (const slot of this.slots()) this.drop(slot);

@@ -8,15 +8,18 @@ export interface ScrubStatus {
    * `idle`: no scrub was needed (the open scanned every entry);
    * `running`; `done`: every entry checked, none bad; `corrupt`: one failed
    * its checksum (see `corruption`); `superseded`: a compaction replaced the
-   * file first (it re-reads and checks every live entry as it copies).
+   * file first (it re-reads and checks every live entry as it copies);
+   * `failed`: a read failed (see `readError`; nothing is known of the rest).
    */
-  state: 'idle' | 'running' | 'done' | 'corrupt' | 'superseded';
+  state: 'idle' | 'running' | 'done' | 'corrupt' | 'superseded' | 'failed';
   /** Bytes of the log checked so far. */
   checkedBytes: number;
   /** Bytes to check in all (the log's size at open). */
   totalBytes: number;
   /** The first bad entry found: file, offset and why. */
   corruption?: { file: string; offset: number; reason: string };
+  /** Why a read failed, when `state` is `failed`. */
+  readError?: string;
 }
 
 const WINDOW = 1024 * 1024;
@@ -85,6 +88,13 @@ export class LogScrub {
     }
     if (this.offset >= end) { this.status.state = 'done'; this.buf = Buffer.alloc(0); }
     return this.running;
+  }
+
+  /** A read failed (an I/O error): the scrub stops there. */
+  failed(err: unknown): void {
+    this.status.state = 'failed';
+    this.status.readError = err instanceof Error ? err.message : String(err);
+    this.buf = Buffer.alloc(0);
   }
 
   /** The first bad entry, as the error a read of it would raise. */
