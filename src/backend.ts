@@ -24,6 +24,11 @@ export interface Backend {
   /** The engine's latest figures (refreshed with every reply). */
   stats(): EngineStats;
   readonly inFlight: number;
+  /**
+   * Sets what runs (on the main thread) when the engine sweeps keys whose
+   * deadline passed out of its index: the store tells their watchers.
+   */
+  onExpired(handler: (keys: readonly string[]) => void): void;
   /** Finishes what was submitted, then releases every resource. */
   close(): Promise<void>;
 }

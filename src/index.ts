@@ -30,7 +30,8 @@ export {
   StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, TransactionConflictError, TransactionAbortedError, type ErrorCode,
 } from './errors.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
-export { Store, type StoreMetrics } from './store.js';
+export { Store, type StoreMetrics, type StoreHealth } from './store.js';
+export type { ScrubStatus } from './engine/scrub.js';
 export { Transaction } from './transaction.js';
 export { StoreRegistry, checkStoreId, type StoreRef } from './registry.js';
 export {

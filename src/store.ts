@@ -13,6 +13,7 @@ import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
 import { giveCopy, keepCopy } from './bytes.js';
 import { describeError, msSince, storeLog } from './log.js';
+import type { ScrubStatus } from './engine/scrub.js';
 import {
   Ticker, type OpName, type ResultSink, type ScanOptions, type StoreChange, type StoreResult, type TickerHost, type TickerOptions,
   type WatchTarget, type WriteOptions,
@@ -74,6 +75,28 @@ export interface StoreMetrics {
   lastCompactionError: string | undefined;
   /** Acknowledged bytes not yet fsync'd (grouped flush policy). */
   unsyncedBytes: number;
+  /** Keys taken out of the index since open because their deadline passed (swept about once a second; reads see them absent at once). */
+  expiredKeys: number;
+  /** The background check of the write log after an open from the hint (bit rot at rest); see {@link StoreHealth}. */
+  scrub: ScrubStatus;
+}
+
+/**
+ * What {@link Store.health} reports: whether the store needs an operator's
+ * attention, and why. It never throws; the store keeps serving what it can.
+ */
+export interface StoreHealth {
+  /** False when any problem below stands. */
+  ok: boolean;
+  /**
+   * What stands, most serious first: `corruption` (the scrub found a damaged
+   * entry: restore from a backup or accept the loss of that entry),
+   * `scrub-failed` (the scrub could not read the log), `flush-error` (an
+   * fsync failed; writes fail until a rewrite succeeds, retried on its own).
+   */
+  problems: { kind: 'corruption' | 'scrub-failed' | 'flush-error'; message: string }[];
+  /** Where the write-log scrub stands. */
+  scrub: ScrubStatus;
 }
 
 const OP_CODE: Record<'put' | 'delete', OpCode> = { put: Op.Put, delete: Op.Delete };
@@ -124,6 +147,18 @@ export class Store implements TickerHost {
   constructor(private readonly backend: Backend, tunables: Tunables, private readonly dir = '') {
     this.tun = tunables;
     this.cache = new Memcache({ maxEntries: tunables.memcacheCapacity, maxBytes: tunables.memcacheMaxBytes });
+    backend.onExpired((keys) => this.expiredInEngine(keys));
+  }
+
+  /** The engine swept keys whose deadline passed: their watchers hear of it. */
+  private expiredInEngine(keys: readonly string[]): void {
+    if (this.closed || (this.keyWatchers.size === 0 && this.prefixWatchers.size === 0)) return;
+    for (const key of keys) {
+      // A write in flight to the key is newer than the expiry: its own notice follows.
+      if (this.pendingWrites.has(key)) continue;
+      const watchers = this.watchersOf(key);
+      if (watchers) this.notifyWatchers(watchers, { key, op: 'expire', value: undefined });
+    }
   }
 
   /**
@@ -756,7 +791,24 @@ export class Store implements TickerHost {
       pumpTicks: this.pumpTicks,
       lastCompactionError: e.lastCompactionError,
       unsyncedBytes: e.unsyncedBytes,
+      expiredKeys: e.expiredKeys,
+      scrub: e.scrub,
     };
+  }
+
+  /**
+   * Whether the store needs attention (see {@link StoreHealth}): damage the
+   * write-log scrub found, a standing fsync failure. Synchronous, as of the
+   * engine's latest figures; never throws, open or closed.
+   */
+  health(): StoreHealth {
+    const e = this.backend.stats();
+    const problems: StoreHealth['problems'] = [];
+    const c = e.scrub.corruption;
+    if (e.scrub.state === 'corrupt' && c) problems.push({ kind: 'corruption', message: `${c.file} at offset ${c.offset}: ${c.reason}` });
+    if (e.scrub.state === 'failed') problems.push({ kind: 'scrub-failed', message: e.scrub.readError ?? 'a read failed' });
+    if (e.flushError) problems.push({ kind: 'flush-error', message: e.flushError.message });
+    return { ok: problems.length === 0, problems, scrub: e.scrub };
   }
 
   /** Whether {@link Store.close} has been called. */

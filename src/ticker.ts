@@ -75,9 +75,13 @@ export interface GetOptions {
 export interface StoreChange {
   /** The key written. */
   key: string;
-  /** What the write was (a batch or transaction reports each of its writes). */
-  op: 'put' | 'delete';
-  /** The new value (its own copy); undefined after a delete. */
+  /**
+   * What the write was (a batch or transaction reports each of its writes);
+   * `expire`: the key's deadline passed (told when the engine sweeps it out,
+   * about once a second; reads see it absent from the deadline on).
+   */
+  op: 'put' | 'delete' | 'expire';
+  /** The new value (its own copy); undefined after a delete or an expiry. */
   value: Uint8Array | undefined;
 }
 

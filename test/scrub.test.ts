@@ -1,10 +1,12 @@
 import { expect } from 'chai';
+import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { nodeFileSystem } from '../src/engine/fs.js';
 import { LogFile } from '../src/engine/logFile.js';
-import { EntryType, FILE_HEADER_BYTES, LogKind, entrySize, writeEntry } from '../src/engine/record.js';
+import { ENTRY_HEADER_BYTES, EntryType, FILE_HEADER_BYTES, LogKind, entrySize, writeEntry } from '../src/engine/record.js';
 import { LogScrub } from '../src/engine/scrub.js';
-import { tmpDir } from './helpers.js';
+import { openStore } from '../src/index.js';
+import { tmpDir, waitFor } from './helpers.js';
 
 /** A write log holding `values` (one PUT each), and the offset of each entry. */
 function logWith(values: number[]): { log: LogFile; offsets: number[] } {
@@ -83,5 +85,55 @@ describe('write-log scrub', () => {
     expect(scrub.step(1024)).to.equal(false);
     expect(scrub.status.state).to.equal('done');
     log.close();
+  });
+});
+
+describe('write-log scrub in a store opened from the hint', () => {
+  /** A closed store in a fresh dir (a clean close leaves the hint), and the offset of one early, live entry's value. */
+  async function closedStore(): Promise<{ dir: string; valueAt: number }> {
+    const dir = tmpDir('scrub-store');
+    const s = await openStore({ dir });
+    for (let i = 0; i < 400; i++) await s.put(`k${i}`, Buffer.alloc(2000, i & 0xff));
+    await s.close();
+    return { dir, valueAt: FILE_HEADER_BYTES + ENTRY_HEADER_BYTES + 2 + 100 };
+  }
+
+  it('checks the whole log in the background and reports health ok', async () => {
+    const { dir } = await closedStore();
+    const s = await openStore({ dir });
+    expect(s.metrics().openedFromHint).to.equal(true);
+    await waitFor(() => s.metrics().scrub.state === 'done', 'the scrub to finish');
+    expect(s.metrics().scrub.checkedBytes).to.equal(s.metrics().writeLogBytes - FILE_HEADER_BYTES);
+    expect(s.health()).to.deep.include({ ok: true, problems: [] });
+    await s.close();
+  });
+
+  it('finds bit rot at rest without a read of the damaged entry, reports it in health(), and keeps serving', async () => {
+    const { dir, valueAt } = await closedStore();
+    const wl = join(dir, 'write.log');
+    const buf = readFileSync(wl);
+    buf[valueAt]! ^= 0x10;
+    writeFileSync(wl, buf);
+    const s = await openStore({ dir });
+    expect(s.metrics().openedFromHint).to.equal(true);
+    await waitFor(() => s.metrics().scrub.state !== 'running', 'the scrub to stop');
+    const h = s.health();
+    expect(h.ok).to.equal(false);
+    expect(h.problems.map((p) => p.kind)).to.deep.equal(['corruption']);
+    expect(h.scrub.corruption).to.deep.include({ file: wl, offset: FILE_HEADER_BYTES });
+    expect(h.problems[0]!.message).to.contain(wl);
+    // Other keys still read and write; the damaged one is not served silently.
+    expect((await s.get('k7'))?.[0]).to.equal(7);
+    await s.put('after', Buffer.from('x'));
+    await s.close();
+  });
+
+  it('an open that scanned the logs has no scrub to run', async () => {
+    const { dir } = await closedStore();
+    unlinkSync(join(dir, 'index.hint'));
+    const s = await openStore({ dir });
+    expect(s.metrics().scrub.state).to.equal('idle');
+    expect(s.health().ok).to.equal(true);
+    await s.close();
   });
 });

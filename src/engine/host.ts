@@ -9,12 +9,14 @@
 import { receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { EngineConfig } from '../config.js';
 import { toErrorShape } from '../errors.js';
-import type { CompactionJob, DiskEngine } from './diskEngine.js';
+import { SCRUB_INTERVAL_MS, type CompactionJob, type DiskEngine } from './diskEngine.js';
 import { ReplyWriter, readOps, type DecodedOp } from './wire.js';
 import type { ToWorker } from './workerBackend.js';
 
 const HEAL_FIRST_MS = 10;
 const HEAL_MAX_MS = 1000;
+/** How often keys whose deadline passed are swept out of the indexes (and their watchers told). */
+export const EXPIRY_SWEEP_MS = 1000;
 
 export function serveEngine(port: MessagePort, engine: DiskEngine, config: EngineConfig): void {
   let current = config;
@@ -23,6 +25,8 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
   /** `store.compact()` calls waiting for their compactions, which run in background steps between ops. */
   let compactCalls: { id: number; job: CompactionJob }[] = [];
   let replicaTimer: NodeJS.Timeout | undefined;
+  let expiryTimer: NodeJS.Timeout | undefined;
+  let scrubTimer: NodeJS.Timeout | undefined;
   let flushTimer: NodeJS.Timeout | undefined;
   /** Whether the armed flush timer is a heal retry (rather than the grouped interval). */
   let flushTimerHeals = false;
@@ -35,6 +39,8 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
     inbox.push(m);
     turn();
   });
+
+  armMaintenance();
 
   function* opsOf(batches: Uint8Array[]): Generator<DecodedOp> {
     for (const b of batches) yield* readOps(b);
@@ -74,8 +80,7 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
       if (m.t === 'configure') { current = m.config; engine.configure(m.config); }
       else if (m.t === 'compact') { compactCalls.push({ id: m.id, job: engine.startCompaction() }); answerCompactions(); return; }
       else if (m.t === 'close') {
-        if (replicaTimer) clearTimeout(replicaTimer);
-        if (flushTimer) clearTimeout(flushTimer);
+        for (const t of [replicaTimer, flushTimer, expiryTimer, scrubTimer]) if (t) clearTimeout(t);
         engine.close();
         answerCompactions();
         // The main thread terminates this thread once it has read this.
@@ -121,6 +126,30 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
       }, current.syncIntervalMs);
     }
     if (!background && engine.hasBackgroundWork) { background = true; setImmediate(backgroundTurn); }
+    armMaintenance();
+  }
+
+  /**
+   * The slow, paced chores: the expiry sweep (once a second while any key
+   * has a deadline) and the write-log scrub after a hint open (a slice every
+   * 20 ms). Unref'd: they never keep a process alive on their own.
+   */
+  function armMaintenance(): void {
+    if (!expiryTimer && engine.hasDeadlines) {
+      expiryTimer = setTimeout(() => {
+        expiryTimer = undefined;
+        const keys = engine.sweepExpired();
+        if (keys.length > 0) port.postMessage({ t: 'expired', keys, stats: engine.stats() });
+        armMaintenance();
+      }, EXPIRY_SWEEP_MS).unref();
+    }
+    if (!scrubTimer && engine.scrubbing) {
+      scrubTimer = setTimeout(() => {
+        scrubTimer = undefined;
+        if (!engine.scrubStep()) port.postMessage({ t: 'stats', stats: engine.stats() });
+        armMaintenance();
+      }, SCRUB_INTERVAL_MS).unref();
+    }
   }
 
   /** Answers the compact() calls whose compactions are over. */

@@ -25,6 +25,8 @@ type FromWorker =
   /** `spare`: an ops buffer the engine is done with, for the main thread to reuse. */
   | { t: 'replies'; buf: Uint8Array<ArrayBuffer>; errors: ErrorShape[]; stats: EngineStats; spare?: ArrayBuffer }
   | { t: 'stats'; stats: EngineStats }
+  /** Keys the expiry sweep took out of the index. */
+  | { t: 'expired'; keys: string[]; stats: EngineStats }
   | { t: 'done'; id: number; error?: ErrorShape; stats: EngineStats };
 
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
@@ -62,6 +64,7 @@ export class WorkerBackend implements Backend {
   private nextCall = 1;
   private latest: EngineStats;
   private dead: TickstoreError | undefined;
+  private expiredHandler: ((keys: readonly string[]) => void) | undefined;
 
   private constructor(private readonly worker: Worker | undefined, private readonly port: MessagePort, stats: EngineStats) {
     this.latest = stats;
@@ -118,6 +121,8 @@ export class WorkerBackend implements Backend {
 
   get inFlight(): number { return this.handlers.length - this.head; }
 
+  onExpired(handler: (keys: readonly string[]) => void): void { this.expiredHandler = handler; }
+
   stats(): EngineStats { return this.latest; }
 
   submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler, durable = false, deadline?: number): void {
@@ -161,6 +166,8 @@ export class WorkerBackend implements Backend {
         this.handlers = this.handlers.slice(this.head);
         this.head = 0;
       }
+    } else if (m.t === 'expired') {
+      this.expiredHandler?.(m.keys);
     } else if (m.t === 'done') {
       const call = this.calls.get(m.id);
       this.calls.delete(m.id);
