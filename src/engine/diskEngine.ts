@@ -1,4 +1,4 @@
-import { StoreLockedError, toErrorShape, type ErrorShape } from '../errors.js';
+import { StoreIOError, StoreLockedError, asStoreError, toErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
 import { describeError, engineLog, msSince } from '../log.js';
 import type { EngineConfig } from '../config.js';
 import { Compaction, deadBytes, shouldCompact, type IndexedLog } from './compaction.js';
@@ -454,20 +454,29 @@ export class DiskEngine {
     return { parts: this.running.map((r) => r.c), failure };
   }
 
-  /** Undefined while `job` runs; then why it failed (a message), or null when it succeeded. */
-  settled(job: CompactionJob): string | null | undefined {
+  /**
+   * Undefined while `job` runs; then null when it succeeded, or why it failed:
+   * a typed error keeping the cause's syscall code (ENOSPC, EIO, …).
+   */
+  compactionOutcome(job: CompactionJob): TickstoreError | null | undefined {
     if (job.parts.some((c) => !c.finished && c.failure === undefined && this.running.some((r) => r.c === c))) return undefined;
     const failure = job.failure ?? job.parts.find((c) => c.failure !== undefined)?.failure ??
-      (job.parts.some((c) => !c.finished) ? new Error('the store closed first') : undefined);
-    return failure === undefined ? null : `compaction failed: ${toErrorShape(failure).message}`;
+      (job.parts.some((c) => !c.finished) ? new StoreIOError('the store closed first', 'ECANCELED') : undefined);
+    return failure === undefined ? null : asStoreError(failure, 'compaction failed');
+  }
+
+  /** `compactionOutcome` as a message (what host.ts posts today). */
+  settled(job: CompactionJob): string | null | undefined {
+    const outcome = this.compactionOutcome(job);
+    return outcome ? outcome.message : outcome;
   }
 
   /** Compacts both logs now, in this call (in-thread use and tests). */
   compactNow(): void {
     const job = this.startCompaction();
     while (this.running.length > 0) this.backgroundStep();
-    const failure = this.settled(job);
-    if (failure) throw new Error(failure);
+    const failure = this.compactionOutcome(job);
+    if (failure) throw failure;
   }
 
   /** Whether background work (a due or running compaction, a replaced log to free) is waiting. */

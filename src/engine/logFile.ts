@@ -261,15 +261,18 @@ export class LogFile {
    * an fdatasync of bytes that land inside the file's existing size flushes
    * data only, not a size change through the journal — about 1.5x faster per
    * commit on ext4. The zeros read as a torn tail after a crash (truncated at
-   * open) and are trimmed at close.
+   * open) and are trimmed at close. The fill is only a speed-up: when it
+   * cannot be written (a nearly full disk) the commit goes ahead without it,
+   * and the fill is tried again once the log has grown past what it covered.
    */
   append(buf: Uint8Array, len: number): number {
     const at = this.end;
     this.fs.write(this.fd, buf, 0, len, at);
     this.end = at + len;
     if (this.preallocate && this.end > this.allocated) {
-      this.fs.write(this.fd, ZEROS, 0, PREALLOC_BYTES, this.end);
+      // Counted as written either way: a failed fill may have extended the file part-way, and close() trims to `end`.
       this.allocated = this.end + PREALLOC_BYTES;
+      try { this.fs.write(this.fd, ZEROS, 0, PREALLOC_BYTES, this.end); } catch { /* see above */ }
     }
     return at;
   }
