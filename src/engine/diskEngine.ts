@@ -1,11 +1,12 @@
-import { StoreIOError, StoreLockedError, asStoreError, toErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
+import { join } from 'node:path';
+import { CorruptionError, StoreIOError, StoreLockedError, asStoreError, toErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
 import { describeError, engineLog, msSince } from '../log.js';
 import type { EngineConfig } from '../config.js';
 import { Compaction, deadBytes, shouldCompact, type IndexedLog } from './compaction.js';
 import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
 import { KeyTable, Keydir, READ_LOG_BIT, WRITE_LOG_BIT, unexpired, type KeyLocation } from './keydir.js';
-import { takeHint, writeHint } from './hint.js';
+import { HINT_FILE, takeHint, writeHint } from './hint.js';
 import { READ_LOG, ReadStore, valueOf } from './readStore.js';
 import { EntryType } from './record.js';
 import { decodeBatch, decodeCondition, decodeTx, type Condition, type DecodedWrite } from '../input.js';
@@ -93,6 +94,8 @@ export class DiskEngine {
   static open(fs: FileSystem, dir: string, cfg: EngineConfig): DiskEngine {
     const started = performance.now();
     fs.mkdirp(dir);
+    // Before the lock: a refused directory is left exactly as it was found.
+    checkFileSet(fs, dir);
     let lock: DirLock;
     try { lock = DirLock.acquire(fs, dir); } catch (err) {
       if (err instanceof StoreLockedError) engineLog('open %s refused: locked by process %d', dir, err.holderPid);
@@ -101,9 +104,8 @@ export class DiskEngine {
     }
     try {
       // Leftovers of a crash mid-create or mid-compaction; the logs themselves are whole.
-      for (const f of fs.readdir(dir)) {
-        if (f.endsWith('.compact') || f.endsWith('.tmp')) fs.unlink(`${dir}/${f}`);
-      }
+      // Only tickstore's own names: other files (a lock being taken, the user's) are not ours to delete.
+      for (const f of fs.readdir(dir)) if (LEFTOVERS.includes(f)) fs.unlink(`${dir}/${f}`);
       // Both logs index their keys in one table (each key stored once).
       const index = (): [KeyTable, Keydir, Keydir] => { const t = new KeyTable(); return [t, new Keydir(t, WRITE_LOG_BIT), new Keydir(t, READ_LOG_BIT)]; };
       let [keys, wdir, rdir] = index();
@@ -556,6 +558,28 @@ export class DiskEngine {
     }
     engineLog('closed %s: writeKeys=%d readKeys=%d hintWritten=%s compactionsAbandoned=%d', this.dir, this.ws.keydir.size, this.rs.keydir.size, hintWritten, abandoned);
   }
+}
+
+/** What a crash mid-create (`*.tmp`, then renamed in) or mid-compaction (`*.compact`) can leave beside whole logs. */
+const LEFTOVERS = [`${WRITE_LOG}.tmp`, `${READ_LOG}.tmp`, `${HINT_FILE}.tmp`, `${WRITE_LOG}.compact`, `${READ_LOG}.compact`];
+
+/**
+ * Refuses a directory whose source of truth is gone. `write.log` is created
+ * (durably) before any other file of a store and is only ever replaced by an
+ * atomic rename, so no crash leaves it missing beside another file tickstore
+ * writes: only a fresh directory (at most a stale LOCK and the first create's
+ * `write.log.tmp`) opens without it. Anything else means the data went
+ * elsewhere; opening it as empty would then overwrite the replica, maybe the
+ * only surviving copy. (A missing replica is fine: it is rebuilt from the
+ * write log.)
+ */
+function checkFileSet(fs: FileSystem, dir: string): void {
+  if (fs.exists(join(dir, WRITE_LOG))) return;
+  const found = fs.readdir(dir).filter((f) => f !== `${WRITE_LOG}.tmp` && (f === READ_LOG || f === HINT_FILE || LEFTOVERS.includes(f)));
+  if (found.length === 0) return;
+  engineLog('open %s refused: %s is missing beside %s', dir, WRITE_LOG, found.join(', '));
+  throw new CorruptionError(join(dir, WRITE_LOG), 0,
+    `the write log is missing while ${found.sort().join(', ')} ${found.length === 1 ? 'is' : 'are'} present, which no crash leaves; refusing to open (nothing was changed). Restore ${WRITE_LOG}, or move the directory aside to start over`);
 }
 
 /** A version (the key's sequence number) as the 8 bytes a reply carries. */

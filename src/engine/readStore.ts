@@ -1,8 +1,9 @@
+import { join } from 'node:path';
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from './fs.js';
 import { unexpired, type KeyLocation, type Keydir } from './keydir.js';
 import { LogFile } from './logFile.js';
-import { DEADLINE_BYTES, ENTRY_HEADER_BYTES, EntryType, FLAG_LAST, LogKind, entrySize, sealAsLast, writeEntry } from './record.js';
+import { DEADLINE_BYTES, ENTRY_HEADER_BYTES, FILE_HEADER_BYTES, EntryType, FLAG_LAST, LogKind, entrySize, sealAsLast, writeEntry } from './record.js';
 import { indexGroup, type CommittedGroup, type WriteStore } from './writeStore.js';
 
 export const READ_LOG = 'read.log';
@@ -34,7 +35,8 @@ export class ReadStore {
    */
   static open(fs: FileSystem, dir: string, source: WriteStore, keydir: Keydir, fromHint = false): ReadStore {
     let rs: ReadStore | undefined;
-    let rebuilt = false;
+    // A replica lost beside a write log with data (its create is not dir-synced) is rebuilt like an unreadable one.
+    let rebuilt = source.log.end > FILE_HEADER_BYTES && !fs.exists(join(dir, READ_LOG));
     try {
       rs = new ReadStore(LogFile.open(fs, dir, READ_LOG, LogKind.Read, false), keydir);
       if (!fromHint) rs.load();
