@@ -4,6 +4,8 @@ import { nodeFileSystem } from '../src/engine/fs.js';
 import { StoreIOError } from '../src/errors.js';
 import { bytes, openEngine, runOps, text, tmpDir } from './helpers.js';
 import { FaultFs } from './faultFs.js';
+import { MemFileSystem } from '../src/engine/memFs.js';
+import type { DiskEngine } from '../src/engine/diskEngine.js';
 
 const grouped = { flushPolicy: { mode: 'grouped', intervalMs: 1000 } } as const;
 
@@ -95,6 +97,41 @@ describe('hardening (issue 11): disk-full edges of the engine', () => {
     engine.close();
     const again = openEngine(nodeFileSystem, dir);
     for (let i = 0; i < 16; i++) expect(runOps(again, [['get', `k${i}`]])[0]!.value?.length).to.equal(big.length);
+    again.close();
+  });
+
+  it('gap D: the replica retry queue is bounded while appends keep failing; the replica resyncs from the write store once they work', () => {
+    const dir = '/gapd';
+    const fs = new FaultFs(new MemFileSystem());
+    const engine = openEngine(fs, dir);
+    let failing = true;
+    fs.failWhen = (call, _n, args) => (failing && call === 'write' && fs.fdPaths.get(args[0] as number)?.endsWith('/read.log') ? 'ENOSPC' : undefined);
+    const v = (i: number): Uint8Array => new Uint8Array(4 * 1024 * 1024).fill(i);
+    const N = 24; // 96 MiB of writes, all failing to reach the replica
+    let maxQueued = 0;
+    for (let i = 0; i < N; i++) {
+      expect(runOps(engine, [['put', `k${i}`, v(i)]])[0]!.ok).to.equal(true);
+      engine.syncReplica(); // the replica timer's retry
+      maxQueued = Math.max(maxQueued, engine.stats().replicaQueueBytes);
+    }
+    const s = engine.stats();
+    expect(maxQueued, 'bytes held for the replica').to.be.at.most(64 * 1024 * 1024 + 4 * 1024 * 1024 + 1024);
+    expect(s.replicaQueueDrops).to.be.at.least(1);
+    expect(s.replicaLag, 'still behind: retried').to.be.greaterThan(0);
+    // Per-key reads stay right meanwhile (served from the write log).
+    const firstByte = (e: DiskEngine, k: string): number | undefined => runOps(e, [['get', k]])[0]!.value?.[0];
+    for (let i = 0; i < N; i++) expect(firstByte(engine, `k${i}`), `k${i}`).to.equal(i);
+    failing = false;
+    engine.syncReplica();
+    const after = engine.stats();
+    expect(after.replicaLag).to.equal(0);
+    expect(after.replicaQueueBytes).to.equal(0);
+    expect(after.readKeys).to.equal(N);
+    for (let i = 0; i < N; i++) expect(firstByte(engine, `k${i}`)).to.equal(i);
+    engine.close();
+    const again = openEngine(fs, dir);
+    expect(again.stats().replicaRepaired, 'nothing left to repair at reopen').to.equal(0);
+    for (let i = 0; i < N; i++) expect(firstByte(again, `k${i}`)).to.equal(i);
     again.close();
   });
 });

@@ -29,6 +29,10 @@ export interface EngineStats {
   compactions: number;
   /** Committed entries not yet mirrored to the replica (async-batch, or after a failed replica append). */
   replicaLag: number;
+  /** Bytes of committed groups held for the replica's retry (bounded: see `replicaQueueDrops`). */
+  replicaQueueBytes: number;
+  /** Times the replica's retry queue outgrew its bound while appends kept failing: the copies were dropped and the replica resynced from the write store instead. */
+  replicaQueueDrops: number;
   /** Bytes truncated from the write log's end at open: a torn tail and/or zeros written ahead (after an unclean exit). */
   truncatedBytes: number;
   /** Replica entries rewritten at open to match the write store. */
@@ -56,6 +60,8 @@ const COMPACTION_STEP_BYTES = 4 * 1024 * 1024;
 const MAX_UNSYNCED_BYTES = 16 * 1024 * 1024;
 /** Replica lag (async-batch) that triggers a catch-up before the timer. */
 const MAX_LAG_BYTES = 8 * 1024 * 1024;
+/** Queued bytes past which, while the replica's appends keep failing, the copies are dropped for a resync from the write store. */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 /**
  * The embedded engine, run on the worker thread: a write store (source of
@@ -73,6 +79,9 @@ export class DiskEngine {
   private running: { il: IndexedLog; c: Compaction; bytesBefore: number; dead: number; started: number; steps: number }[] = [];
   /** The replica's last append failed (logged once, until it catches up). */
   private replicaFailing = false;
+  /** The queue was dropped: the replica catches up by a resync with the write store (`lagEntries` still counts what it misses). */
+  private resyncOwed = false;
+  private queueDrops = 0;
   private lastCompactionError: string | undefined;
   private compactRetryAt = 0;
   /** A write staged in this turn asked to be durable now (writeDurable). */
@@ -188,7 +197,7 @@ export class DiskEngine {
         const scan = op.op === Op.Scan;
         if (perKey && (scan ? this.ws.stagedCount > 0 : this.ws.stagedOf(op.key))) this.commit(pending, out, errors);
         // A scan reads the replica's index: in per-key mode it must not miss groups a failed append left queued.
-        if (perKey && scan && this.lag.length > 0) this.syncReplica();
+        if (perKey && scan && this.lagEntries > 0) this.syncReplica();
         try {
           if (scan) this.scan(JSON.parse(op.value!.toString('utf8')) as ScanSpec, out);
           else if (op.op === Op.Exists) this.exists(op.key, perKey, out);
@@ -341,6 +350,8 @@ export class DiskEngine {
   }
 
   private replicate(group: CommittedGroup): void {
+    // The resync compares against the write store's index: it covers this group too.
+    if (this.resyncOwed) { this.lagEntries += group.entries.length; return; }
     if (this.cfg.syncMode === 'per-key' && this.lag.length === 0) {
       try { this.rs.apply(group); return; } catch (err) { this.replicaFailed(err); /* queued below and retried: meanwhile GETs of those keys read the write store */ }
     }
@@ -360,18 +371,41 @@ export class DiskEngine {
    * reopen. (A failed append moved nothing: the next one overwrites it.)
    */
   syncReplica(): void {
-    let applied = 0;
-    try {
-      for (const g of this.lag) { this.rs.apply(g); applied++; }
-    } catch (err) { this.replicaFailed(err); /* retried at the next sync */ }
-    for (const g of this.lag.splice(0, applied)) {
-      this.lagEntries -= g.entries.length;
-      this.lagBytes -= g.bytes.length;
+    if (this.resyncOwed) {
+      try {
+        const fixed = this.rs.reconcile(this.ws);
+        this.resyncOwed = false;
+        this.lagEntries = 0;
+        engineLog('replica %s resynced from the write store: %d entries rewritten', this.rs.log.path, fixed);
+      } catch (err) { this.replicaFailed(err); /* retried at the next sync (a partial resync is simply continued) */ }
+    } else {
+      let applied = 0;
+      try {
+        for (const g of this.lag) { this.rs.apply(g); applied++; }
+      } catch (err) { this.replicaFailed(err); /* retried at the next sync */ }
+      for (const g of this.lag.splice(0, applied)) {
+        this.lagEntries -= g.entries.length;
+        this.lagBytes -= g.bytes.length;
+      }
+      if (this.lagBytes > MAX_QUEUED_BYTES) this.dropQueue();
     }
-    if (this.replicaFailing && this.lag.length === 0) {
+    if (this.replicaFailing && this.lagEntries === 0) {
       this.replicaFailing = false;
       engineLog('replica %s caught up after failed appends', this.rs.log.path);
     }
+  }
+
+  /**
+   * Bounds the memory a failing replica holds: the queued copies go, and the
+   * replica will be made equal to the write store key by key instead (as at
+   * open), which needs nothing but the write store.
+   */
+  private dropQueue(): void {
+    engineLog('replica %s: %d queued bytes dropped after failed appends; it will be resynced from the write store', this.rs.log.path, this.lagBytes);
+    this.lag = [];
+    this.lagBytes = 0;
+    this.resyncOwed = true;
+    this.queueDrops++;
   }
 
   /** Logs a failed replica append once, not at every retry. */
@@ -499,6 +533,8 @@ export class DiskEngine {
       fsyncs: this.ws.fsyncs,
       compactions: this.compactions,
       replicaLag: this.lagEntries,
+      replicaQueueBytes: this.lagBytes,
+      replicaQueueDrops: this.queueDrops,
       truncatedBytes: this.ws.recovery.truncatedBytes,
       replicaRepaired: this.rs.repaired,
       replicaRebuilt: this.rs.rebuilt ? 1 : 0,

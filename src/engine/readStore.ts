@@ -54,7 +54,7 @@ export class ReadStore {
     // in a power loss: their numbers must never be reused, or reconcile would
     // take the lost value for the current one.
     source.raiseSeq(rs.maxSeq);
-    rs.reconcile(source);
+    rs.repaired = rs.reconcile(source);
     return rs;
   }
 
@@ -67,8 +67,13 @@ export class ReadStore {
     }, false);
   }
 
-  /** Makes every key's live state equal the write store's (same sequence number, or absent). */
-  private reconcile(source: WriteStore): void {
+  /**
+   * Makes every key's live state equal the write store's (same sequence
+   * number, or absent); returns the entries rewritten. Run at open, and while
+   * open after the engine dropped the groups it held for a failing replica: a
+   * failure part-way loses nothing (the next call continues).
+   */
+  reconcile(source: WriteStore): number {
     let fixes = 0;
     const table = this.keydir.table;
     const src = source.keydir;
@@ -95,7 +100,7 @@ export class ReadStore {
         fixes++;
       }
     }
-    this.repaired = fixes;
+    return fixes;
   }
 
   private room(size: number): Buffer {
