@@ -134,4 +134,14 @@ describe('hardening (issue 11): disk-full edges of the engine', () => {
     for (let i = 0; i < N; i++) expect(firstByte(again, `k${i}`)).to.equal(i);
     again.close();
   });
+
+  it('#6 a temporary file that cannot be written whole (the hint at close, on a full disk) is deleted, not left holding space', () => {
+    const dir = tmpDir();
+    const fs = new FaultFs();
+    const engine = openEngine(fs, dir);
+    runOps(engine, [['put', 'a', bytes('1')]]);
+    fs.failWhen = (call, _n, args) => (call === 'write' && fs.fdPaths.get(args[0] as number)?.endsWith('.tmp') ? 'ENOSPC' : undefined);
+    engine.close(); // the hint is only an accelerator: close succeeds without it
+    expect(readdirSync(dir).sort()).to.deep.equal(['read.log', 'write.log']);
+  });
 });
