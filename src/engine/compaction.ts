@@ -78,7 +78,8 @@ export class Compaction {
     this.baseSeq = baseSeq;
     this.fd = fs.open(this.tmpPath, 'w+');
     const head = encodeFileHeader(il.log.kind, baseSeq, 0);
-    fs.write(this.fd, head, 0, head.length, 0);
+    // A start that fails (a full disk) must not keep a descriptor and a partial file holding space.
+    try { fs.write(this.fd, head, 0, head.length, 0); } catch (err) { this.abort(); throw err; }
     this.outEnd = head.length;
     this.slots = il.keydir.slots();
     this.tailFrom = il.log.end;

@@ -1,11 +1,12 @@
-import { StoreLockedError, toErrorShape, type ErrorShape } from '../errors.js';
+import { join } from 'node:path';
+import { CorruptionError, StoreIOError, StoreLockedError, asStoreError, toErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
 import { describeError, engineLog, msSince } from '../log.js';
 import type { EngineConfig } from '../config.js';
 import { Compaction, deadBytes, shouldCompact, type IndexedLog } from './compaction.js';
 import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
 import { KeyTable, Keydir, READ_LOG_BIT, WRITE_LOG_BIT, unexpired, type KeyLocation } from './keydir.js';
-import { takeHint, writeHint } from './hint.js';
+import { HINT_FILE, takeHint, writeHint } from './hint.js';
 import { READ_LOG, ReadStore, valueOf } from './readStore.js';
 import { EntryType } from './record.js';
 import { LogScrub, type ScrubStatus } from './scrub.js';
@@ -29,6 +30,10 @@ export interface EngineStats {
   compactions: number;
   /** Committed entries not yet mirrored to the replica (async-batch, or after a failed replica append). */
   replicaLag: number;
+  /** Bytes of committed groups held for the replica's retry (bounded: see `replicaQueueDrops`). */
+  replicaQueueBytes: number;
+  /** Times the replica's retry queue outgrew its bound while appends kept failing: the copies were dropped and the replica resynced from the write store instead. */
+  replicaQueueDrops: number;
   /** Bytes truncated from the write log's end at open: a torn tail and/or zeros written ahead (after an unclean exit). */
   truncatedBytes: number;
   /** Replica entries rewritten at open to match the write store. */
@@ -65,6 +70,8 @@ const SCRUB_STEP_BYTES = 1024 * 1024;
 export const SCRUB_INTERVAL_MS = 20;
 /** Deadlines looked at per expiry sweep. */
 const SWEEP_DEADLINES = 65_536;
+/** Queued bytes past which, while the replica's appends keep failing, the copies are dropped for a resync from the write store. */
+const MAX_QUEUED_BYTES = 64 * 1024 * 1024;
 
 /**
  * The embedded engine, run on the worker thread: a write store (source of
@@ -82,6 +89,9 @@ export class DiskEngine {
   private running: { il: IndexedLog; c: Compaction; bytesBefore: number; dead: number; started: number; steps: number }[] = [];
   /** The replica's last append failed (logged once, until it catches up). */
   private replicaFailing = false;
+  /** The queue was dropped: the replica catches up by a resync with the write store (`lagEntries` still counts what it misses). */
+  private resyncOwed = false;
+  private queueDrops = 0;
   private lastCompactionError: string | undefined;
   private compactRetryAt = 0;
   /** A write staged in this turn asked to be durable now (writeDurable). */
@@ -108,6 +118,8 @@ export class DiskEngine {
   static open(fs: FileSystem, dir: string, cfg: EngineConfig): DiskEngine {
     const started = performance.now();
     fs.mkdirp(dir);
+    // Before the lock: a refused directory is left exactly as it was found.
+    checkFileSet(fs, dir);
     let lock: DirLock;
     try { lock = DirLock.acquire(fs, dir); } catch (err) {
       if (err instanceof StoreLockedError) engineLog('open %s refused: locked by process %d', dir, err.holderPid);
@@ -116,9 +128,8 @@ export class DiskEngine {
     }
     try {
       // Leftovers of a crash mid-create or mid-compaction; the logs themselves are whole.
-      for (const f of fs.readdir(dir)) {
-        if (f.endsWith('.compact') || f.endsWith('.tmp')) fs.unlink(`${dir}/${f}`);
-      }
+      // Only tickstore's own names: other files (a lock being taken, the user's) are not ours to delete.
+      for (const f of fs.readdir(dir)) if (LEFTOVERS.includes(f)) fs.unlink(`${dir}/${f}`);
       // Both logs index their keys in one table (each key stored once).
       const index = (): [KeyTable, Keydir, Keydir] => { const t = new KeyTable(); return [t, new Keydir(t, WRITE_LOG_BIT), new Keydir(t, READ_LOG_BIT)]; };
       let [keys, wdir, rdir] = index();
@@ -201,7 +212,7 @@ export class DiskEngine {
         const scan = op.op === Op.Scan;
         if (perKey && (scan ? this.ws.stagedCount > 0 : this.ws.stagedOf(op.key))) this.commit(pending, out, errors);
         // A scan reads the replica's index: in per-key mode it must not miss groups a failed append left queued.
-        if (perKey && scan && this.lag.length > 0) this.syncReplica();
+        if (perKey && scan && this.lagEntries > 0) this.syncReplica();
         try {
           if (scan) this.scan(JSON.parse(op.value!.toString('utf8')) as ScanSpec, out);
           else if (op.op === Op.Exists) this.exists(op.key, perKey, out);
@@ -354,6 +365,8 @@ export class DiskEngine {
   }
 
   private replicate(group: CommittedGroup): void {
+    // The resync compares against the write store's index: it covers this group too.
+    if (this.resyncOwed) { this.lagEntries += group.entries.length; return; }
     if (this.cfg.syncMode === 'per-key' && this.lag.length === 0) {
       try { this.rs.apply(group); return; } catch (err) { this.replicaFailed(err); /* queued below and retried: meanwhile GETs of those keys read the write store */ }
     }
@@ -373,18 +386,41 @@ export class DiskEngine {
    * reopen. (A failed append moved nothing: the next one overwrites it.)
    */
   syncReplica(): void {
-    let applied = 0;
-    try {
-      for (const g of this.lag) { this.rs.apply(g); applied++; }
-    } catch (err) { this.replicaFailed(err); /* retried at the next sync */ }
-    for (const g of this.lag.splice(0, applied)) {
-      this.lagEntries -= g.entries.length;
-      this.lagBytes -= g.bytes.length;
+    if (this.resyncOwed) {
+      try {
+        const fixed = this.rs.reconcile(this.ws);
+        this.resyncOwed = false;
+        this.lagEntries = 0;
+        engineLog('replica %s resynced from the write store: %d entries rewritten', this.rs.log.path, fixed);
+      } catch (err) { this.replicaFailed(err); /* retried at the next sync (a partial resync is simply continued) */ }
+    } else {
+      let applied = 0;
+      try {
+        for (const g of this.lag) { this.rs.apply(g); applied++; }
+      } catch (err) { this.replicaFailed(err); /* retried at the next sync */ }
+      for (const g of this.lag.splice(0, applied)) {
+        this.lagEntries -= g.entries.length;
+        this.lagBytes -= g.bytes.length;
+      }
+      if (this.lagBytes > MAX_QUEUED_BYTES) this.dropQueue();
     }
-    if (this.replicaFailing && this.lag.length === 0) {
+    if (this.replicaFailing && this.lagEntries === 0) {
       this.replicaFailing = false;
       engineLog('replica %s caught up after failed appends', this.rs.log.path);
     }
+  }
+
+  /**
+   * Bounds the memory a failing replica holds: the queued copies go, and the
+   * replica will be made equal to the write store key by key instead (as at
+   * open), which needs nothing but the write store.
+   */
+  private dropQueue(): void {
+    engineLog('replica %s: %d queued bytes dropped after failed appends; it will be resynced from the write store', this.rs.log.path, this.lagBytes);
+    this.lag = [];
+    this.lagBytes = 0;
+    this.resyncOwed = true;
+    this.queueDrops++;
   }
 
   /** Logs a failed replica append once, not at every retry. */
@@ -469,20 +505,29 @@ export class DiskEngine {
     return { parts: this.running.map((r) => r.c), failure };
   }
 
-  /** Undefined while `job` runs; then why it failed (a message), or null when it succeeded. */
-  settled(job: CompactionJob): string | null | undefined {
+  /**
+   * Undefined while `job` runs; then null when it succeeded, or why it failed:
+   * a typed error keeping the cause's syscall code (ENOSPC, EIO, …).
+   */
+  compactionOutcome(job: CompactionJob): TickstoreError | null | undefined {
     if (job.parts.some((c) => !c.finished && c.failure === undefined && this.running.some((r) => r.c === c))) return undefined;
     const failure = job.failure ?? job.parts.find((c) => c.failure !== undefined)?.failure ??
-      (job.parts.some((c) => !c.finished) ? new Error('the store closed first') : undefined);
-    return failure === undefined ? null : `compaction failed: ${toErrorShape(failure).message}`;
+      (job.parts.some((c) => !c.finished) ? new StoreIOError('the store closed first', 'ECANCELED') : undefined);
+    return failure === undefined ? null : asStoreError(failure, 'compaction failed');
+  }
+
+  /** `compactionOutcome` as a message (what host.ts posts today). */
+  settled(job: CompactionJob): string | null | undefined {
+    const outcome = this.compactionOutcome(job);
+    return outcome ? outcome.message : outcome;
   }
 
   /** Compacts both logs now, in this call (in-thread use and tests). */
   compactNow(): void {
     const job = this.startCompaction();
     while (this.running.length > 0) this.backgroundStep();
-    const failure = this.settled(job);
-    if (failure) throw new Error(failure);
+    const failure = this.compactionOutcome(job);
+    if (failure) throw failure;
   }
 
   /**
@@ -537,6 +582,8 @@ export class DiskEngine {
       fsyncs: this.ws.fsyncs,
       compactions: this.compactions,
       replicaLag: this.lagEntries,
+      replicaQueueBytes: this.lagBytes,
+      replicaQueueDrops: this.queueDrops,
       truncatedBytes: this.ws.recovery.truncatedBytes,
       replicaRepaired: this.rs.repaired,
       replicaRebuilt: this.rs.rebuilt ? 1 : 0,
@@ -598,6 +645,28 @@ export class DiskEngine {
     }
     engineLog('closed %s: writeKeys=%d readKeys=%d hintWritten=%s compactionsAbandoned=%d', this.dir, this.ws.keydir.size, this.rs.keydir.size, hintWritten, abandoned);
   }
+}
+
+/** What a crash mid-create (`*.tmp`, then renamed in) or mid-compaction (`*.compact`) can leave beside whole logs. */
+const LEFTOVERS = [`${WRITE_LOG}.tmp`, `${READ_LOG}.tmp`, `${HINT_FILE}.tmp`, `${WRITE_LOG}.compact`, `${READ_LOG}.compact`];
+
+/**
+ * Refuses a directory whose source of truth is gone. `write.log` is created
+ * (durably) before any other file of a store and is only ever replaced by an
+ * atomic rename, so no crash leaves it missing beside another file tickstore
+ * writes: only a fresh directory (at most a stale LOCK and the first create's
+ * `write.log.tmp`) opens without it. Anything else means the data went
+ * elsewhere; opening it as empty would then overwrite the replica, maybe the
+ * only surviving copy. (A missing replica is fine: it is rebuilt from the
+ * write log.)
+ */
+function checkFileSet(fs: FileSystem, dir: string): void {
+  if (fs.exists(join(dir, WRITE_LOG))) return;
+  const found = fs.readdir(dir).filter((f) => f !== `${WRITE_LOG}.tmp` && (f === READ_LOG || f === HINT_FILE || LEFTOVERS.includes(f)));
+  if (found.length === 0) return;
+  engineLog('open %s refused: %s is missing beside %s', dir, WRITE_LOG, found.join(', '));
+  throw new CorruptionError(join(dir, WRITE_LOG), 0,
+    `the write log is missing while ${found.sort().join(', ')} ${found.length === 1 ? 'is' : 'are'} present, which no crash leaves; refusing to open (nothing was changed). Restore ${WRITE_LOG}, or move the directory aside to start over`);
 }
 
 /** A version (the key's sequence number) as the 8 bytes a reply carries. */

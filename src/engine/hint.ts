@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import type { FileSystem } from './fs.js';
 import type { KeyTable, Keydir, KeydirState } from './keydir.js';
+import { replaceFile } from './logFile.js';
 
 /*
  * The hint file: both logs' indexes, written at a clean close and read at
@@ -115,10 +116,7 @@ export function writeHint(
   put(t.free, l.free);
   put(t.arena, l.arena);
   b.writeUInt32LE(crc32(b.subarray(0, l.crc)), l.crc);
-  const tmp = join(dir, HINT_FILE + '.tmp');
-  const fd = fs.open(tmp, 'w');
-  try { fs.write(fd, b, 0, b.length, 0); } finally { fs.close(fd); }
-  fs.rename(tmp, join(dir, HINT_FILE));
+  replaceFile(fs, dir, HINT_FILE, b, false);
 }
 
 /**

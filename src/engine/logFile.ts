@@ -86,15 +86,7 @@ export class LogFile {
 
   /** Replaces (or creates) `dir/name` with a header-only log, through a temporary file and a rename. */
   static createEmpty(fs: FileSystem, dir: string, name: string, kind: LogKind, durable: boolean): void {
-    const tmp = join(dir, name + '.tmp');
-    const fd = fs.open(tmp, 'w');
-    try {
-      const head = encodeFileHeader(kind, 0, FILE_HEADER_BYTES);
-      fs.write(fd, head, 0, head.length, 0);
-      if (durable) fs.datasync(fd);
-    } finally { fs.close(fd); }
-    fs.rename(tmp, join(dir, name));
-    if (durable) fs.syncDir(dir);
+    replaceFile(fs, dir, name, encodeFileHeader(kind, 0, FILE_HEADER_BYTES), durable);
   }
 
   /** Adopts a new file (a compaction's output, already renamed over this path). */
@@ -261,15 +253,18 @@ export class LogFile {
    * an fdatasync of bytes that land inside the file's existing size flushes
    * data only, not a size change through the journal — about 1.5x faster per
    * commit on ext4. The zeros read as a torn tail after a crash (truncated at
-   * open) and are trimmed at close.
+   * open) and are trimmed at close. The fill is only a speed-up: when it
+   * cannot be written (a nearly full disk) the commit goes ahead without it,
+   * and the fill is tried again once the log has grown past what it covered.
    */
   append(buf: Uint8Array, len: number): number {
     const at = this.end;
     this.fs.write(this.fd, buf, 0, len, at);
     this.end = at + len;
     if (this.preallocate && this.end > this.allocated) {
-      this.fs.write(this.fd, ZEROS, 0, PREALLOC_BYTES, this.end);
+      // Counted as written either way: a failed fill may have extended the file part-way, and close() trims to `end`.
       this.allocated = this.end + PREALLOC_BYTES;
+      try { this.fs.write(this.fd, ZEROS, 0, PREALLOC_BYTES, this.end); } catch { /* see above */ }
     }
     return at;
   }
@@ -330,4 +325,28 @@ export class LogFile {
     }
     this.fs.close(this.fd);
   }
+}
+
+/**
+ * Replaces (or creates) `dir/name` with `bytes` whole: written to
+ * `name.tmp`, then renamed in; with `durable`, the file and the directory are
+ * fsync'd. A failure before the rename (a full disk) closes and deletes the
+ * temporary file, so it holds no space.
+ */
+export function replaceFile(fs: FileSystem, dir: string, name: string, bytes: Uint8Array, durable: boolean): void {
+  const tmp = join(dir, name + '.tmp');
+  const fd = fs.open(tmp, 'w');
+  let closed = false;
+  try {
+    fs.write(fd, bytes, 0, bytes.length, 0);
+    if (durable) fs.datasync(fd);
+    closed = true; // even if close fails: never close a descriptor number twice
+    fs.close(fd);
+  } catch (err) {
+    if (!closed) try { fs.close(fd); } catch { /* already failing */ }
+    try { fs.unlink(tmp); } catch { /* deleted at the next open */ }
+    throw err;
+  }
+  fs.rename(tmp, join(dir, name));
+  if (durable) fs.syncDir(dir);
 }

@@ -1,8 +1,9 @@
+import { join } from 'node:path';
 import { CorruptionError } from '../errors.js';
 import type { FileSystem } from './fs.js';
 import { unexpired, type KeyLocation, type Keydir } from './keydir.js';
 import { LogFile } from './logFile.js';
-import { DEADLINE_BYTES, ENTRY_HEADER_BYTES, EntryType, FLAG_LAST, LogKind, entrySize, sealAsLast, writeEntry } from './record.js';
+import { DEADLINE_BYTES, ENTRY_HEADER_BYTES, FILE_HEADER_BYTES, EntryType, FLAG_LAST, LogKind, entrySize, sealAsLast, writeEntry } from './record.js';
 import { indexGroup, type CommittedGroup, type WriteStore } from './writeStore.js';
 
 export const READ_LOG = 'read.log';
@@ -34,7 +35,8 @@ export class ReadStore {
    */
   static open(fs: FileSystem, dir: string, source: WriteStore, keydir: Keydir, fromHint = false): ReadStore {
     let rs: ReadStore | undefined;
-    let rebuilt = false;
+    // A replica lost beside a write log with data (its create is not dir-synced) is rebuilt like an unreadable one.
+    let rebuilt = source.log.end > FILE_HEADER_BYTES && !fs.exists(join(dir, READ_LOG));
     try {
       rs = new ReadStore(LogFile.open(fs, dir, READ_LOG, LogKind.Read, false), keydir);
       if (!fromHint) rs.load();
@@ -52,7 +54,7 @@ export class ReadStore {
     // in a power loss: their numbers must never be reused, or reconcile would
     // take the lost value for the current one.
     source.raiseSeq(rs.maxSeq);
-    rs.reconcile(source);
+    rs.repaired = rs.reconcile(source);
     return rs;
   }
 
@@ -65,8 +67,13 @@ export class ReadStore {
     }, false);
   }
 
-  /** Makes every key's live state equal the write store's (same sequence number, or absent). */
-  private reconcile(source: WriteStore): void {
+  /**
+   * Makes every key's live state equal the write store's (same sequence
+   * number, or absent); returns the entries rewritten. Run at open, and while
+   * open after the engine dropped the groups it held for a failing replica: a
+   * failure part-way loses nothing (the next call continues).
+   */
+  reconcile(source: WriteStore): number {
     let fixes = 0;
     const table = this.keydir.table;
     const src = source.keydir;
@@ -93,7 +100,7 @@ export class ReadStore {
         fixes++;
       }
     }
-    this.repaired = fixes;
+    return fixes;
   }
 
   private room(size: number): Buffer {

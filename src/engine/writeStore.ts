@@ -145,7 +145,7 @@ export class WriteStore {
       if (durable) this.syncLog();
     } catch (err) {
       engineLog('commit of a %d-byte group to %s failed (append or fdatasync; its ops fail, the log is cut back to %d): %s', len, this.log.path, base, describeError(err));
-      this.rollback(base);
+      this.rollback(base, err);
       throw asStoreError(err, `write to ${this.log.path} failed`);
     }
     if (!durable) this.unsynced.push(Buffer.from(this.group.subarray(0, len)));
@@ -215,18 +215,21 @@ export class WriteStore {
   /**
    * Cuts a failed group off. Without unsynced groups before it, a successful
    * truncate + fdatasync is a clean state; otherwise (or if that fails) the
-   * unsynced part is in doubt and must be healed before the next write.
+   * unsynced part is in doubt and must be healed before the next write. The
+   * refusal carries the failed write's own cause (ENOSPC stays ENOSPC).
    */
-  private rollback(base: number): void {
+  private rollback(base: number, cause: unknown): void {
+    let why = 'unsynced writes came before it';
     try {
       this.log.truncate(base);
-      if (this.unsynced.length > 0) throw new Error('a write failed after unsynced writes');
-      this.fsyncs++;
-      this.log.datasync();
-      this.durableEnd = base;
-    } catch (err) {
-      this.fail(err, 'a failed write could not be rolled back; it will be rewritten before the next write');
-    }
+      if (this.unsynced.length === 0) {
+        this.fsyncs++;
+        this.log.datasync();
+        this.durableEnd = base;
+        return;
+      }
+    } catch (err) { why = `the rollback failed too (${describeError(err)})`; }
+    this.fail(cause, `a failed write could not be rolled back (${why}); it will be rewritten before the next write`);
   }
 
   /** Syncs what is unsynced (healing first if need be), then closes; the log is closed even if that fails. */
