@@ -1,12 +1,12 @@
-import { join } from 'node:path';
-import { CorruptionError, StoreIOError, StoreLockedError, asStoreError, toErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
+import { StoreIOError, StoreLockedError, asStoreError, toErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
 import { describeError, engineLog, msSince } from '../log.js';
 import type { EngineConfig } from '../config.js';
 import { Compaction, deadBytes, shouldCompact, type IndexedLog } from './compaction.js';
 import type { FileSystem } from './fs.js';
 import { DirLock } from './lock.js';
 import { KeyTable, Keydir, READ_LOG_BIT, WRITE_LOG_BIT, unexpired, type KeyLocation } from './keydir.js';
-import { HINT_FILE, takeHint, writeHint } from './hint.js';
+import { checkFileSet, removeLeftovers } from './fileSet.js';
+import { takeHint, writeHint } from './hint.js';
 import { READ_LOG, ReadStore, valueOf } from './readStore.js';
 import { EntryType } from './record.js';
 import { LogScrub, type ScrubStatus } from './scrub.js';
@@ -129,7 +129,7 @@ export class DiskEngine {
     try {
       // Leftovers of a crash mid-create or mid-compaction; the logs themselves are whole.
       // Only tickstore's own names: other files (a lock being taken, the user's) are not ours to delete.
-      for (const f of fs.readdir(dir)) if (LEFTOVERS.includes(f)) fs.unlink(`${dir}/${f}`);
+      removeLeftovers(fs, dir);
       // Both logs index their keys in one table (each key stored once).
       const index = (): [KeyTable, Keydir, Keydir] => { const t = new KeyTable(); return [t, new Keydir(t, WRITE_LOG_BIT), new Keydir(t, READ_LOG_BIT)]; };
       let [keys, wdir, rdir] = index();
@@ -496,7 +496,7 @@ export class DiskEngine {
 
   /**
    * Starts compacting both logs, whatever their dead-byte ratio. The work
-   * then proceeds in background steps between batches of ops; `settled`
+   * then proceeds in background steps between batches of ops; `compactionOutcome`
    * tells when it is over.
    */
   startCompaction(): CompactionJob {
@@ -514,12 +514,6 @@ export class DiskEngine {
     const failure = job.failure ?? job.parts.find((c) => c.failure !== undefined)?.failure ??
       (job.parts.some((c) => !c.finished) ? new StoreIOError('the store closed first', 'ECANCELED') : undefined);
     return failure === undefined ? null : asStoreError(failure, 'compaction failed');
-  }
-
-  /** `compactionOutcome` as a message (what host.ts posts today). */
-  settled(job: CompactionJob): string | null | undefined {
-    const outcome = this.compactionOutcome(job);
-    return outcome ? outcome.message : outcome;
   }
 
   /** Compacts both logs now, in this call (in-thread use and tests). */
@@ -645,28 +639,6 @@ export class DiskEngine {
     }
     engineLog('closed %s: writeKeys=%d readKeys=%d hintWritten=%s compactionsAbandoned=%d', this.dir, this.ws.keydir.size, this.rs.keydir.size, hintWritten, abandoned);
   }
-}
-
-/** What a crash mid-create (`*.tmp`, then renamed in) or mid-compaction (`*.compact`) can leave beside whole logs. */
-const LEFTOVERS = [`${WRITE_LOG}.tmp`, `${READ_LOG}.tmp`, `${HINT_FILE}.tmp`, `${WRITE_LOG}.compact`, `${READ_LOG}.compact`];
-
-/**
- * Refuses a directory whose source of truth is gone. `write.log` is created
- * (durably) before any other file of a store and is only ever replaced by an
- * atomic rename, so no crash leaves it missing beside another file tickstore
- * writes: only a fresh directory (at most a stale LOCK and the first create's
- * `write.log.tmp`) opens without it. Anything else means the data went
- * elsewhere; opening it as empty would then overwrite the replica, maybe the
- * only surviving copy. (A missing replica is fine: it is rebuilt from the
- * write log.)
- */
-function checkFileSet(fs: FileSystem, dir: string): void {
-  if (fs.exists(join(dir, WRITE_LOG))) return;
-  const found = fs.readdir(dir).filter((f) => f !== `${WRITE_LOG}.tmp` && (f === READ_LOG || f === HINT_FILE || LEFTOVERS.includes(f)));
-  if (found.length === 0) return;
-  engineLog('open %s refused: %s is missing beside %s', dir, WRITE_LOG, found.join(', '));
-  throw new CorruptionError(join(dir, WRITE_LOG), 0,
-    `the write log is missing while ${found.sort().join(', ')} ${found.length === 1 ? 'is' : 'are'} present, which no crash leaves; refusing to open (nothing was changed). Restore ${WRITE_LOG}, or move the directory aside to start over`);
 }
 
 /** A version (the key's sequence number) as the 8 bytes a reply carries. */

@@ -155,11 +155,11 @@ export function serveEngine(port: MessagePort, engine: DiskEngine, config: Engin
   /** Answers the compact() calls whose compactions are over. */
   function answerCompactions(): void {
     compactCalls = compactCalls.filter(({ id, job }) => {
-      const failure = engine.settled(job);
+      const failure = engine.compactionOutcome(job);
       if (failure === undefined) return true;
       port.postMessage(failure === null
         ? { t: 'done', id, stats: engine.stats() }
-        : { t: 'done', id, error: toErrorShape(new Error(failure)), stats: engine.stats() });
+        : { t: 'done', id, error: toErrorShape(failure), stats: engine.stats() });
       return false;
     });
   }
