@@ -20,14 +20,14 @@ import {
   buildKey, checkStoreId, closeProcessStore, createRegistry, hasProcessStore, keyPrefix, openProcessStore, openStore, processStore,
   Store, StorePlugin, type StoreResult, type Ticker, type Transaction,
 } from '../plugin.js';
-import { anything, gen, strings, UserThrow, views, type Gen } from './property/arbitraries.js';
-import { drive, promiseForm, property, runInput, syncForm, tickerForm, tried, digest, type Input, type Outcome } from './property/harness.js';
+import { anything, gen, notFunction, strings, UserThrow, views, type Gen } from './property/arbitraries.js';
+import { drive, promiseForm, property, runInput, syncForm, tickerForm, took, tried, digest, type Input, type Outcome } from './property/harness.js';
 import * as I from './property/inputs.js';
 import * as O from './property/oracle.js';
 import { tmpDir } from './helpers.js';
 
-const input = (d: string, verdict: O.Verdict, run: () => Promise<Outcome>, check?: (out: Outcome) => Promise<string | undefined>): Input =>
-  ({ d, verdict, run, check, [fc.toStringMethod]: () => `${d} [${verdict}]` }) as Input;
+const input = (d: string, verdict: O.Verdict, run: () => Promise<Outcome>, check?: (out: Outcome) => Promise<string | undefined>,
+  prepare?: () => Promise<void>): Input => ({ d, verdict, run, check, prepare, [fc.toStringMethod]: () => `${d} [${verdict}]` }) as Input;
 const bytesOf = (v: unknown): Uint8Array => { try { return Uint8Array.from(v as ArrayLike<number>); } catch { return new Uint8Array(0); } };
 const equal = (a: Uint8Array | undefined, b: Uint8Array): boolean => a !== undefined && Buffer.compare(Buffer.from(a), Buffer.from(b)) === 0;
 
@@ -52,10 +52,10 @@ const applied = (out: Outcome): boolean | undefined => {
 const entries: [string, number, () => fc.Arbitrary<Input>][] = [
   ['store.get', 1200, () => fc.tuple(I.key, I.getOptions).map(([k, o]) => input(`get(${k.d}, ${o.d})`, O.all(O.key(k.v), O.getOptions(o.v)),
     () => promiseForm(() => store.get(k.v as never, o.v as never))))],
-  ['store.put', 2000, () => fc.tuple(I.key, I.value, I.writeOptions).map(([k, v, o]) => input(`put(${k.d}, ${v.d}, ${o.d})`,
+  ['store.put', 1500, () => fc.tuple(I.key, I.value, I.writeOptions).map(([k, v, o]) => input(`put(${k.d}, ${v.d}, ${o.d})`,
     O.all(O.key(k.v), O.value(v.v), O.writeOptions(o.v)), () => promiseForm(() => store.put(k.v as never, v.v as never, o.v as never)),
     async (out) => (out.kind === 'ok' ? readBack(k.v, v.v, o.v) : undefined)))],
-  ['store.writeDurable', 800, () => fc.tuple(I.key, I.value, I.expiryOptions).map(([k, v, o]) => input(`writeDurable(${k.d}, ${v.d}, ${o.d})`,
+  ['store.writeDurable', 400, () => fc.tuple(I.key, I.value, I.expiryOptions).map(([k, v, o]) => input(`writeDurable(${k.d}, ${v.d}, ${o.d})`,
     O.all(O.key(k.v), O.value(v.v), O.expiryOptions(o.v)), () => promiseForm(() => store.writeDurable(k.v as never, v.v as never, o.v as never)),
     async (out) => (out.kind === 'ok' ? readBack(k.v, v.v, o.v) : undefined)))],
   ['store.delete', 800, () => I.key.map((k) => input(`delete(${k.d})`, O.key(k.v), () => promiseForm(() => store.delete(k.v as never)),
@@ -63,10 +63,8 @@ const entries: [string, number, () => fc.Arbitrary<Input>][] = [
   ['store.exists', 600, () => I.key.map((k) => input(`exists(${k.d})`, O.key(k.v), () => promiseForm(() => store.exists(k.v as never))))],
   ['store.version', 600, () => I.key.map((k) => input(`version(${k.d})`, O.key(k.v), () => promiseForm(() => store.version(k.v as never))))],
   ['store.putIfAbsent', 1000, () => fc.tuple(I.key, I.value, I.writeOptions).map(([k, v, o]) => input(`putIfAbsent(${k.d}, ${v.d}, ${o.d})`,
-    O.all(O.key(k.v), O.value(v.v), O.writeOptions(o.v)), async () => {
-      await promiseForm(() => store.delete(k.v as never));
-      return promiseForm(() => store.putIfAbsent(k.v as never, v.v as never, o.v as never));
-    }, async (out) => (applied(out) ? readBack(k.v, v.v, o.v) : undefined)))],
+    O.all(O.key(k.v), O.value(v.v), O.writeOptions(o.v)), () => promiseForm(() => store.putIfAbsent(k.v as never, v.v as never, o.v as never)),
+    async (out) => (applied(out) ? readBack(k.v, v.v, o.v) : undefined), async () => { await promiseForm(() => store.delete(k.v as never)); }))],
   ['store.compareAndSwap', 800, () => fc.tuple(I.key, fc.oneof(I.value, fc.constant(gen(undefined, 'undefined'))), I.value).map(([k, e, v]) =>
     input(`compareAndSwap(${k.d}, ${e.d}, ${v.d})`, O.all(O.key(k.v), e.v === undefined ? 'valid' : O.value(e.v), O.value(v.v)),
       () => promiseForm(() => store.compareAndSwap(k.v as never, e.v as never, v.v as never)),
@@ -115,7 +113,7 @@ const entries: [string, number, () => fc.Arbitrary<Input>][] = [
       async (out) => (out.kind === 'refused' && !dir.includes('\0') && existsSync(dir) ? 'refused open created its directory' : undefined));
   })],
   ['openStore (anything)', 300, () => anything.map((a) => input(`openStore(${a.d})`, O.storeOptions(a.v), () => openAndClose(a.v)))],
-  ['createRegistry+open', 600, () => fc.tuple(baseDir, I.tunables, I.storeId, registryOpen).map(([b, t, id, o]) =>
+  ['createRegistry+open', 300, () => fc.tuple(baseDir, I.tunables, I.storeId, registryOpen).map(([b, t, id, o]) =>
     input(`createRegistry(${b.d}, ${t.d}).open(${id.d}, ${o.d})`, O.all(O.dir(b.v), O.registryDefaults(t.v), O.storeId(id.v), O.registryOpenOptions(o.v)),
       () => registryOpenRelease(b.v, t.v, id.v, o.v)))],
   ['buildKey', 1500, () => fc.tuple(I.id('u32'), I.id('u64'), fc.oneof(I.params, fc.constant(gen(undefined, 'undefined')))).map(([f, u, p]) =>
@@ -147,7 +145,7 @@ const txFn: fc.Arbitrary<TxFnGen> = fc.oneof(
     ['() => { throw UserThrow }', () => () => { throw new UserThrow('closure'); }, 'either'],
     ['async tx => { tx.put("k3", [2]); throw UserThrow }', () => async (tx: Transaction) => { tx.put('k3', new Uint8Array([2])); throw new UserThrow('closure'); }, 'either'],
   ).map(([d, make, verdict]) => ({ ...gen(make(), d), verdict, [fc.toStringMethod]: () => d })) },
-  { weight: 1, arbitrary: anything.map((a) => ({ ...a, verdict: O.txFn(a.v), [fc.toStringMethod]: () => a.d })) },
+  { weight: 1, arbitrary: notFunction.map((a) => ({ ...a, verdict: O.txFn(a.v), [fc.toStringMethod]: () => a.d })) },
 );
 
 /** One call of a transaction's own methods, inside a transaction. */
@@ -191,7 +189,8 @@ async function tickerThenGet(options: unknown): Promise<Outcome> {
   const t = o.value as Ticker;
   try {
     let delivered = false;
-    const onResult = (options as { onResult?: unknown } | null | undefined)?.onResult;
+    let onResult: unknown;
+    try { onResult = (options as { onResult?: unknown } | null | undefined)?.onResult; } catch { /* a hostile options object */ }
     // A callback of ours is wrapped by nothing: count deliveries through poll, or through the store's pump metric.
     const pumps = store.metrics().pumpTicks;
     t.get('k0');
@@ -249,6 +248,8 @@ async function registryOpenRelease(base: unknown, defaults: unknown, id: unknown
 }
 
 const isStore = (s: unknown): s is Store => s instanceof Store;
+/** The option records made below (their fields are Gens to unwrap); anything else is passed to the plugin as is. */
+const generatedRecord = new WeakSet<object>();
 const auth = fc.oneof(
   { weight: 3, arbitrary: I.id('u64').map((u) => gen({ userId: u.v }, `{ userId: ${u.d} }`)) },
   { weight: 1, arbitrary: anything },
@@ -261,19 +262,19 @@ const pluginOptions = fc.oneof(
     ).map(([d, f]) => gen(f, d)), anything),
     onResult: fc.oneof(fc.constant(gen(undefined, 'undefined')), fc.constant(gen(() => undefined, '() => {}')), anything),
     requireUserId: fc.oneof(fc.constant(gen(undefined, 'undefined')), fc.constantFrom(true, false).map((b) => gen(b, String(b))), anything),
-  }).map((r) => gen(r, `{ ${Object.entries(r).filter(([, g]) => g.v !== undefined).map(([k, g]) => `${k}: ${g.d}`).join(', ')} }`)) },
+  }).map((r) => { generatedRecord.add(r); return r; }).map((r) => gen(r, `{ ${Object.entries(r).filter(([, g]) => g.v !== undefined).map(([k, g]) => `${k}: ${g.d}`).join(', ')} }`)) },
   { weight: 1, arbitrary: anything },
 );
 /** The plugin options object of a generated record (the store placeholder becomes the test's store). */
 function pluginOpts(o: unknown): unknown {
-  if (o === null || typeof o !== 'object' || Object.getPrototypeOf(o) !== Object.prototype || !('requireUserId' in o)) return o;
+  if (!generatedRecord.has(o as object)) return o;
   const out: Record<string, unknown> = {};
   for (const [k, g] of Object.entries(o as Record<string, Gen>)) if (g.v !== undefined) out[k] = g.v === 'ctx' && k === 'store' ? store : g.v;
   return out;
 }
 function userIdVerdict(o: unknown, a: unknown): O.Verdict {
-  const f = (pluginOpts(o) as { userId?: unknown } | null | undefined)?.userId;
   try {
+    const f = (pluginOpts(o) as { userId?: unknown } | null | undefined)?.userId;
     const id = typeof f === 'function' ? (f as (a: unknown) => unknown)(a) : (a as { userId?: unknown } | null | undefined)?.userId;
     return f !== undefined && typeof f !== 'function' ? 'invalid' : O.userId(id);
   } catch { return 'either'; }
@@ -311,11 +312,17 @@ describe('property: every public entry refuses bad input with a typed error at t
     ticker.dispose();
     await store.close();
     const total = [...tried.values()].reduce((a, b) => a + b, 0);
-    console.log(`    property inputs tried: ${[...tried].map(([e, n]) => `${e} ${n}`).join(', ')}; total ${total}`);
+    console.log(`    property inputs tried: ${[...tried].map(([e, n]) => `${e} ${n} (${took.get(e) ?? 0} ms)`).join(', ')}; total ${total}`);
   });
 
   for (const [name, runs, arb] of entries) {
     it(name, async () => {
+      // A fresh store per entry: one entry's crash cannot fail the next, and --grep runs one alone.
+      ticker.dispose();
+      await store.close().catch(() => undefined);
+      store = await openStore({ dir: `property-${name.replace(/[^A-Za-z0-9]+/g, '-')}`, backend: 'memory' });
+      ticker = store.ticker();
+      await store.put('k1', new Uint8Array([1]));
       const refusals = new Set(['openStore (memory)', 'openStore (disk)', 'openStore (anything)', 'createRegistry+open', 'buildKey', 'keyPrefix', 'checkStoreId', 'openProcessStore']);
       await property(name, arb(), runs, async (inp) => {
         const bad = await runInput(refusals.has(name) ? undefined : store, inp);

@@ -35,6 +35,8 @@ export type Outcome =
 export interface Input {
   readonly d: string;
   readonly verdict: Verdict;
+  /** Setup before the snapshot (e.g. deleting the key a putIfAbsent is about to write). */
+  prepare?(): Promise<void>;
   run(): Promise<Outcome>;
   /** Further checks of a success (e.g. the bytes read back), or of a refusal beyond the snapshot. */
   check?(out: Outcome): Promise<string | undefined>;
@@ -140,6 +142,7 @@ export async function digest(store: Store): Promise<string> {
 
 /** Runs one input: judge its outcome, then the snapshot for a refusal and the entry's own checks. */
 export async function runInput(store: Store | undefined, input: Input): Promise<string | undefined> {
+  await input.prepare?.();
   const before = store ? await snap(store) : undefined;
   const out = await input.run();
   const bad = judge(input.verdict, out);
@@ -153,6 +156,8 @@ export async function runInput(store: Store | undefined, input: Input): Promise<
 
 /** Inputs tried, per entry; printed at the end. */
 export const tried = new Map<string, number>();
+/** Wall time per entry, ms (printed with the counts, to keep the file's time in view). */
+export const took = new Map<string, number>();
 
 /**
  * Checks `body` over `runs` inputs of `arb` (scaled). Fails with fast-check's
@@ -162,18 +167,33 @@ export const tried = new Map<string, number>();
  */
 export async function property<T>(entry: string, arb: fc.Arbitrary<T>, runs: number, body: (t: T) => Promise<string | undefined>): Promise<void> {
   const classes = new Map<string, { input: string; why: string }>();
+  const started = Date.now();
   let n = 0;
+  // An exception nobody can catch (thrown out of the engine's message handler) is a crash: pin it on the input that caused it.
+  let uncaught: unknown;
+  const others = process.listeners('uncaughtException');
+  const trap = (err: unknown): void => { uncaught ??= err; };
+  process.removeAllListeners('uncaughtException');
+  process.on('uncaughtException', trap);
+  try {
   await fc.assert(fc.asyncProperty(arb, async (t) => {
     n++;
-    const why = await body(t);
+    const result = await body(t);
+    await new Promise((r) => setImmediate(r));
+    const why = uncaught === undefined ? result : `crash: uncaught exception during this input: ${describeError(uncaught)}`;
     if (!why) return;
-    if (!COLLECT) throw new Error(`${entry}: ${why}`);
+    if (!COLLECT || uncaught !== undefined) throw new Error(`${entry}: ${why}`);
     const cls = `${why.split(':')[0]}${/(\w+Error|UserThrow)/.exec(why)?.[1] ? ` (${/(\w+Error|UserThrow)/.exec(why)![1]})` : ''}`;
     const input = fc.stringify(t);
     const seen = classes.get(cls);
     if (!seen || input.length < seen.input.length) classes.set(cls, { input, why });
-  }), { numRuns: Math.max(1, Math.round(runs * SCALE)), seed: SEED, endOnFailure: COLLECT });
+  }), { numRuns: Math.max(1, Math.round(runs * SCALE)), seed: SEED, endOnFailure: COLLECT || uncaught !== undefined });
+  } finally {
+    process.removeListener('uncaughtException', trap);
+    for (const l of others) process.on('uncaughtException', l);
+  }
   tried.set(entry, (tried.get(entry) ?? 0) + n);
+  took.set(entry, Date.now() - started);
   if (classes.size > 0) {
     throw new Error(`${entry}: ${classes.size} failing class(es):\n${[...classes].map(([c, e]) => `  - ${c}\n      input: ${e.input}\n      ${e.why}`).join('\n')}`);
   }

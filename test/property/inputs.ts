@@ -1,6 +1,6 @@
 /** The arbitraries of each argument slot of the public surface (built from arbitraries.ts). */
 import fc from 'fast-check';
-import { anything, bigints, from, gen, mostly, numbers, optionsArg, optionsObject, strings, views, type Gen, type OptionsSpec } from './arbitraries.js';
+import { anything, bigints, from, gen, mostly, notFunction, numbers, optionsArg, optionsObject, oversize, strings, views, type Gen, type OptionsSpec } from './arbitraries.js';
 
 const KEYS = ['k0', 'k1', 'k2', 'k3', 'p:1', 'p:2', 'é', '\ud83d\ude00'];
 export const key: fc.Arbitrary<Gen> = fc.oneof(
@@ -8,7 +8,7 @@ export const key: fc.Arbitrary<Gen> = fc.oneof(
   { weight: 2, arbitrary: strings },
   { weight: 1, arbitrary: anything },
 );
-export const value: fc.Arbitrary<Gen> = fc.oneof({ weight: 4, arbitrary: views }, { weight: 1, arbitrary: anything });
+export const value: fc.Arbitrary<Gen> = fc.oneof({ weight: 8, arbitrary: views }, { weight: 1, arbitrary: oversize }, { weight: 2, arbitrary: anything });
 const bool = mostly(fc.constantFrom(true, false).map((b) => gen(b, String(b))));
 
 /** Capacities the process survives whatever the code does with them (huge ones go to the crash probe). */
@@ -98,7 +98,7 @@ export const watchTarget = fc.oneof(
 /** A change callback (or not a function at all). */
 export const callback = fc.oneof(
   { weight: 3, arbitrary: from([['() => {}', () => () => undefined]]) },
-  { weight: 1, arbitrary: anything },
+  { weight: 1, arbitrary: notFunction },
 );
 
 export const id = (max: 'u32' | 'u64'): fc.Arbitrary<Gen> => mostly(fc.oneof(

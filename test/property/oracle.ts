@@ -59,8 +59,12 @@ function read(o: unknown, known: readonly string[]): 'absent' | 'primitive' | 'e
   if (typeof o === 'function') return 'either';
   try {
     const p = Object.getPrototypeOf(o) as object | null;
-    const plain = p === null || p === Object.prototype || (Object.getPrototypeOf(p) === Object.prototype && Object.keys(p).every((k) => known.includes(k)));
+    // A plain object, or one made with Object.create from a plain one (a class's prototype owns its `constructor`).
+    const plain = p === null || p === Object.prototype
+      || (Object.getPrototypeOf(p) === Object.prototype && !Object.hasOwn(p, 'constructor') && Object.keys(p).every((k) => known.includes(k)));
     if (!plain || Array.isArray(o)) return 'either';
+    // A Proxy's `has` trap runs for `in` checks: one that throws leaves the outcome open.
+    if (types.isProxy(o)) for (const k of known) void (k in o);
     const unknown = Object.keys(o).filter((k) => !known.includes(k));
     const values = new Map(known.map((k) => [k, (o as Record<string, unknown>)[k]]));
     return { get: (k) => values.get(k), unknown };
@@ -209,7 +213,8 @@ export function batch(ops: unknown): Verdict {
     if (!Array.isArray(ops)) return 'invalid';
     if (types.isProxy(ops)) return 'either';
     if (ops.length === 0 || ops.length > MAX_BATCH_OPS) return 'invalid';
-    return all(...ops.map(batchOp));
+    // Array.from, not map: a hole is an op too (undefined, so invalid).
+    return all(...Array.from(ops, batchOp));
   });
 }
 
@@ -262,7 +267,8 @@ export function params(v: unknown): Verdict {
 /** A StorePlugin's options: `store` a Store (or absent), `userId` and `onResult` functions, `requireUserId` a boolean. */
 export function pluginOptions(o: unknown, isStore: (s: unknown) => s is Store): Verdict {
   return options(o, ['store', 'userId', 'onResult', 'requireUserId'], (r) => all(
-    optional(r.get('store'), (s) => (isStore(s) ? 'valid' : 'invalid')),
+    // No store: the process store, when one is open; else StoreClosedError, as documented.
+    r.get('store') === undefined ? 'either' : isStore(r.get('store')) ? 'valid' : 'invalid',
     optional(r.get('userId'), isFn),
     optional(r.get('onResult'), isFn),
     optional(r.get('requireUserId'), isBool),
