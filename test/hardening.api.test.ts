@@ -5,6 +5,7 @@ import {
   type Store,
 } from '../src/index.js';
 import { Memcache } from '../src/memcache.js';
+import { StorePlugin, openProcessStore } from '../plugin.js';
 import { bytes, text, tickFor, tmpDir, waitFor } from './helpers.js';
 
 /** What a call threw or its promise rejected with (undefined: neither). */
@@ -285,6 +286,23 @@ describe('hardening: the public API under bad input (issue 11)', () => {
       await tickFor(ticker, 1);
       expect(text(await store.get('sub')), 'a subview stores its own bytes').to.equal('value');
       expect(await store.exists('k'), 'no refused call wrote').to.equal(false);
+    } finally { await store.close(); }
+  });
+
+  it('plugin options and arguments are checked at the call', async () => {
+    for (const [what, o] of [
+      ['onResult: 5', { onResult: 5 }], ['userId: 1', { userId: 1 }], ['requireUserId: "no"', { requireUserId: 'no' }],
+      ['store: {}', { store: {} }], ['typo', { requireUserID: false }], ['null', null],
+    ] as const) {
+      throws(() => new StorePlugin(o as never), InvalidConfigError, `new StorePlugin(${what})`);
+    }
+    const store = await memory();
+    try {
+      const plugin = new StorePlugin({ store, requireUserId: false });
+      await rejects(() => plugin.getShared('k', null as never), InvalidArgumentError, 'getShared without a codec');
+      await rejects(() => plugin.setShared('k', 1, { encode: 5 } as never), InvalidArgumentError, 'setShared with a bad codec');
+      throws(() => plugin.keyOf(null as never, 1), InvalidArgumentError, 'keyOf(null)');
+      await rejects(() => openProcessStore({ get dir(): string { throw new Error('getter'); } }), InvalidConfigError, 'openProcessStore dir getter');
     } finally { await store.close(); }
   });
 });
