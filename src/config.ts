@@ -93,7 +93,7 @@ export interface Tunables {
  */
 export interface StoreOptions extends Partial<Tunables> {
   /**
-   * Directory of the store (required, no default): a non-empty path without NUL bytes, fixed at open;
+   * Directory of the store (required, no default): a non-empty path without NUL bytes or lone surrogates, fixed at open;
    * created (with parents) when missing. One process per directory. For `'memory'`, just a name.
    */
   dir: string;

@@ -1,7 +1,6 @@
 import { types } from 'node:util';
 import { InvalidArgumentError, InvalidKeyError, InvalidValueError, TickstoreError, describeValue } from './errors.js';
 import { compareKeys, type ScanSpec } from './engine/scan.js';
-import type { ScanOptions } from './ticker.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './engine/record.js';
 
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES };

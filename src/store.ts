@@ -1,4 +1,4 @@
-import type { Backend, ReplyHandler } from './backend.js';
+import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import {
   InvalidArgumentError, InvalidConfigError, InvalidKeyError, StoreClosedError, TickstoreError, TransactionAbortedError, TransactionConflictError,
@@ -142,6 +142,7 @@ export class Store implements TickerHost {
    * another ticker's.
    *
    * @param options `onResult`, called for each result inside `tick()`; without it, results queue for {@link Ticker.poll}.
+   * @throws {@link InvalidArgumentError} An unknown option, or an `onResult` that is not a function.
    * @throws {@link StoreClosedError} The store is closed.
    *
    * @example
@@ -165,6 +166,7 @@ export class Store implements TickerHost {
    * @param options `cacheOnRead` (default true): keep a value read from the read store in the memcache (see {@link GetOptions}).
    * @returns The value (the caller's own copy), or undefined when the key is absent.
    * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidArgumentError} (rejects) An unknown option, or a non-boolean `cacheOnRead`.
    * @throws {@link StoreClosedError} (rejects) The store is closed.
    * @throws {@link StoreIOError} | {@link CorruptionError} (rejects) The engine failed the op (a file-system error, or damaged bytes on disk).
    *
@@ -256,8 +258,8 @@ export class Store implements TickerHost {
    * Applies puts and deletes atomically: all of them, or (on error, or across
    * a crash) none. A put may expire (`ttlMs` or `expiresAt` on the op).
    *
-   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}).
-   * @throws {@link InvalidArgumentError} (rejects) Not an array of 1..MAX_BATCH_OPS ops, an op of unknown type or with unknown fields, or bad expiry options.
+   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}), of at most {@link MAX_BATCH_BYTES} encoded.
+   * @throws {@link InvalidArgumentError} (rejects) Not an array of 1..MAX_BATCH_OPS ops, more than {@link MAX_BATCH_BYTES} encoded, an op of unknown type or with unknown fields, or bad expiry options.
    * @throws {@link InvalidKeyError} | {@link InvalidValueError} (rejects) An op's key or value is invalid.
    * @throws {@link StoreClosedError} (rejects) The store is closed.
    * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.

@@ -226,9 +226,9 @@ export class Ticker implements ResultSink {
    * Starts an atomic batch of puts and deletes (one commit unit: all or
    * nothing, across a crash too).
    *
-   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}).
+   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}), of at most {@link MAX_BATCH_BYTES} encoded.
    * @returns The op's handle.
-   * @throws {@link InvalidArgumentError} Not an array of 1..MAX_BATCH_OPS ops, an op of unknown type or with unknown fields, or bad expiry options.
+   * @throws {@link InvalidArgumentError} Not an array of 1..MAX_BATCH_OPS ops, more than {@link MAX_BATCH_BYTES} encoded, an op of unknown type or with unknown fields, or bad expiry options.
    * @throws {@link InvalidKeyError} | {@link InvalidValueError} An op's key or value is invalid.
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    *
