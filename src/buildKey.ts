@@ -1,4 +1,7 @@
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, describeValue } from './errors.js';
+import { guard } from './input.js';
+
+const argError = (m: string): InvalidArgumentError => new InvalidArgumentError(m);
 
 const MAX_U32 = 0xffff_ffffn;
 const MAX_U64 = 0xffff_ffff_ffff_ffffn;
@@ -9,11 +12,11 @@ function toBig(name: string, v: unknown, max: bigint): bigint {
   let b: bigint;
   if (typeof v === 'bigint') b = v;
   else if (typeof v === 'number') {
-    if (!Number.isInteger(v)) throw new InvalidArgumentError(`${name} must be a whole number, got ${v}`);
+    if (!Number.isInteger(v)) throw new InvalidArgumentError(`${name} must be a whole number, got ${describeValue(v)}`);
     if (!Number.isSafeInteger(v)) throw new InvalidArgumentError(`${name} ${v} is beyond 2^53; pass it as a bigint`);
     b = BigInt(v);
   } else {
-    throw new InvalidArgumentError(`${name} must be a number or bigint, got ${typeof v}`);
+    throw new InvalidArgumentError(`${name} must be a number or bigint, got ${describeValue(v)}`);
   }
   if (b < 0n || b > max) throw new InvalidArgumentError(`${name} ${b} is outside 0..${max}`);
   return b;
@@ -67,9 +70,13 @@ export function keyPrefix(funcId: number | bigint, userId: number | bigint): str
  * ```
  */
 export function buildKey(funcId: number | bigint, userId: number | bigint, params: readonly (number | bigint)[] = []): string {
-  if (!Array.isArray(params)) throw new InvalidArgumentError('params must be an array');
-  if (params.length > MAX_KEY_PARAMS) throw new InvalidArgumentError(`at most ${MAX_KEY_PARAMS} params, got ${params.length}`);
-  let key = keyPrefix(funcId, userId);
-  for (let i = 0; i < params.length; i++) key += ':' + hex(toBig(`params[${i}]`, params[i], MAX_U64), 16);
-  return key;
+  // params may be any object (a Proxy, getters): reading it must not throw raw.
+  return guard('params', argError, () => {
+    if (!Array.isArray(params)) throw new InvalidArgumentError(`params must be an array, got ${describeValue(params)}`);
+    const n = params.length;
+    if (n > MAX_KEY_PARAMS) throw new InvalidArgumentError(`at most ${MAX_KEY_PARAMS} params, got ${n}`);
+    let key = keyPrefix(funcId, userId);
+    for (let i = 0; i < n; i++) key += ':' + hex(toBig(`params[${i}]`, params[i], MAX_U64), 16);
+    return key;
+  });
 }

@@ -1,4 +1,5 @@
-import { InvalidConfigError } from './errors.js';
+import { InvalidConfigError, describeValue } from './errors.js';
+import { readOptions, type ErrorMaker } from './input.js';
 
 /**
  * How the read replica follows the write store. `'per-key'` (default): the
@@ -42,7 +43,7 @@ export type FlushPolicy =
   | {
     /** Acknowledge once in the log; fsync at most once per `intervalMs`. */
     mode: 'grouped';
-    /** Most ms between fsyncs: a whole number >= 1 (no default: required). */
+    /** Most ms between fsyncs: a whole number in 1..2147483647 (the longest timer Node runs; no default: required). */
     intervalMs: number
   };
 
@@ -63,15 +64,18 @@ export interface Tunables {
    * `'update'`: a write overwrites a cached single-key entry in place once it is durable.
    */
   writePolicy: WritePolicy;
-  /** Memcache bound in entries: a whole number >= 0; 0 means the default (4096). */
+  /**
+   * Memcache bound in entries: a whole number in 0..1048576 (2^20); 0 means the default (4096).
+   * The LRU preallocates its index for this many entries (about 25 bytes each, ~26 MB at the maximum).
+   */
   memcacheCapacity: number;
-  /** Memcache bound in bytes of cached values: a whole number >= 1 (default 64 MiB). */
+  /** Memcache bound in bytes of cached values: a whole number in 1..2^40 (1 TiB) (default 64 MiB). */
   memcacheMaxBytes: number;
   /** Compact a log once this fraction of it is dead bytes: 0 < r <= 1 (default 0.5). */
   compactRatio: number;
-  /** Never compact a log smaller than this many bytes: a whole number >= 0 (default 16 MiB). */
+  /** Never compact a log smaller than this many bytes: a whole number in 0..2^48 (256 TiB) (default 16 MiB). */
   compactMinBytes: number;
-  /** In `'async-batch'` mode, how often the replica catches up, in ms: a whole number >= 1 (default 50). */
+  /** In `'async-batch'` mode, how often the replica catches up, in ms: a whole number in 1..2147483647 (the longest timer Node runs) (default 50). */
   syncIntervalMs: number;
   /** When acknowledged writes are fsync'd (default `{ mode: 'immediate' }`; see {@link FlushPolicy}). */
   flushPolicy: FlushPolicy;
@@ -89,7 +93,7 @@ export interface Tunables {
  */
 export interface StoreOptions extends Partial<Tunables> {
   /**
-   * Directory of the store (required, no default): a non-empty path without NUL bytes, fixed at open;
+   * Directory of the store (required, no default): a non-empty path without NUL bytes or lone surrogates, fixed at open;
    * created (with parents) when missing. One process per directory. For `'memory'`, just a name.
    */
   dir: string;
@@ -115,72 +119,94 @@ export const DEFAULTS: Tunables = {
   flushPolicy: { mode: 'immediate' },
 };
 
-const KNOWN = new Set<string>([...Object.keys(DEFAULTS), 'dir', 'backend']);
+/** The upper bounds of the numeric tunables (see {@link Tunables}). */
+export const LIMITS = {
+  memcacheCapacity: 2 ** 20,
+  memcacheMaxBytes: 2 ** 40,
+  compactMinBytes: 2 ** 48,
+  /** setTimeout's maximum: a longer delay fires after 1 ms instead. */
+  intervalMs: 2 ** 31 - 1,
+} as const;
 
-function wholeNumber(name: string, v: unknown, min: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw new InvalidConfigError(`${name} must be a whole number >= ${min}, got ${String(v)}`);
+const TUNABLES = Object.keys(DEFAULTS) as (keyof Tunables)[];
+const configError: ErrorMaker = (m) => new InvalidConfigError(m);
+
+function wholeNumber(name: string, v: unknown, min: number, max: number): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw new InvalidConfigError(`${name} must be a whole number in ${min}..${max}, got ${describeValue(v)}`);
   }
   return v;
 }
 
-/** Checks a partial set of tunables; returns it with defaults applied where `base` is given. */
-export function checkTunables(o: Partial<Tunables>, base: Tunables): Tunables {
-  if (o === null || typeof o !== 'object') throw new InvalidConfigError('options must be an object');
-  for (const k of Object.keys(o)) {
-    if (!KNOWN.has(k)) throw new InvalidConfigError(`unknown option ${JSON.stringify(k)}`);
-  }
+/**
+ * Checks a partial set of tunables (read by property access) against their
+ * bounds; returns `base` with them applied. Checks everything before
+ * returning anything, so a refused set changes nothing.
+ */
+export function checkTunables(o: unknown, base: Tunables): Tunables {
+  return applyTunables(readOptions(o, 'store', TUNABLES, configError), base);
+}
+
+function applyTunables(o: { [K in keyof Tunables]?: unknown }, base: Tunables): Tunables {
   const t: Tunables = { ...base };
   if (o.syncMode !== undefined) {
     if (o.syncMode !== 'per-key' && o.syncMode !== 'async-batch') {
-      throw new InvalidConfigError(`syncMode must be 'per-key' or 'async-batch', got ${String(o.syncMode)}`);
+      throw new InvalidConfigError(`syncMode must be 'per-key' or 'async-batch', got ${describeValue(o.syncMode)}`);
     }
     t.syncMode = o.syncMode;
   }
   if (o.writePolicy !== undefined) {
     if (o.writePolicy !== 'evict' && o.writePolicy !== 'update') {
-      throw new InvalidConfigError(`writePolicy must be 'evict' or 'update', got ${String(o.writePolicy)}`);
+      throw new InvalidConfigError(`writePolicy must be 'evict' or 'update', got ${describeValue(o.writePolicy)}`);
     }
     t.writePolicy = o.writePolicy;
   }
   if (o.memcacheCapacity !== undefined) {
-    const n = wholeNumber('memcacheCapacity', o.memcacheCapacity, 0);
+    const n = wholeNumber('memcacheCapacity', o.memcacheCapacity, 0, LIMITS.memcacheCapacity);
     t.memcacheCapacity = n === 0 ? DEFAULT_MEMCACHE_CAPACITY : n;
   }
-  if (o.memcacheMaxBytes !== undefined) t.memcacheMaxBytes = wholeNumber('memcacheMaxBytes', o.memcacheMaxBytes, 1);
+  if (o.memcacheMaxBytes !== undefined) t.memcacheMaxBytes = wholeNumber('memcacheMaxBytes', o.memcacheMaxBytes, 1, LIMITS.memcacheMaxBytes);
   if (o.compactRatio !== undefined) {
     const r = o.compactRatio;
     if (typeof r !== 'number' || !(r > 0 && r <= 1)) {
-      throw new InvalidConfigError(`compactRatio must be a number in (0, 1], got ${String(r)}`);
+      throw new InvalidConfigError(`compactRatio must be a number in (0, 1], got ${describeValue(r)}`);
     }
     t.compactRatio = r;
   }
-  if (o.compactMinBytes !== undefined) t.compactMinBytes = wholeNumber('compactMinBytes', o.compactMinBytes, 0);
-  if (o.syncIntervalMs !== undefined) t.syncIntervalMs = wholeNumber('syncIntervalMs', o.syncIntervalMs, 1);
+  if (o.compactMinBytes !== undefined) t.compactMinBytes = wholeNumber('compactMinBytes', o.compactMinBytes, 0, LIMITS.compactMinBytes);
+  if (o.syncIntervalMs !== undefined) t.syncIntervalMs = wholeNumber('syncIntervalMs', o.syncIntervalMs, 1, LIMITS.intervalMs);
   if (o.flushPolicy !== undefined) t.flushPolicy = checkFlushPolicy(o.flushPolicy);
   return t;
 }
 
+const FLUSH_POLICY = "flushPolicy must be { mode: 'immediate' } or { mode: 'grouped', intervalMs }";
+
 function checkFlushPolicy(p: unknown): FlushPolicy {
-  const o = p as { mode?: unknown; intervalMs?: unknown } | null;
-  if (o !== null && typeof o === 'object') {
-    const extra = Object.keys(o).filter((k) => k !== 'mode' && k !== 'intervalMs');
-    if (extra.length > 0) throw new InvalidConfigError(`unknown flushPolicy option ${JSON.stringify(extra[0])}`);
-    if (o.mode === 'immediate' && o.intervalMs === undefined) return { mode: 'immediate' };
-    if (o.mode === 'grouped') return { mode: 'grouped', intervalMs: wholeNumber('flushPolicy.intervalMs', o.intervalMs, 1) };
-  }
-  throw new InvalidConfigError(`flushPolicy must be { mode: 'immediate' } or { mode: 'grouped', intervalMs }, got ${JSON.stringify(p)}`);
+  if (p === null || typeof p !== 'object') throw new InvalidConfigError(`${FLUSH_POLICY}, got ${describeValue(p)}`);
+  const o = readOptions(p, 'flushPolicy', ['mode', 'intervalMs'], configError);
+  if (o.mode === 'immediate' && o.intervalMs === undefined) return { mode: 'immediate' };
+  if (o.mode === 'grouped') return { mode: 'grouped', intervalMs: wholeNumber('flushPolicy.intervalMs', o.intervalMs, 1, LIMITS.intervalMs) };
+  throw new InvalidConfigError(`${FLUSH_POLICY}, got mode ${describeValue(o.mode)}${o.intervalMs === undefined ? '' : ` with intervalMs ${describeValue(o.intervalMs)}`}`);
 }
 
-/** Validates open-time options: `dir` plus the tunables. */
-export function checkOptions(o: StoreOptions): { dir: string; backend: 'disk' | 'memory'; tunables: Tunables } {
-  if (o === null || typeof o !== 'object') throw new InvalidConfigError('openStore needs an options object with dir');
-  if (typeof o.dir !== 'string' || o.dir.length === 0 || o.dir.includes('\0')) {
-    throw new InvalidConfigError('dir must be a non-empty path string');
+/** Checks a store directory: a non-empty, well-formed string (a lone surrogate would name another directory) without NUL bytes. */
+export function checkDir(name: string, dir: unknown): string {
+  if (typeof dir !== 'string' || dir.length === 0 || dir.includes('\0') || !dir.isWellFormed()) {
+    throw new InvalidConfigError(`${name} must be a non-empty path string without NUL bytes or lone surrogates, got ${describeValue(dir)}`);
   }
-  const { dir, backend = 'disk', ...rest } = o;
-  if (backend !== 'disk' && backend !== 'memory') throw new InvalidConfigError(`backend must be 'disk' or 'memory', got ${String(backend)}`);
-  return { dir, backend, tunables: checkTunables(rest, DEFAULTS) };
+  return dir;
+}
+
+/** Validates open-time options: `dir` plus the tunables, each read once by property access. */
+export function checkOptions(options: unknown): { dir: string; backend: 'disk' | 'memory'; tunables: Tunables } {
+  if (options === null || typeof options !== 'object') {
+    throw new InvalidConfigError(`openStore needs an options object with dir, got ${describeValue(options)}`);
+  }
+  const o = readOptions(options, 'store', [...TUNABLES, 'dir', 'backend'], configError);
+  const dir = checkDir('dir', o.dir);
+  const backend = o.backend ?? 'disk';
+  if (backend !== 'disk' && backend !== 'memory') throw new InvalidConfigError(`backend must be 'disk' or 'memory', got ${describeValue(backend)}`);
+  return { dir, backend, tunables: applyTunables(o, DEFAULTS) };
 }
 
 /** The part of the tunables the engine (worker) needs. */

@@ -116,6 +116,32 @@ export class TransactionAbortedError extends TickstoreError {
   }
 }
 
+/**
+ * A short description of any value for an error message; it never throws
+ * (JSON.stringify does on a BigInt, String() on a Symbol-keyed Proxy or an
+ * object whose toString throws), so building a message cannot replace the
+ * typed error it is for.
+ */
+export function describeValue(v: unknown): string {
+  try {
+    switch (typeof v) {
+      case 'string': return JSON.stringify(v.length > 64 ? `${v.slice(0, 64)}…` : v);
+      case 'bigint': return `${v}n`;
+      case 'symbol': return v.toString();
+      case 'function': return 'a function';
+      case 'number': return Object.is(v, -0) ? '-0' : String(v);
+      case 'object':
+        if (v === null) return 'null';
+        if (Array.isArray(v)) return `an array of length ${v.length}`;
+        if (v instanceof Uint8Array) return `a Uint8Array of ${v.length} bytes`;
+        return 'an object';
+      default: return String(v);
+    }
+  } catch {
+    return 'an unreadable value';
+  }
+}
+
 /** A plain, cloneable form of an error, for crossing the worker boundary. */
 export interface ErrorShape {
   name: string;

@@ -16,7 +16,8 @@
  *
  * @module tickstore
  */
-import { checkOptions, engineConfig, type StoreOptions, type Tunables } from './config.js';
+import { DEFAULTS, checkDir, checkOptions, checkTunables, engineConfig, type StoreOptions, type Tunables } from './config.js';
+import type { Backend } from './backend.js';
 import { StoreRegistry } from './registry.js';
 import { WorkerBackend } from './engine/workerBackend.js';
 import { describeError, msSince, storeLog } from './log.js';
@@ -24,15 +25,15 @@ import { Store } from './store.js';
 
 export { buildKey, keyPrefix, MAX_KEY_PARAMS } from './buildKey.js';
 export type { StoreOptions, Tunables, SyncMode, WritePolicy, FlushPolicy } from './config.js';
-export { DEFAULTS } from './config.js';
+export { DEFAULTS, LIMITS } from './config.js';
 export {
   TickstoreError, InvalidKeyError, InvalidValueError, InvalidArgumentError, InvalidConfigError,
   StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, TransactionConflictError, TransactionAbortedError, type ErrorCode,
 } from './errors.js';
-export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
+export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, MAX_BATCH_BYTES, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
 export { Store, type StoreMetrics, type StoreHealth } from './store.js';
 export type { ScrubStatus } from './engine/scrub.js';
-export { Transaction } from './transaction.js';
+export { Transaction, MAX_TX_RETRIES, type TransactionOptions } from './transaction.js';
 export { StoreRegistry, checkStoreId, type StoreRef } from './registry.js';
 export {
   Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions, type WriteOptions,
@@ -64,19 +65,38 @@ export {
  */
 export async function openStore(options: StoreOptions): Promise<Store> {
   const started = performance.now();
+  let dir = '?';
   try {
-    const { dir, backend, tunables } = checkOptions(options);
+    const checked = checkOptions(options);
+    dir = checked.dir;
+    const { backend, tunables } = checked;
     const engine = backend === 'memory'
       ? await WorkerBackend.openMemory(dir, engineConfig(tunables))
       : await WorkerBackend.open(dir, engineConfig(tunables));
-    if (storeLog.enabled) {
-      const e = engine.stats();
-      storeLog('opened %s (%s) in %d ms: writeKeys=%d readKeys=%d hintUsed=%s truncatedBytes=%d replicaRepaired=%d replicaRebuilt=%s',
-        dir, backend, msSince(started), e.writeKeys, e.readKeys, e.openedFromHint === 1, e.truncatedBytes, e.replicaRepaired, e.replicaRebuilt === 1);
-    }
-    return new Store(engine, tunables, dir);
+    return await withEngine(engine, () => {
+      if (storeLog.enabled) {
+        const e = engine.stats();
+        storeLog('opened %s (%s) in %d ms: writeKeys=%d readKeys=%d hintUsed=%s truncatedBytes=%d replicaRepaired=%d replicaRebuilt=%s',
+          dir, backend, msSince(started), e.writeKeys, e.readKeys, e.openedFromHint === 1, e.truncatedBytes, e.replicaRepaired, e.replicaRebuilt === 1);
+      }
+      return new Store(engine, tunables, dir);
+    });
   } catch (err) {
-    storeLog('open %s failed after %d ms: %s', String(options?.dir), msSince(started), describeError(err));
+    storeLog('open %s failed after %d ms: %s', dir, msSince(started), describeError(err));
+    throw err;
+  }
+}
+
+/**
+ * Runs the rest of an open over an engine that is already open: if it throws,
+ * the engine is closed (its thread ended, the directory's LOCK released)
+ * before the error propagates, so a retry can open the directory again.
+ */
+async function withEngine<T>(engine: Backend, rest: () => T): Promise<T> {
+  try {
+    return rest();
+  } catch (err) {
+    await engine.close().catch((closeErr: unknown) => storeLog('closing the engine of a failed open failed: %s', describeError(closeErr)));
     throw err;
   }
 }
@@ -86,9 +106,10 @@ export async function openStore(options: StoreOptions): Promise<Store> {
  * per `(id, backend)`, in the directory `baseDir/id`, closed with its last
  * release (see {@link StoreRegistry}).
  *
- * @param baseDir The directory every store's directory is created under.
+ * @param baseDir The directory every store's directory is created under (a non-empty path without NUL bytes).
  * @param defaults Tunables every store of this registry opens with (see {@link Tunables}).
- * @returns The registry. Nothing is opened or checked until {@link StoreRegistry.open}.
+ * @returns The registry. Nothing is opened until {@link StoreRegistry.open}.
+ * @throws {@link InvalidConfigError} A bad `baseDir`, or `defaults` with an unknown option or a value outside its bounds.
  *
  * @example
  * ```ts
@@ -98,6 +119,9 @@ export async function openStore(options: StoreOptions): Promise<Store> {
  * await ref.release();                           // the last release closes the store
  * ```
  */
-export function createRegistry(baseDir: string, defaults: Partial<Tunables> = {}): StoreRegistry {
-  return new StoreRegistry(baseDir, openStore, defaults);
+export function createRegistry(baseDir: string, defaults?: Partial<Tunables>): StoreRegistry {
+  const base = checkDir('baseDir', baseDir);
+  // Read (getters, prototypes) and checked once, here; the registry opens with the plain result.
+  const tunables = checkTunables(defaults, DEFAULTS);
+  return new StoreRegistry(base, openStore, tunables);
 }

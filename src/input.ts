@@ -1,9 +1,85 @@
-import { InvalidArgumentError, InvalidKeyError, InvalidValueError } from './errors.js';
+import { types } from 'node:util';
+import { InvalidArgumentError, InvalidKeyError, InvalidValueError, TickstoreError, describeValue } from './errors.js';
 import { compareKeys, type ScanSpec } from './engine/scan.js';
-import type { ScanOptions } from './ticker.js';
 import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './engine/record.js';
 
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES };
+
+/** Makes the typed error of one kind of bad input. */
+export type ErrorMaker = (message: string) => TickstoreError;
+const argError: ErrorMaker = (m) => new InvalidArgumentError(m);
+
+/**
+ * Runs a validation step over caller-supplied values; an exception that is
+ * not a TickstoreError (a throwing getter, a Proxy trap, a revoked Proxy)
+ * becomes `fail`'s typed error instead of escaping raw.
+ */
+export function guard<T>(what: string, fail: ErrorMaker, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    if (err instanceof TickstoreError) throw err;
+    throw fail(`reading ${what} threw ${describeValue(err)}`);
+  }
+}
+
+/** The known name a mistyped one most likely meant: same letters in another case, or at most 2 edits away. */
+function closest(name: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = 3;
+  for (const k of known) {
+    const d = k.toLowerCase() === name.toLowerCase() ? 0 : editDistance(k, name);
+    if (d < bestDistance) { best = k; bestDistance = d; }
+  }
+  return best;
+}
+
+function editDistance(a: string, b: string): number {
+  if (Math.abs(a.length - b.length) > 2) return 3;
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(prev[j]! + 1, row[j - 1]! + 1, prev[j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1));
+    }
+    prev = row;
+  }
+  return prev[b.length]!;
+}
+
+/**
+ * Reads an options object the way the caller's code sees it — `o[name]`, so
+ * getters and prototypes count — rather than with rest/spread, which sees
+ * only own enumerable fields. Refuses a non-object (undefined reads as no
+ * options) and any enumerable key not in `known`, naming the closest known
+ * one. Returns what was read; the caller checks the values.
+ */
+export function readOptions<K extends string>(o: unknown, what: string, known: readonly K[], fail: ErrorMaker = argError): { [P in K]?: unknown } {
+  if (o === undefined) return {};
+  return guard(`${what} options`, fail, () => {
+    if (o === null || typeof o !== 'object' || Array.isArray(o)) throw fail(`${what} options must be an object, got ${describeValue(o)}`);
+    for (const k in o) {
+      if ((known as readonly string[]).includes(k)) continue;
+      const near = closest(k, known);
+      throw fail(`unknown ${what} option ${describeValue(k)}${near ? ` (did you mean ${describeValue(near)}?)` : ''}`);
+    }
+    const out: { [P in K]?: unknown } = {};
+    for (const k of known) out[k] = (o as Record<string, unknown>)[k];
+    return out;
+  });
+}
+
+/** Checks an optional boolean option. */
+export function optionalBoolean(name: string, v: unknown, fail: ErrorMaker = argError): boolean | undefined {
+  if (v !== undefined && typeof v !== 'boolean') throw fail(`${name} must be a boolean, got ${describeValue(v)}`);
+  return v;
+}
+
+/** Checks an optional callback option (a function), so that a bad one fails at the call, not later inside tick(). */
+export function optionalFunction<F>(name: string, v: unknown, fail: ErrorMaker = argError): F | undefined {
+  if (v !== undefined && typeof v !== 'function') throw fail(`${name} must be a function, got ${describeValue(v)}`);
+  return v as F | undefined;
+}
 
 /**
  * Checks a key and returns its UTF-8 length. Keys are non-empty, well-formed
@@ -11,7 +87,7 @@ export { MAX_KEY_BYTES, MAX_VALUE_BYTES };
  * most MAX_KEY_BYTES bytes.
  */
 export function checkKey(key: unknown): number {
-  if (typeof key !== 'string') throw new InvalidKeyError(`key must be a string, got ${typeof key}`);
+  if (typeof key !== 'string') throw new InvalidKeyError(`key must be a string, got ${describeValue(key)}`);
   if (key.length === 0) throw new InvalidKeyError('key must not be empty');
   if (key.length > MAX_KEY_BYTES) throw new InvalidKeyError(`key is longer than ${MAX_KEY_BYTES} bytes`);
   const bytes = Buffer.byteLength(key, 'utf8');
@@ -20,10 +96,18 @@ export function checkKey(key: unknown): number {
   return bytes;
 }
 
-/** Checks a value: a Uint8Array (Buffer included) of at most MAX_VALUE_BYTES; empty is a value. */
+/**
+ * Checks a value: a Uint8Array (Buffer and subviews included) of at most
+ * MAX_VALUE_BYTES; empty is a value. A Proxy of one is refused (it has no
+ * bytes to copy), and so is a view of a detached buffer, which reads as
+ * empty: storing it would silently write nothing in place of the value meant.
+ */
 export function checkValue(value: unknown): Uint8Array {
-  if (!(value instanceof Uint8Array)) {
-    throw new InvalidValueError(`value must be a Uint8Array, got ${value === null ? 'null' : typeof value}`);
+  if (!types.isUint8Array(value) || types.isProxy(value)) {
+    throw new InvalidValueError(`value must be a Uint8Array, got ${describeValue(value)}`);
+  }
+  if (value.byteLength === 0 && (value.buffer as { detached?: boolean }).detached === true) {
+    throw new InvalidValueError('value is a view of a detached ArrayBuffer');
   }
   if (value.length > MAX_VALUE_BYTES) {
     throw new InvalidValueError(`value is ${value.length} bytes; the maximum is ${MAX_VALUE_BYTES}`);
@@ -53,26 +137,25 @@ function decodeCursor(cursor: unknown, reverse: boolean): string {
   return c.k;
 }
 
+const SCAN_OPTIONS = ['prefix', 'gt', 'gte', 'lt', 'lte', 'limit', 'reverse', 'cursor'] as const;
+
 /** Validates scan options into the spec the engine runs (a cursor becomes a bound). */
 export function checkScan(options: unknown): ScanSpec {
-  if (options === null || typeof options !== 'object') throw new InvalidArgumentError('scan options must be an object');
-  const o = options as ScanOptions;
-  for (const k of Object.keys(o)) {
-    if (!['prefix', 'gt', 'gte', 'lt', 'lte', 'limit', 'reverse', 'cursor'].includes(k)) throw new InvalidArgumentError(`unknown scan option ${JSON.stringify(k)}`);
-  }
-  const spec: ScanSpec = { limit: 100, reverse: o.reverse === true };
-  if (o.reverse !== undefined && typeof o.reverse !== 'boolean') throw new InvalidArgumentError('reverse must be a boolean');
+  const o = readOptions(options, 'scan', SCAN_OPTIONS);
+  const reverse = optionalBoolean('reverse', o.reverse) === true;
+  const spec: ScanSpec = { limit: 100, reverse };
   if (o.prefix !== undefined) {
-    if (typeof o.prefix !== 'string') throw new InvalidKeyError('prefix must be a string');
+    if (typeof o.prefix !== 'string') throw new InvalidKeyError(`prefix must be a string, got ${describeValue(o.prefix)}`);
     if (o.prefix !== '') checkKey(o.prefix);
     spec.prefix = o.prefix;
   }
   for (const b of ['gt', 'gte', 'lt', 'lte'] as const) {
-    if (o[b] !== undefined) { checkKey(o[b]); spec[b] = o[b]; }
+    const bound = o[b];
+    if (bound !== undefined) { checkKey(bound); spec[b] = bound as string; }
   }
   if (o.limit !== undefined) {
     if (typeof o.limit !== 'number' || !Number.isInteger(o.limit) || o.limit < 1 || o.limit > MAX_SCAN_LIMIT) {
-      throw new InvalidArgumentError(`limit must be a whole number in 1..${MAX_SCAN_LIMIT}`);
+      throw new InvalidArgumentError(`limit must be a whole number in 1..${MAX_SCAN_LIMIT}, got ${describeValue(o.limit)}`);
     }
     spec.limit = o.limit;
   }
@@ -106,11 +189,9 @@ export interface ExpiryOptions {
 
 /** Checks a put's options (WriteOptions): its deadline, if any, and whether it must be durable now. */
 export function checkWriteOptions(o: unknown): { deadline: number | undefined; durable: boolean } {
-  if (o === undefined) return { deadline: undefined, durable: false };
-  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('write options must be an object');
-  const { durable, ...expiry } = o as { durable?: unknown };
-  if (durable !== undefined && typeof durable !== 'boolean') throw new InvalidArgumentError('durable must be a boolean');
-  return { deadline: checkExpiry(expiry), durable: durable === true };
+  const r = readOptions(o, 'write', ['ttlMs', 'expiresAt', 'durable']);
+  const durable = optionalBoolean('durable', r.durable) === true;
+  return { deadline: deadlineOf(r.ttlMs, r.expiresAt), durable };
 }
 
 /**
@@ -123,23 +204,23 @@ export type BatchOp = ({ type: 'put'; key: string; value: Uint8Array } & ExpiryO
 /** Latest deadline accepted: year 275760, the end of JavaScript dates. */
 const MAX_DEADLINE = 8.64e15;
 
-/** Checks write options and returns the deadline they set (ms since the epoch), if any. */
+/** Checks expiry options (ExpiryOptions) and returns the deadline they set (ms since the epoch), if any. */
 export function checkExpiry(o: unknown, now = Date.now()): number | undefined {
-  if (o === undefined) return undefined;
-  if (o === null || typeof o !== 'object') throw new InvalidArgumentError('write options must be an object');
-  const { ttlMs, expiresAt, ...rest } = o as ExpiryOptions & Record<string, unknown>;
-  const extra = Object.keys(rest);
-  if (extra.length > 0) throw new InvalidArgumentError(`unknown write option ${JSON.stringify(extra[0])}`);
+  const r = readOptions(o, 'write', ['ttlMs', 'expiresAt']);
+  return deadlineOf(r.ttlMs, r.expiresAt, now);
+}
+
+function deadlineOf(ttlMs: unknown, expiresAt: unknown, now = Date.now()): number | undefined {
   if (ttlMs !== undefined && expiresAt !== undefined) throw new InvalidArgumentError('give ttlMs or expiresAt, not both');
   if (ttlMs !== undefined) {
     if (typeof ttlMs !== 'number' || !Number.isFinite(ttlMs) || ttlMs <= 0 || now + ttlMs > MAX_DEADLINE) {
-      throw new InvalidArgumentError(`ttlMs must be a positive number of milliseconds, got ${String(ttlMs)}`);
+      throw new InvalidArgumentError(`ttlMs must be a positive number of milliseconds, got ${describeValue(ttlMs)}`);
     }
     return Math.ceil(now + ttlMs);
   }
   if (expiresAt !== undefined) {
     if (typeof expiresAt !== 'number' || !Number.isSafeInteger(expiresAt) || expiresAt < 0 || expiresAt > MAX_DEADLINE) {
-      throw new InvalidArgumentError(`expiresAt must be a time in whole milliseconds since the epoch, got ${String(expiresAt)}`);
+      throw new InvalidArgumentError(`expiresAt must be a time in whole milliseconds since the epoch, got ${describeValue(expiresAt)}`);
     }
     return expiresAt;
   }
@@ -149,24 +230,58 @@ export function checkExpiry(o: unknown, now = Date.now()): number | undefined {
 /** Most ops one batch may hold: 10000. */
 export const MAX_BATCH_OPS = 10_000;
 
-/** Validates a batch: 1..MAX_BATCH_OPS puts and deletes, each key and value checked. */
-export function checkBatch(ops: unknown): BatchOp[] {
-  if (!Array.isArray(ops) || ops.length === 0 || ops.length > MAX_BATCH_OPS) {
-    throw new InvalidArgumentError(`a batch is an array of 1..${MAX_BATCH_OPS} ops`);
+/**
+ * Most bytes one batch (or one transaction's writes) may encode to: 128 MiB,
+ * i.e. its keys and values plus 7 bytes per op (15 with an expiry). It keeps
+ * one commit well inside what an engine message can carry (a u32 length)
+ * and what one process should hold twice in memory while it is in flight.
+ */
+export const MAX_BATCH_BYTES = 128 * 1024 * 1024;
+
+/** The encoded size of one batch op (see encodeBatch). */
+export function opBytes(o: BatchOp): number {
+  const keyLen = Buffer.byteLength(o.key, 'utf8');
+  return 1 + 2 + keyLen + 4 + (o.type === 'put' ? o.value.length + (o.expiresAt === undefined ? 0 : 8) : 0);
+}
+
+/** Refuses a batch whose encoding would exceed MAX_BATCH_BYTES (`bytes` without the 4-byte count). */
+export function checkBatchBytes(bytes: number): void {
+  if (bytes + 4 > MAX_BATCH_BYTES) {
+    throw new InvalidArgumentError(`a batch encodes to ${bytes + 4} bytes; the maximum is ${MAX_BATCH_BYTES} (MAX_BATCH_BYTES)`);
   }
-  return ops.map((o: unknown, i): BatchOp => {
-    const op = o as { type?: unknown; key?: unknown; value?: unknown } | null;
-    if (!op || (op.type !== 'put' && op.type !== 'delete')) throw new InvalidArgumentError(`batch op ${i}: type must be 'put' or 'delete'`);
-    checkKey(op.key);
-    if (op.type === 'put') {
-      const { type: _t, key: _k, value: _v, ...expiry } = op as Record<string, unknown>;
-      const deadline = checkExpiry(expiry);
-      const put = { type: 'put' as const, key: op.key as string, value: checkValue(op.value) };
-      return deadline === undefined ? put : { ...put, expiresAt: deadline };
+}
+
+/** Validates a batch: 1..MAX_BATCH_OPS puts and deletes of at most MAX_BATCH_BYTES in all, each key and value checked. */
+export function checkBatch(ops: unknown): BatchOp[] {
+  return guard('the batch', argError, () => {
+    if (!Array.isArray(ops) || ops.length === 0 || ops.length > MAX_BATCH_OPS) {
+      throw new InvalidArgumentError(`a batch is an array of 1..${MAX_BATCH_OPS} ops, got ${describeValue(ops)}`);
     }
-    if (Object.keys(op).some((k) => k !== 'type' && k !== 'key')) throw new InvalidArgumentError(`batch op ${i}: a delete takes only type and key`);
-    return { type: 'delete', key: op.key as string };
+    const out: BatchOp[] = [];
+    let bytes = 0;
+    for (let i = 0; i < ops.length; i++) {
+      const op = checkBatchOp(ops[i] as unknown, i);
+      bytes += opBytes(op);
+      out.push(op);
+    }
+    checkBatchBytes(bytes);
+    return out;
   });
+}
+
+function checkBatchOp(o: unknown, i: number): BatchOp {
+  const type = o !== null && typeof o === 'object' ? (o as { type?: unknown }).type : undefined;
+  if (type === 'delete') {
+    const r = readOptions(o, `batch op ${i} (a delete)`, ['type', 'key']);
+    checkKey(r.key);
+    return { type: 'delete', key: r.key as string };
+  }
+  if (type !== 'put') throw new InvalidArgumentError(`batch op ${i}: type must be 'put' or 'delete', got ${describeValue(type)}`);
+  const r = readOptions(o, `batch op ${i} (a put)`, ['type', 'key', 'value', 'ttlMs', 'expiresAt']);
+  checkKey(r.key);
+  const put = { type: 'put' as const, key: r.key as string, value: checkValue(r.value) };
+  const deadline = deadlineOf(r.ttlMs, r.expiresAt);
+  return deadline === undefined ? put : { ...put, expiresAt: deadline };
 }
 
 /**
@@ -247,23 +362,29 @@ export function decodeCondition(b: Buffer): { cond: Condition; next: Buffer } {
 }
 
 export function checkVersion(v: unknown): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new InvalidArgumentError(`ifVersion must be a version number (>= 1), got ${String(v)}`);
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < 1) throw new InvalidArgumentError(`ifVersion must be a version number (>= 1), got ${describeValue(v)}`);
   return v;
 }
 
-/** Validates a conditional put's `{ value, condition }`. */
-export function checkConditional(o: unknown): { value: Uint8Array; condition: Condition } {
-  const { value, condition } = (o ?? {}) as { value?: unknown; condition?: unknown };
-  const v = checkValue(value);
-  const c = condition as Record<string, unknown> | null | undefined;
-  if (!c || typeof c !== 'object') throw new InvalidArgumentError('condition must be { absent: true }, { version } or { value }');
-  if ('absent' in c) {
-    if (c.absent !== true) throw new InvalidArgumentError('condition { absent } must be true');
+const BAD_CONDITION = 'condition must be { absent: true }, { version } or { value }';
+
+/** Validates a conditional put's `{ value, condition }` (built by the store, so only `condition` is the caller's object). */
+export function checkConditional(o: { value: unknown; condition: unknown }): { value: Uint8Array; condition: Condition } {
+  const v = checkValue(o.value);
+  const c = o.condition;
+  if (c === null || typeof c !== 'object') throw new InvalidArgumentError(`${BAD_CONDITION}, got ${describeValue(c)}`);
+  const has = guard('the condition', argError, () => ({ absent: 'absent' in c, version: 'version' in c, value: 'value' in c }));
+  if (has.absent) {
+    const r = readOptions(c, 'condition', ['absent']);
+    if (r.absent !== true) throw new InvalidArgumentError('condition { absent } must be true');
     return { value: v, condition: { absent: true } };
   }
-  if ('version' in c) return { value: v, condition: { version: checkVersion(c.version) } };
-  if ('value' in c) return { value: v, condition: { value: c.value === undefined ? undefined : checkValue(c.value) } };
-  throw new InvalidArgumentError('condition must be { absent: true }, { version } or { value }');
+  if (has.version) return { value: v, condition: { version: checkVersion(readOptions(c, 'condition', ['version']).version) } };
+  if (has.value) {
+    const expected = readOptions(c, 'condition', ['value']).value;
+    return { value: v, condition: { value: expected === undefined ? undefined : checkValue(expected) } };
+  }
+  throw new InvalidArgumentError(BAD_CONDITION);
 }
 
 /** A transaction's commit: the versions it read (0 = absent) and its writes (possibly none). */

@@ -1,5 +1,6 @@
 import { join } from 'node:path';
-import { InvalidArgumentError } from './errors.js';
+import { InvalidArgumentError, InvalidConfigError, describeValue } from './errors.js';
+import { readOptions } from './input.js';
 import { describeError, registryLog } from './log.js';
 import type { StoreOptions, Tunables } from './config.js';
 import type { Store } from './store.js';
@@ -19,7 +20,8 @@ export interface StoreRef {
   release(): Promise<void>;
 }
 
-interface Entry { store: Promise<Store>; refs: number }
+/** `closing`: set by the last release; the store is closing and must not be handed out, nor a second one opened on its directory, until it has. */
+interface Entry { store: Promise<Store>; refs: number; closing?: Promise<void> }
 
 const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
 
@@ -39,7 +41,7 @@ const ID = /^[A-Za-z0-9][A-Za-z0-9._-]{0,127}$/;
  */
 export function checkStoreId(id: unknown): string {
   if (typeof id !== 'string' || !ID.test(id) || id === '.' || id === '..' || id.includes('..')) {
-    throw new InvalidArgumentError(`store id must be 1-128 of [A-Za-z0-9._-], not starting with a dot or containing '..': ${JSON.stringify(id)}`);
+    throw new InvalidArgumentError(`store id must be 1-128 of [A-Za-z0-9._-], not starting with a dot or containing '..': ${describeValue(id)}`);
   }
   return id;
 }
@@ -65,11 +67,13 @@ export class StoreRegistry {
    * tunables), or takes one more reference to it when it is already open or
    * opening: concurrent opens of one id share one store. Release every
    * reference with {@link StoreRef.release}; the last release closes it. A
-   * failed open leaves nothing behind, so a later open tries again.
+   * failed open leaves nothing behind, so a later open tries again. An open
+   * while the id's last release is still closing it waits for that close,
+   * then opens the store again.
    *
    * @param id The store's id, checked by {@link checkStoreId}.
    * @param options `backend`: `'disk'` (default) or `'memory'` (see {@link StoreOptions.backend}); a disk and a memory store of one id are separate stores.
-   * @throws {@link InvalidArgumentError} (rejects) An invalid id.
+   * @throws {@link InvalidArgumentError} (rejects) An invalid id, or options that are not `{ backend }`.
    * @throws {@link InvalidConfigError} | {@link StoreLockedError} | {@link CorruptionError} | {@link StoreIOError} (rejects) As {@link openStore}.
    *
    * @example
@@ -82,11 +86,17 @@ export class StoreRegistry {
    * }
    * ```
    */
-  async open(id: string, options: { backend?: Backend } = {}): Promise<StoreRef> {
+  async open(id: string, options?: { backend?: Backend }): Promise<StoreRef> {
     checkStoreId(id);
-    const backend = options.backend ?? 'disk';
+    const backend = readOptions(options, 'registry open', ['backend']).backend ?? 'disk';
+    if (backend !== 'disk' && backend !== 'memory') throw new InvalidConfigError(`backend must be 'disk' or 'memory', got ${describeValue(backend)}`);
     const name = `${backend}:${id}`;
     let e = this.open_.get(name);
+    // The directory is held until that close finishes (and whoever resumes first opens it anew; the others share that).
+    while (e?.closing) {
+      await e.closing.catch(() => undefined);
+      e = this.open_.get(name);
+    }
     if (!e) {
       const store = this.opener({ ...this.defaults, dir: join(this.baseDir, id), backend });
       e = { store, refs: 0 };
@@ -110,13 +120,15 @@ export class StoreRegistry {
         released = true;
         if (--entry.refs === 0) {
           registryLog('%s released by its last reference: closing', name);
-          this.open_.delete(name);
-          await store.close();
+          entry.closing = store.close().finally(() => {
+            if (this.open_.get(name) === entry) this.open_.delete(name);
+          });
+          await entry.closing;
         } else registryLog('%s released: refs=%d', name, entry.refs);
       },
     };
   }
 
-  /** Ids currently open, as `backend:id`. */
-  get openIds(): string[] { return [...this.open_.keys()]; }
+  /** Ids currently open or opening (not those whose last reference was released), as `backend:id`. */
+  get openIds(): string[] { return [...this.open_].filter(([, e]) => !e.closing).map(([name]) => name); }
 }

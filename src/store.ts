@@ -1,13 +1,14 @@
-import type { Backend, ReplyHandler } from './backend.js';
+import type { Backend } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import {
-  InvalidConfigError, InvalidKeyError, StoreClosedError, TickstoreError, TransactionAbortedError, TransactionConflictError, fromErrorShape,
+  InvalidArgumentError, InvalidConfigError, InvalidKeyError, StoreClosedError, TickstoreError, TransactionAbortedError, TransactionConflictError,
+  asStoreError, describeValue, fromErrorShape,
 } from './errors.js';
-import { Transaction, TxRetry } from './transaction.js';
+import { Transaction, TxRetry, checkTransaction, type TransactionOptions } from './transaction.js';
 import { Op, type OpCode, type Reply } from './engine/wire.js';
 import {
-  checkBatch, checkConditional, checkKey, checkScan, checkValue, checkVersion, checkWriteOptions, encodeBatch, encodeCondition, encodeCursor,
-  encodeTx, type BatchOp, type Condition, type ExpiryOptions,
+  checkBatch, checkConditional, checkExpiry, checkKey, checkScan, checkValue, checkWriteOptions, encodeBatch, encodeCondition, encodeCursor,
+  encodeTx, guard, optionalBoolean, readOptions, type BatchOp, type ExpiryOptions,
 } from './input.js';
 import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
@@ -104,6 +105,15 @@ const OP_CODE: Record<'put' | 'delete', OpCode> = { put: Op.Put, delete: Op.Dele
 /** Runs when a write's answer (or refusal) is known: settles its memcache and watch bookkeeping. */
 type WriteDone = (error: TickstoreError | undefined, applied?: boolean) => void;
 
+/** One key's write, as its memcache and watch bookkeeping sees it. */
+interface KeyWrite { op: 'put' | 'delete'; key: string; value: Uint8Array | undefined; deadline: number | undefined }
+
+function keyWrites(ops: BatchOp[]): KeyWrite[] {
+  return ops.map((o) => (o.type === 'put'
+    ? { op: 'put', key: o.key, value: o.value, deadline: o.expiresAt }
+    : { op: 'delete', key: o.key, value: undefined, deadline: undefined }));
+}
+
 /** What a transaction commit carries: the versions it read (0: absent) and its writes. */
 interface TxCommit { reads: Map<string, number>; ops: BatchOp[] }
 
@@ -167,6 +177,7 @@ export class Store implements TickerHost {
    * another ticker's.
    *
    * @param options `onResult`, called for each result inside `tick()`; without it, results queue for {@link Ticker.poll}.
+   * @throws {@link InvalidArgumentError} An unknown option, or an `onResult` that is not a function.
    * @throws {@link StoreClosedError} The store is closed.
    *
    * @example
@@ -190,6 +201,7 @@ export class Store implements TickerHost {
    * @param options `cacheOnRead` (default true): keep a value read from the read store in the memcache (see {@link GetOptions}).
    * @returns The value (the caller's own copy), or undefined when the key is absent.
    * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidArgumentError} (rejects) An unknown option, or a non-boolean `cacheOnRead`.
    * @throws {@link StoreClosedError} (rejects) The store is closed.
    * @throws {@link StoreIOError} | {@link CorruptionError} (rejects) The engine failed the op (a file-system error, or damaged bytes on disk).
    *
@@ -200,7 +212,7 @@ export class Store implements TickerHost {
    * ```
    */
   get(key: string, options?: { cacheOnRead?: boolean }): Promise<Uint8Array | undefined> {
-    return this.promised('get', key, undefined, options?.cacheOnRead ?? true, (r) => r.value);
+    return this.promised('get', key, undefined, (r) => r.value, options);
   }
 
   /**
@@ -225,7 +237,7 @@ export class Store implements TickerHost {
    * ```
    */
   put(key: string, value: Uint8Array, options?: WriteOptions): Promise<void> {
-    return this.promised('put', key, value, false, () => undefined, options);
+    return this.promised('put', key, value, () => undefined, options);
   }
 
   /**
@@ -240,7 +252,7 @@ export class Store implements TickerHost {
    * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
    */
   writeDurable(key: string, value: Uint8Array, options?: ExpiryOptions): Promise<void> {
-    return this.promised('put', key, value, false, () => undefined, { ...options, durable: true });
+    return this.promised('put', key, value, () => undefined, options, true);
   }
 
   /**
@@ -251,7 +263,7 @@ export class Store implements TickerHost {
    * @throws {@link StoreIOError} (rejects) The fsync failed, or an earlier failure has not healed yet (the same error as {@link Store.flushError}).
    */
   flush(): Promise<void> {
-    return this.promised('flush', '', undefined, false, () => undefined);
+    return this.promised('flush', '', undefined, () => undefined);
   }
 
   /**
@@ -274,15 +286,15 @@ export class Store implements TickerHost {
    * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
    */
   delete(key: string): Promise<boolean> {
-    return this.promised('delete', key, undefined, false, (r) => r.found);
+    return this.promised('delete', key, undefined, (r) => r.found);
   }
 
   /**
    * Applies puts and deletes atomically: all of them, or (on error, or across
    * a crash) none. A put may expire (`ttlMs` or `expiresAt` on the op).
    *
-   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}).
-   * @throws {@link InvalidArgumentError} (rejects) Not an array of 1..MAX_BATCH_OPS ops, an op of unknown type or with unknown fields, or bad expiry options.
+   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}), of at most {@link MAX_BATCH_BYTES} encoded.
+   * @throws {@link InvalidArgumentError} (rejects) Not an array of 1..MAX_BATCH_OPS ops, more than {@link MAX_BATCH_BYTES} encoded, an op of unknown type or with unknown fields, or bad expiry options.
    * @throws {@link InvalidKeyError} | {@link InvalidValueError} (rejects) An op's key or value is invalid.
    * @throws {@link StoreClosedError} (rejects) The store is closed.
    * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
@@ -296,7 +308,7 @@ export class Store implements TickerHost {
    * ```
    */
   batch(ops: BatchOp[]): Promise<void> {
-    return this.promised('batch', '', ops, false, () => undefined);
+    return this.promised('batch', '', ops, () => undefined);
   }
 
   /**
@@ -318,7 +330,7 @@ export class Store implements TickerHost {
    * ```
    */
   putIfAbsent(key: string, value: Uint8Array, options?: WriteOptions): Promise<boolean> {
-    return this.promised('putIf', key, { value, condition: { absent: true } }, false, (r) => r.applied === true, options);
+    return this.promised('putIf', key, { value, condition: { absent: true } }, (r) => r.applied === true, options);
   }
 
   /**
@@ -332,7 +344,7 @@ export class Store implements TickerHost {
    * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
    */
   compareAndSwap(key: string, expected: Uint8Array | undefined, next: Uint8Array): Promise<boolean> {
-    return this.promised('putIf', key, { value: next, condition: { value: expected } }, false, (r) => r.applied === true);
+    return this.promised('putIf', key, { value: next, condition: { value: expected } }, (r) => r.applied === true);
   }
 
   /**
@@ -341,7 +353,7 @@ export class Store implements TickerHost {
    * normal outcome (`applied: false`), not an error.
    *
    * @returns Whether it wrote, and the key's version after the op (undefined when the key is absent).
-   * @throws {@link InvalidArgumentError} `ifVersion` is not a whole number >= 1 — thrown at the call, not as a rejection.
+   * @throws {@link InvalidArgumentError} (rejects) `ifVersion` is not a whole number >= 1.
    * @throws {@link InvalidKeyError} (rejects) `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
    * @throws {@link InvalidValueError} (rejects) `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
    * @throws {@link StoreClosedError} (rejects) The store is closed.
@@ -354,7 +366,7 @@ export class Store implements TickerHost {
    * ```
    */
   putVersioned(key: string, value: Uint8Array, ifVersion: number): Promise<{ applied: boolean; version: number | undefined }> {
-    return this.promised('putIf', key, { value, condition: { version: checkVersion(ifVersion) } }, false,
+    return this.promised('putIf', key, { value, condition: { version: ifVersion } },
       (r) => ({ applied: r.applied === true, version: r.version }));
   }
 
@@ -368,7 +380,7 @@ export class Store implements TickerHost {
    * @throws {@link StoreIOError} | {@link CorruptionError} (rejects) The engine failed the op (a file-system error, or damaged bytes on disk).
    */
   version(key: string): Promise<number | undefined> {
-    return this.promised('exists', key, undefined, false, (r) => r.version);
+    return this.promised('exists', key, undefined, (r) => r.version);
   }
 
   /**
@@ -384,8 +396,9 @@ export class Store implements TickerHost {
    * read is still current (what it saw was real) — otherwise it is retried.
    *
    * @param fn The transaction's body; it may run more than once, so keep it free of other side effects.
-   * @param options `retries`: how many times a conflicting attempt is run again (default 16).
+   * @param options `retries`: how many times a conflicting attempt is run again (see {@link TransactionOptions}).
    * @returns What `fn` returned, from the attempt that committed.
+   * @throws {@link InvalidArgumentError} (rejects) `fn` is not a function, an unknown option, or `retries` not a whole number in 0..{@link MAX_TX_RETRIES}.
    * @throws {@link TransactionConflictError} (rejects) Every attempt met a concurrent write to what it read; nothing was written.
    * @throws (rejects) Whatever `fn` threw (its reads still current); nothing was written.
    * @throws {@link StoreClosedError} (rejects) The store is closed.
@@ -403,9 +416,13 @@ export class Store implements TickerHost {
    * });
    * ```
    */
-  async transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options: { retries?: number } = {}): Promise<T> {
+  async transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): Promise<T> {
+    const retries = checkTransaction(fn, options);
     this.assertOpen();
-    const retries = options.retries ?? 16;
+    return this.runAttempts(fn, retries);
+  }
+
+  private async runAttempts<T>(fn: (tx: Transaction) => Promise<T> | T, retries: number): Promise<T> {
     for (let attempt = 1; attempt <= retries + 1; attempt++) {
       const tx = new Transaction(this);
       let result: T;
@@ -422,11 +439,12 @@ export class Store implements TickerHost {
   }
 
   /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the ticker's host interface). A ticker's transaction: runs it, and hands its outcome to `sink` as a result. */
-  runTransaction(fn: (tx: Transaction) => unknown, options: { retries?: number } | undefined, sink: ResultSink): number {
+  runTransaction(fn: unknown, options: unknown, sink: ResultSink): number {
+    const retries = checkTransaction(fn, options);
     this.assertOpen();
     const handle = ++this.nextHandle;
     const base = { handle, op: 'tx' as const, fromCache: false };
-    this.transaction(fn, options).then(
+    this.runAttempts(fn as (tx: Transaction) => unknown, retries).then(
       (txResult) => sink.deliver({ ...base, ok: true, found: true, applied: true, txResult }),
       (err: unknown) => {
         if (err instanceof TransactionConflictError) sink.deliver({ ...base, ok: true, found: false, applied: false });
@@ -437,7 +455,7 @@ export class Store implements TickerHost {
 
   /** Commits `writes` if every version in `reads` is still current; resolves to whether it did. */
   private commitTx(tx: TxCommit): Promise<boolean> {
-    return this.promised('tx', '', tx, false, (r) => r.applied === true);
+    return this.promised('tx', '', tx, (r) => r.applied === true);
   }
 
   /** @internal A transaction's read: the value and its version (0: absent), from the source of truth in one step. */
@@ -466,7 +484,7 @@ export class Store implements TickerHost {
    * @throws {@link StoreIOError} | {@link CorruptionError} (rejects) The engine failed the op (a file-system error, or damaged bytes on disk).
    */
   exists(key: string): Promise<boolean> {
-    return this.promised('exists', key, undefined, false, (r) => r.found);
+    return this.promised('exists', key, undefined, (r) => r.found);
   }
 
   /**
@@ -491,23 +509,25 @@ export class Store implements TickerHost {
    * ```
    */
   scan(options: ScanOptions = {}): Promise<{ entries: { key: string; value: Uint8Array }[]; cursor: string | undefined }> {
-    return this.promised('scan', '', options, false, (r) => ({ entries: r.entries ?? [], cursor: r.cursor }));
+    return this.promised('scan', '', options, (r) => ({ entries: r.entries ?? [], cursor: r.cursor }));
   }
 
-  private promised<T>(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, pick: (r: StoreResult) => T, options?: unknown): Promise<T> {
-    try {
-      return new Promise<T>((resolve, reject) => {
-        this.issue(op, key, value, cacheOnRead, {
-          deliver: (r) => (r.ok ? resolve(pick(r)) : reject(r.error)),
-        }, options);
-      });
-    } catch (err) {
-      return Promise.reject(err);
-    }
+  /** The promise form of `issue`: bad input rejects (the Promise executor turns a throw into a rejection). */
+  private promised<T>(op: OpName, key: unknown, value: unknown, pick: (r: StoreResult) => T, options?: unknown, durable = false): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.issue(op, key, value, {
+        deliver: (r) => (r.ok ? resolve(pick(r)) : reject(r.error)),
+      }, options, durable);
+    });
   }
 
-  /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the ticker's host interface). The one path every op takes (tickers and promises). Throws typed errors for bad input. */
-  issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink, options?: unknown): number {
+  /**
+   * @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the ticker's host interface).
+   * The one path every op takes (tickers and promises). Every input is read and checked, and every payload
+   * encoded, before any bookkeeping: bad input throws a typed error and leaves no trace. `durable` forces
+   * an fsync (writeDurable).
+   */
+  issue(op: OpName, key: unknown, value: unknown, sink: ResultSink, options?: unknown, durable = false): number {
     this.assertOpen();
     if (op === 'flush') {
       const handle = ++this.nextHandle;
@@ -520,22 +540,27 @@ export class Store implements TickerHost {
     }
     if (op === 'batch') {
       const ops = checkBatch(value);
+      const payload = encodeBatch(ops);
       const handle = ++this.nextHandle;
-      this.startBatch(handle, ops, sink);
+      this.submitWrites(keyWrites(ops), Op.Batch, '', 0, payload, (_reply: Reply, error: TickstoreError | undefined, done) => {
+        for (const d of done) d(error);
+        sink.deliver(error
+          ? { handle, op: 'batch', ok: false, found: false, fromCache: false, error }
+          : { handle, op: 'batch', ok: true, found: true, fromCache: false });
+      });
       return handle;
     }
     if (op === 'tx') {
+      // Built by transaction(): its writes were checked (and their total bounded) as they were staged.
       const tx = value as TxCommit;
+      const payload = encodeTx(tx.reads, tx.ops);
       const handle = ++this.nextHandle;
-      this.startTx(handle, tx, sink);
-      return handle;
-    }
-    if (op === 'putIf') {
-      const keyLen = checkKey(key);
-      const { value: v, condition } = checkConditional(value);
-      const write = checkWriteOptions(options);
-      const handle = ++this.nextHandle;
-      this.startPutIf(handle, key as string, keyLen, v, condition, sink, write);
+      this.submitWrites(keyWrites(tx.ops), Op.TxCommit, '', 0, payload, (reply: Reply, error: TickstoreError | undefined, done) => {
+        for (const d of done) d(error, reply.found);
+        sink.deliver(error
+          ? { handle, op: 'tx', ok: false, found: false, fromCache: false, error }
+          : { handle, op: 'tx', ok: true, found: true, fromCache: false, applied: reply.found });
+      });
       return handle;
     }
     if (op === 'scan') {
@@ -546,14 +571,36 @@ export class Store implements TickerHost {
     }
     const keyLen = checkKey(key);
     const k = key as string;
-    const bytes = op === 'put' ? checkValue(value) : undefined;
-    const write = checkWriteOptions(op === 'put' ? options : undefined);
-    const handle = ++this.nextHandle;
     if (op === 'get' || op === 'exists') {
+      const cacheOnRead = op === 'get' ? optionalBoolean('cacheOnRead', readOptions(options, 'get', ['cacheOnRead']).cacheOnRead) ?? true : false;
+      const handle = ++this.nextHandle;
       this.startGet(handle, op, k, keyLen, cacheOnRead, sink);
-    } else {
-      this.startWrite(handle, op as 'put' | 'delete', k, keyLen, bytes, sink, write);
+      return handle;
     }
+    if (op === 'putIf') {
+      const { value: v, condition } = checkConditional(value as { value: unknown; condition: unknown });
+      const write = checkWriteOptions(options);
+      const payload = encodeCondition(condition, v);
+      const handle = ++this.nextHandle;
+      this.submitWrites([{ op: 'put', key: k, value: v, deadline: write.deadline }], Op.CondPut, k, keyLen, payload, (reply, error, done) => {
+        done[0]!(error, reply.found);
+        if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
+        const version = readVersion(reply.value);
+        sink.deliver({ handle, op: 'putIf', ok: true, found: true, fromCache: false, applied: reply.found, ...(version ? { version } : {}) });
+      }, write.durable || durable, write.deadline);
+      return handle;
+    }
+    const bytes = op === 'put' ? checkValue(value) : undefined;
+    // writeDurable takes expiry options only; its durability is forced.
+    const write = op !== 'put' ? { deadline: undefined, durable: false } : durable ? { deadline: checkExpiry(options), durable } : checkWriteOptions(options);
+    const handle = ++this.nextHandle;
+    const w = op as 'put' | 'delete';
+    this.submitWrites([{ op: w, key: k, value: bytes, deadline: write.deadline }], OP_CODE[w], k, keyLen, bytes, (reply, error, done) => {
+      done[0]!(error);
+      sink.deliver(error
+        ? { handle, op: w, ok: false, found: false, fromCache: false, error }
+        : { handle, op: w, ok: true, found: reply.found, fromCache: false });
+    }, write.durable, write.deadline);
     return handle;
   }
 
@@ -577,9 +624,7 @@ export class Store implements TickerHost {
       const hit = this.cache.get(key);
       if (hit) {
         this.hits++;
-        sink.deliver(op === 'get'
-          ? { handle, op, ok: true, found: true, fromCache: true, value: giveCopy(hit) }
-          : { handle, op, ok: true, found: true, fromCache: true });
+        sink.deliver({ handle, op, ok: true, found: true, fromCache: true, value: giveCopy(hit) });
         return;
       }
     }
@@ -604,58 +649,23 @@ export class Store implements TickerHost {
     });
   }
 
-  private startWrite(handle: number, op: 'put' | 'delete', key: string, keyLen: number, value: Uint8Array | undefined, sink: ResultSink,
-    write: { deadline: number | undefined; durable: boolean }): void {
-    const done = this.beginWrite(op, key, value, write.deadline);
-    this.submitWrite([done], OP_CODE[op], key, keyLen, value, (reply: Reply, error: TickstoreError | undefined) => {
-      done(error);
-      sink.deliver(error
-        ? { handle, op, ok: false, found: false, fromCache: false, error }
-        : { handle, op, ok: true, found: reply.found, fromCache: false });
-    }, write.durable, write.deadline);
-  }
-
-  private startPutIf(handle: number, key: string, keyLen: number, value: Uint8Array, condition: Condition, sink: ResultSink,
-    write: { deadline: number | undefined; durable: boolean }): void {
-    const done = this.beginWrite('put', key, value, write.deadline);
-    this.submitWrite([done], Op.CondPut, key, keyLen, encodeCondition(condition, value), (reply: Reply, error: TickstoreError | undefined) => {
-      done(error, reply.found);
-      if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
-      const v = readVersion(reply.value);
-      sink.deliver({ handle, op: 'putIf', ok: true, found: true, fromCache: false, applied: reply.found, ...(v ? { version: v } : {}) });
-    }, write.durable, write.deadline);
-  }
-
-  private startTx(handle: number, tx: TxCommit, sink: ResultSink): void {
-    const ops = tx.ops;
-    const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined, o.type === 'put' ? o.expiresAt : undefined));
-    this.submitWrite(done, Op.TxCommit, '', 0, encodeTx(tx.reads, ops), (reply: Reply, error: TickstoreError | undefined) => {
-      for (const d of done) d(error, reply.found);
-      sink.deliver(error
-        ? { handle, op: 'tx', ok: false, found: false, fromCache: false, error }
-        : { handle, op: 'tx', ok: true, found: true, fromCache: false, applied: reply.found });
-    });
-  }
-
-  /** Submits a write op; if the engine refuses it outright (closed or dead), its bookkeeping is undone before the throw. */
-  private submitWrite(done: WriteDone[], op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, handler: ReplyHandler,
-    durable?: boolean, deadline?: number): void {
+  /**
+   * Raises the bookkeeping of `writes` (beginWrite), then submits the op.
+   * Any throw on the way (the engine refusing the op, closed or dead; memory)
+   * settles every write already raised, as failed, before it propagates as a
+   * typed error: no key is left marked in flight, bypassing the memcache forever.
+   */
+  private submitWrites(writes: KeyWrite[], op: OpCode, key: string, keyLen: number, payload: Uint8Array | undefined,
+    handler: (reply: Reply, error: TickstoreError | undefined, done: WriteDone[]) => void, durable?: boolean, deadline?: number): void {
+    const done: WriteDone[] = [];
     try {
-      this.backend.submit(op, key, keyLen, value, handler, durable, deadline);
+      for (const w of writes) done.push(this.beginWrite(w.op, w.key, w.value, w.deadline));
+      this.backend.submit(op, key, keyLen, payload, (reply, error) => handler(reply, error, done), durable, deadline);
     } catch (err) {
-      for (const d of done) d(err instanceof TickstoreError ? err : new StoreClosedError());
-      throw err;
-    }
-  }
-
-  private startBatch(handle: number, ops: BatchOp[], sink: ResultSink): void {
-    const done = ops.map((o) => this.beginWrite(o.type, o.key, o.type === 'put' ? o.value : undefined, o.type === 'put' ? o.expiresAt : undefined));
-    this.submitWrite(done, Op.Batch, '', 0, encodeBatch(ops), (_reply: Reply, error: TickstoreError | undefined) => {
+      const error = asStoreError(err, 'the engine refused the op');
       for (const d of done) d(error);
-      sink.deliver(error
-        ? { handle, op: 'batch', ok: false, found: false, fromCache: false, error }
-        : { handle, op: 'batch', ok: true, found: true, fromCache: false });
-    });
+      throw error;
+    }
   }
 
   /**
@@ -684,10 +694,15 @@ export class Store implements TickerHost {
   /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the ticker's host interface); use `ticker.watch`. Registers a ticker's watch; returns the function that removes it. */
   watch(ticker: Ticker, target: WatchTarget, onChange: (change: StoreChange) => void): () => void {
     this.assertOpen();
-    const isKey = typeof target === 'object' && target !== null && 'key' in target;
-    const name: unknown = isKey ? (target as { key: unknown }).key : (target as { prefix?: unknown } | null)?.prefix;
-    if (isKey) checkKey(name);
-    else if (typeof name !== 'string') throw new InvalidKeyError('watch needs { key } or { prefix } with a string');
+    const t = readOptions(target, 'watch target', ['key', 'prefix']);
+    if ((t.key === undefined) === (t.prefix === undefined)) {
+      throw new InvalidKeyError(`watch needs { key } or { prefix }, got ${describeValue(target)}`);
+    }
+    const isKey = t.key !== undefined;
+    const name = isKey ? t.key : t.prefix;
+    // A prefix is '' (every key) or a valid key: a lone surrogate could never match a key.
+    if (isKey || name !== '') checkKey(name);
+    if (typeof onChange !== 'function') throw new InvalidArgumentError(`watch needs an onChange function, got ${describeValue(onChange)}`);
     const map = isKey ? this.keyWatchers : this.prefixWatchers;
     const w: Watcher = { ticker, onChange, active: true };
     let set = map.get(name as string);
@@ -729,8 +744,8 @@ export class Store implements TickerHost {
    *
    * @param options The tunables to change (see {@link Tunables}).
    * @returns Resolves once the engine has applied them.
-   * @throws {@link InvalidConfigError} An unknown option, `dir` or `backend`, or a value outside its bounds — thrown at the call; nothing is changed.
-   * @throws {@link StoreClosedError} The store is closed (thrown at the call).
+   * @throws {@link InvalidConfigError} (rejects) An unknown option, `dir` or `backend`, or a value outside its bounds; nothing is changed.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
    *
    * @example
    * ```ts
@@ -738,15 +753,22 @@ export class Store implements TickerHost {
    * ```
    */
   configure(options: Partial<Tunables>): Promise<void> {
-    this.assertOpen();
-    if (options !== null && typeof options === 'object' && ('dir' in options || 'backend' in options)) {
-      throw new InvalidConfigError('dir and backend are fixed at open');
+    try {
+      this.assertOpen();
+      const fail = (m: string): InvalidConfigError => new InvalidConfigError(m);
+      if (options !== null && typeof options === 'object' && guard('store options', fail, () => 'dir' in options || 'backend' in options)) {
+        throw new InvalidConfigError('dir and backend are fixed at open');
+      }
+      const next = checkTunables(options, this.tun);
+      // Resize first: it is the one step that could fail, and then nothing has changed.
+      if (next.memcacheCapacity !== this.tun.memcacheCapacity || next.memcacheMaxBytes !== this.tun.memcacheMaxBytes) {
+        this.cache.resize({ maxEntries: next.memcacheCapacity, maxBytes: next.memcacheMaxBytes });
+      }
+      this.tun = next;
+      return this.backend.configure(engineConfig(next));
+    } catch (err) {
+      return Promise.reject(err);
     }
-    const next = checkTunables(options, this.tun);
-    const resized = next.memcacheCapacity !== this.tun.memcacheCapacity || next.memcacheMaxBytes !== this.tun.memcacheMaxBytes;
-    this.tun = next;
-    if (resized) this.cache.resize({ maxEntries: next.memcacheCapacity, maxBytes: next.memcacheMaxBytes });
-    return this.backend.configure(engineConfig(next));
   }
 
   /** The tunables in force (a copy). */
@@ -755,11 +777,11 @@ export class Store implements TickerHost {
   /**
    * Compacts both logs now, whatever their thresholds; resolves when done.
    *
-   * @throws {@link StoreClosedError} The store is closed (thrown at the call).
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
    * @throws {@link StoreIOError} (rejects) A compaction failed (the old log is kept).
    */
   compact(): Promise<void> {
-    this.assertOpen();
+    if (this.closed) return Promise.reject(new StoreClosedError());
     return this.backend.compact();
   }
 

@@ -1,6 +1,6 @@
 import { StoreClosedError, type TickstoreError } from './errors.js';
-import type { BatchOp, Condition, ExpiryOptions } from './input.js';
-import type { Transaction } from './transaction.js';
+import { optionalFunction, readOptions, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
+import type { Transaction, TransactionOptions } from './transaction.js';
 
 /** Which operation a {@link StoreResult} answers. */
 export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf' | 'tx' | 'flush';
@@ -95,8 +95,8 @@ export interface ResultSink {
 
 /** The store side a ticker issues through (see Store). */
 export interface TickerHost {
-  issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, sink: ResultSink, options?: unknown): number;
-  runTransaction(fn: (tx: Transaction) => unknown, options: { retries?: number } | undefined, sink: ResultSink): number;
+  issue(op: OpName, key: unknown, value: unknown, sink: ResultSink, options?: unknown): number;
+  runTransaction(fn: unknown, options: unknown, sink: ResultSink): number;
   watch(ticker: Ticker, target: WatchTarget, onChange: (change: StoreChange) => void): () => void;
   tickerTime(ms: number): void;
 }
@@ -145,9 +145,12 @@ export class Ticker implements ResultSink {
   private changes: (() => void)[] = [];
   private readonly unwatch = new Set<() => void>();
   private disposed = false;
+  private readonly onResult: ((result: StoreResult) => void) | undefined;
 
-  /** @internal Use `store.ticker()`. */
-  constructor(private readonly host: TickerHost, private readonly opts: TickerOptions = {}) {}
+  /** @internal Use `store.ticker()`; `options` is checked here, so a bad callback fails at the call, not inside a later tick(). */
+  constructor(private readonly host: TickerHost, options?: TickerOptions) {
+    this.onResult = optionalFunction('onResult', readOptions(options, 'ticker', ['onResult']).onResult);
+  }
 
   /**
    * Starts a GET; its result has `found` and `value`, and `fromCache: true`
@@ -157,10 +160,11 @@ export class Ticker implements ResultSink {
    * @param options `cacheOnRead` (default true; see {@link GetOptions}).
    * @returns The op's handle.
    * @throws {@link InvalidKeyError} `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
+   * @throws {@link InvalidArgumentError} An unknown option, or a non-boolean `cacheOnRead`.
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    */
   get(key: string, options?: GetOptions): number {
-    return this.issue('get', key, undefined, options?.cacheOnRead ?? true);
+    return this.issue('get', key, undefined, options);
   }
 
   /**
@@ -182,7 +186,7 @@ export class Ticker implements ResultSink {
    * ```
    */
   put(key: string, value: Uint8Array, options?: WriteOptions): number {
-    return this.issue('put', key, value, false, options);
+    return this.issue('put', key, value, options);
   }
 
   /**
@@ -193,7 +197,7 @@ export class Ticker implements ResultSink {
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    */
   delete(key: string): number {
-    return this.issue('delete', key, undefined, false);
+    return this.issue('delete', key, undefined);
   }
 
   /**
@@ -219,16 +223,16 @@ export class Ticker implements ResultSink {
    * ```
    */
   putIf(key: string, value: Uint8Array, condition: Condition, options?: WriteOptions): number {
-    return this.issue('putIf', key, { value, condition }, false, options);
+    return this.issue('putIf', key, { value, condition }, options);
   }
 
   /**
    * Starts an atomic batch of puts and deletes (one commit unit: all or
    * nothing, across a crash too).
    *
-   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}).
+   * @param ops 1 to {@link MAX_BATCH_OPS} ops (see {@link BatchOp}), of at most {@link MAX_BATCH_BYTES} encoded.
    * @returns The op's handle.
-   * @throws {@link InvalidArgumentError} Not an array of 1..MAX_BATCH_OPS ops, an op of unknown type or with unknown fields, or bad expiry options.
+   * @throws {@link InvalidArgumentError} Not an array of 1..MAX_BATCH_OPS ops, more than {@link MAX_BATCH_BYTES} encoded, an op of unknown type or with unknown fields, or bad expiry options.
    * @throws {@link InvalidKeyError} | {@link InvalidValueError} An op's key or value is invalid.
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    *
@@ -241,7 +245,7 @@ export class Ticker implements ResultSink {
    * ```
    */
   batch(ops: BatchOp[]): number {
-    return this.issue('batch', '', ops, false);
+    return this.issue('batch', '', ops);
   }
 
   /**
@@ -253,7 +257,7 @@ export class Ticker implements ResultSink {
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    */
   exists(key: string): number {
-    return this.issue('exists', key, undefined, false);
+    return this.issue('exists', key, undefined);
   }
 
   /**
@@ -273,7 +277,7 @@ export class Ticker implements ResultSink {
    * ```
    */
   scan(options: ScanOptions = {}): number {
-    return this.issue('scan', '', options, false);
+    return this.issue('scan', '', options);
   }
 
   /**
@@ -284,8 +288,9 @@ export class Ticker implements ResultSink {
    * `fn` threw. Nothing is written unless it committed.
    *
    * @param fn The transaction's body; it may run more than once.
-   * @param options `retries`: how many times a conflicting attempt is run again (default 16).
+   * @param options `retries`: how many times a conflicting attempt is run again (see {@link TransactionOptions}).
    * @returns The op's handle.
+   * @throws {@link InvalidArgumentError} `fn` is not a function, an unknown option, or `retries` not a whole number in 0..{@link MAX_TX_RETRIES}.
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    *
    * @example
@@ -298,7 +303,7 @@ export class Ticker implements ResultSink {
    * // its result, at a tick: r.op === 'tx', r.applied, r.txResult
    * ```
    */
-  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: { retries?: number }): number {
+  transaction<T>(fn: (tx: Transaction) => Promise<T> | T, options?: TransactionOptions): number {
     if (this.disposed) throw new StoreClosedError('this ticker is disposed');
     return this.host.runTransaction(fn, options, this);
   }
@@ -311,12 +316,12 @@ export class Ticker implements ResultSink {
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    */
   flush(): number {
-    return this.issue('flush', '', undefined, false);
+    return this.issue('flush', '', undefined);
   }
 
-  private issue(op: OpName, key: unknown, value: unknown, cacheOnRead: boolean, options?: unknown): number {
+  private issue(op: OpName, key: unknown, value: unknown, options?: unknown): number {
     if (this.disposed) throw new StoreClosedError('this ticker is disposed');
-    return this.host.issue(op, key, value, cacheOnRead, this, options);
+    return this.host.issue(op, key, value, this, options);
   }
 
   /** @hidden Not for users (hidden from the API reference but kept in the declarations, as it implements the store's result-sink interface). The store hands over a finished op; it waits for the next tick. */
@@ -332,7 +337,8 @@ export class Ticker implements ResultSink {
    * @param target `{ key }` or `{ prefix }` (see {@link WatchTarget}).
    * @param onChange Called with each change (see {@link StoreChange}).
    * @returns A function that stops this watch.
-   * @throws {@link InvalidKeyError} `{ key }` is not a valid key, or the target is neither `{ key }` nor `{ prefix }` with a string.
+   * @throws {@link InvalidKeyError} `{ key }` is not a valid key, `{ prefix }` is neither '' nor a valid key, or the target is neither `{ key }` nor `{ prefix }`.
+   * @throws {@link InvalidArgumentError} `onChange` is not a function, or the target has other fields.
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    *
    * @example
@@ -367,7 +373,7 @@ export class Ticker implements ResultSink {
     const n = this.arrived.length;
     if (n === 0 && this.changes.length === 0) return 0;
     const t0 = performance.now();
-    const cb = this.opts.onResult;
+    const cb = this.onResult;
     let count = 0;
     try {
       for (let i = 0; i < n && !this.disposed; i++) {

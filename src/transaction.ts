@@ -1,5 +1,25 @@
 import { giveCopy, keepCopy } from './bytes.js';
-import { checkExpiry, checkKey, checkValue, type BatchOp, type ExpiryOptions } from './input.js';
+import { InvalidArgumentError, describeValue } from './errors.js';
+import { checkBatchBytes, checkExpiry, checkKey, checkValue, opBytes, readOptions, type BatchOp, type ExpiryOptions } from './input.js';
+
+/** Most `retries` a transaction may ask for: 1000 (default 16). */
+export const MAX_TX_RETRIES = 1000;
+
+/** Options of {@link Store.transaction} and {@link Ticker.transaction}. */
+export interface TransactionOptions {
+  /** How many times a conflicting attempt is run again: a whole number in 0..{@link MAX_TX_RETRIES} (default 16). */
+  retries?: number;
+}
+
+/** Checks a transaction's closure and options at the call; returns its retry budget. */
+export function checkTransaction(fn: unknown, options: unknown): number {
+  if (typeof fn !== 'function') throw new InvalidArgumentError(`a transaction needs a function, got ${describeValue(fn)}`);
+  const { retries = 16 } = readOptions(options, 'transaction', ['retries']);
+  if (typeof retries !== 'number' || !Number.isInteger(retries) || retries < 0 || retries > MAX_TX_RETRIES) {
+    throw new InvalidArgumentError(`retries must be a whole number in 0..${MAX_TX_RETRIES}, got ${describeValue(retries)}`);
+  }
+  return retries;
+}
 
 /** What a transaction needs from the store (see Store.transaction). */
 export interface TxHost {
@@ -32,6 +52,8 @@ export class Transaction {
   /** @internal key → version read (0: absent). */
   readonly reads = new Map<string, number>();
   private readonly writes = new Map<string, BatchOp>();
+  /** The encoded size of `writes` (see MAX_BATCH_BYTES): checked as each write is staged, so an oversized commit fails at the call that made it so. */
+  private bytes = 0;
 
   /** @internal Made by `Store.transaction`. */
   constructor(private readonly host: TxHost) {}
@@ -59,23 +81,34 @@ export class Transaction {
    *
    * @throws {@link InvalidKeyError} `key` is not a valid key.
    * @throws {@link InvalidValueError} `value` is not a `Uint8Array` of at most {@link MAX_VALUE_BYTES} bytes.
-   * @throws {@link InvalidArgumentError} Bad expiry options.
+   * @throws {@link InvalidArgumentError} Bad expiry options, or the transaction's writes would encode to more than {@link MAX_BATCH_BYTES}.
    */
   put(key: string, value: Uint8Array, options?: ExpiryOptions): void {
     checkKey(key);
     const deadline = checkExpiry(options);
-    const put = { type: 'put' as const, key, value: keepCopy(checkValue(value)) };
-    this.writes.set(key, deadline === undefined ? put : { ...put, expiresAt: deadline });
+    const v = checkValue(value);
+    const put = { type: 'put' as const, key, value: v };
+    this.stage(deadline === undefined ? put : { ...put, expiresAt: deadline });
   }
 
   /**
    * Stages a delete, applied at commit.
    *
    * @throws {@link InvalidKeyError} `key` is not a valid key.
+   * @throws {@link InvalidArgumentError} The transaction's writes would encode to more than {@link MAX_BATCH_BYTES}.
    */
   delete(key: string): void {
     checkKey(key);
-    this.writes.set(key, { type: 'delete', key });
+    this.stage({ type: 'delete', key });
+  }
+
+  /** Replaces the key's staged write, refusing it (nothing staged) if the commit would grow past MAX_BATCH_BYTES. */
+  private stage(op: BatchOp): void {
+    const old = this.writes.get(op.key);
+    const bytes = this.bytes - (old ? opBytes(old) : 0) + opBytes(op);
+    checkBatchBytes(bytes);
+    this.bytes = bytes;
+    this.writes.set(op.key, op.type === 'put' ? { ...op, value: keepCopy(op.value) } : op);
   }
 
   /** @internal */

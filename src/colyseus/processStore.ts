@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Server } from '@colyseus/core';
 import { InvalidConfigError, StoreClosedError } from '../errors.js';
-import type { StoreOptions } from '../config.js';
+import { checkOptions, type StoreOptions } from '../config.js';
 import { openStore } from '../index.js';
 import type { Store } from '../store.js';
 
@@ -43,13 +43,15 @@ const NOT_OPEN = 'no tickstore process store is open: call attachStore(server, {
  * ```
  */
 export async function openProcessStore(options: StoreOptions): Promise<Store> {
-  const dir = typeof options?.dir === 'string' ? resolve(options.dir) : undefined;
+  // Read (getters, prototypes) and checked once; the store opens with the plain result.
+  const { dir: given, backend, tunables } = checkOptions(options);
+  const dir = resolve(given);
   if (slot.store?.isClosed) slot.store = undefined;
   if (slot.store || slot.opening) {
     if (dir !== slot.dir) throw new InvalidConfigError(`a process store is already open on ${slot.dir}`);
     return slot.store ?? slot.opening!;
   }
-  const opening = openStore(options);
+  const opening = openStore({ ...tunables, dir: given, backend });
   slot.opening = opening;
   slot.dir = dir;
   try {

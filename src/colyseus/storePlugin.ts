@@ -1,8 +1,9 @@
 import { ErrorCode, RoomPlugin, ServerError, logger, type Client } from '@colyseus/core';
 import { buildKey, keyPrefix } from '../buildKey.js';
-import { InvalidArgumentError } from '../errors.js';
+import { InvalidArgumentError, InvalidConfigError, describeValue } from '../errors.js';
+import { guard, optionalBoolean, optionalFunction, readOptions } from '../input.js';
 import { pluginLog } from '../log.js';
-import type { Store } from '../store.js';
+import { Store } from '../store.js';
 import type { StoreChange, Ticker, TickerOptions, WatchTarget } from '../ticker.js';
 import type { Codec } from './codecs.js';
 import { processStore } from './processStore.js';
@@ -73,6 +74,41 @@ function defaultUserId(auth: unknown): number | bigint {
 const UNAVAILABLE = 'room unavailable';
 const NOT_AUTHORIZED = 'not authorized';
 
+const configError = (m: string): InvalidConfigError => new InvalidConfigError(m);
+const argError = (m: string): InvalidArgumentError => new InvalidArgumentError(m);
+
+/** The plugin's options, read once by property access and checked, so that a mistake fails at `new StorePlugin()`, not in a room. */
+function checkPluginOptions(o: unknown): StorePluginOptions {
+  const r = readOptions(o, 'StorePlugin', ['store', 'userId', 'onResult', 'requireUserId'], configError);
+  if (r.store !== undefined && !(r.store instanceof Store)) throw new InvalidConfigError(`store must be a Store (from openStore), got ${describeValue(r.store)}`);
+  return {
+    store: r.store,
+    userId: optionalFunction<StorePluginOptions['userId']>('userId', r.userId, configError),
+    onResult: optionalFunction<StorePluginOptions['onResult']>('onResult', r.onResult, configError),
+    requireUserId: optionalBoolean('requireUserId', r.requireUserId, configError),
+  };
+}
+
+/** Checks a codec: an object with `encode` and `decode` functions. */
+function checkCodec(codec: unknown): Codec<unknown> {
+  return guard('the codec', argError, () => {
+    const c = codec as Partial<Codec<unknown>> | null;
+    if (c === null || typeof c !== 'object' || typeof c.encode !== 'function' || typeof c.decode !== 'function') {
+      throw new InvalidArgumentError(`codec must be an object with encode and decode functions, got ${describeValue(codec)}`);
+    }
+    return c as Codec<unknown>;
+  });
+}
+
+/** Reads a record spec's key parts (a full RecordSpec may be passed: its other fields are not looked at). */
+function keyParts(spec: unknown): { funcId: number; params: readonly (number | bigint)[] | undefined } {
+  return guard('the record spec', argError, () => {
+    if (spec === null || typeof spec !== 'object') throw new InvalidArgumentError(`a record spec must be an object, got ${describeValue(spec)}`);
+    const s = spec as { funcId: number; params?: readonly (number | bigint)[] };
+    return { funcId: s.funcId, params: s.params };
+  });
+}
+
 /**
  * tickstore as a Colyseus 0.18 room plugin (`pluginName: 'store'`, so
  * `this.plugins.store` in the room):
@@ -110,9 +146,15 @@ export class StorePlugin extends RoomPlugin {
   private tickerRef: Ticker | undefined;
   private readonly tracked = new Map<string, Tracked[]>();
 
-  /** @param opts The store, how to derive the user id, and more (see {@link StorePluginOptions}); all optional. */
-  constructor(private readonly opts: StorePluginOptions = {}) {
+  private readonly opts: StorePluginOptions;
+
+  /**
+   * @param opts The store, how to derive the user id, and more (see {@link StorePluginOptions}); all optional.
+   * @throws {@link InvalidConfigError} An unknown option, or one of the wrong type (a `store` that is not a Store, a `userId` or `onResult` that is not a function, a non-boolean `requireUserId`).
+   */
+  constructor(opts?: StorePluginOptions) {
     super();
+    this.opts = checkPluginOptions(opts);
   }
 
   /**
@@ -169,7 +211,8 @@ export class StorePlugin extends RoomPlugin {
    * @throws {@link InvalidArgumentError} `client.auth` gives no user id, or an id or param is out of range (see {@link buildKey}).
    */
   keyOf(client: Client, funcId: number, params: readonly (number | bigint)[] = []): string {
-    return buildKey(funcId, (this.opts.userId ?? defaultUserId)(client.auth), params);
+    const auth = guard('client.auth', argError, () => client.auth);
+    return buildKey(funcId, (this.opts.userId ?? defaultUserId)(auth), params);
   }
 
   /**
@@ -179,7 +222,7 @@ export class StorePlugin extends RoomPlugin {
    * replaces what is kept for it. Call it in `onJoin`.
    *
    * @returns The decoded record (a fresh value; see {@link schemaCodec} for schema state), or `spec.initial()`.
-   * @throws {@link InvalidArgumentError} (rejects) No user id in `client.auth`, or a bad `funcId`/`params`.
+   * @throws {@link InvalidArgumentError} (rejects) No user id in `client.auth`, a bad `funcId`/`params`, or a spec without a codec (`encode`, `decode`) or an `initial` function.
    * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} (rejects) As {@link Store.get}; or whatever `spec.codec.decode` throws.
    *
    * @example
@@ -188,12 +231,16 @@ export class StorePlugin extends RoomPlugin {
    * ```
    */
   async load<T>(client: Client, spec: RecordSpec<T>): Promise<T> {
-    const key = this.keyOf(client, spec.funcId, spec.params);
+    const r = readOptions(spec, 'record spec', ['funcId', 'params', 'codec', 'initial']);
+    const codec = checkCodec(r.codec);
+    const initial = optionalFunction<() => T>('initial', r.initial);
+    if (!initial) throw new InvalidArgumentError('a record spec needs an initial function');
+    const key = this.keyOf(client, r.funcId as number, r.params as RecordSpec<T>['params']);
     const bytes = await this.store.get(key);
-    const value = bytes ? spec.codec.decode(bytes) : spec.initial();
+    const value = bytes ? codec.decode(bytes) as T : initial();
     const list = this.tracked.get(client.sessionId) ?? [];
     const at = list.findIndex((t) => t.key === key);
-    const entry: Tracked = { key, codec: spec.codec as Codec<unknown>, value };
+    const entry: Tracked = { key, codec, value };
     if (at >= 0) list[at] = entry; else list.push(entry);
     this.tracked.set(client.sessionId, list);
     return value;
@@ -212,7 +259,8 @@ export class StorePlugin extends RoomPlugin {
    * ```
    */
   set<T>(client: Client, spec: Pick<RecordSpec<T>, 'funcId' | 'params'>, value: T): void {
-    const key = this.keyOf(client, spec.funcId, spec.params);
+    const { funcId, params } = keyParts(spec);
+    const key = this.keyOf(client, funcId, params);
     const t = this.tracked.get(client.sessionId)?.find((x) => x.key === key);
     if (!t) throw new InvalidArgumentError(`record ${key} was not loaded for this client`);
     t.value = value;
@@ -245,8 +293,9 @@ export class StorePlugin extends RoomPlugin {
    * ```
    */
   async getShared<T>(key: string, codec: Codec<T>): Promise<T | undefined> {
+    const c = checkCodec(codec);
     const bytes = await this.store.get(key);
-    return bytes ? codec.decode(bytes) : undefined;
+    return bytes ? c.decode(bytes) as T : undefined;
   }
 
   /**
@@ -261,7 +310,7 @@ export class StorePlugin extends RoomPlugin {
    * ```
    */
   async setShared<T>(key: string, value: T, codec: Codec<T>): Promise<void> {
-    await this.store.put(key, codec.encode(value));
+    await this.store.put(key, checkCodec(codec).encode(value));
   }
 
   /**

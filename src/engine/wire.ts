@@ -1,3 +1,5 @@
+import { InvalidArgumentError } from '../errors.js';
+
 /*
  * The messages between the main thread and the engine worker. A tick's ops
  * travel as one transferred ArrayBuffer (no per-op structured clone), and the
@@ -33,6 +35,8 @@ export const OpFlag = { Durable: 1, Deadline: 2 } as const;
 export const Status = { Ok: 1, Found: 2, Stale: 4 } as const;
 
 const OP_HEADER = 8;
+/** An op's value region is sized by a u32. */
+const MAX_OP_VALUE_BYTES = 0xffff_ffff;
 const REPLY_HEADER = 12;
 
 /**
@@ -96,6 +100,8 @@ export class OpWriter extends Builder {
   push(op: OpCode, key: string, keyLen: number, value?: Uint8Array, durable = false, deadline?: number): void {
     const extra = deadline === undefined ? 0 : 8;
     const valLen = (value ? value.length : 0) + extra;
+    // Callers bound every payload (MAX_VALUE_BYTES, MAX_BATCH_BYTES) far below this; refuse before writing anything.
+    if (valLen > MAX_OP_VALUE_BYTES) throw new InvalidArgumentError(`an op's value region of ${valLen} bytes exceeds the wire's ${MAX_OP_VALUE_BYTES}`);
     this.reserve(OP_HEADER + keyLen + valLen);
     const b = this.buf;
     const at = this.len;
