@@ -76,6 +76,10 @@ export interface StoreMetrics {
   lastCompactionError: string | undefined;
   /** Acknowledged bytes not yet fsync'd (grouped flush policy). */
   unsyncedBytes: number;
+  /** Bytes of committed groups held in memory for the replica while its appends fail (at most 64 MiB). */
+  replicaQueueBytes: number;
+  /** Times that queue overflowed: its copies were dropped and the replica resynced from the write log, without a reopen. */
+  replicaQueueDrops: number;
   /** Keys taken out of the index since open because their deadline passed (swept about once a second; reads see them absent at once). */
   expiredKeys: number;
   /** The background check of the write log after an open from the hint (bit rot at rest); see {@link StoreHealth}. */
@@ -813,6 +817,8 @@ export class Store implements TickerHost {
       pumpTicks: this.pumpTicks,
       lastCompactionError: e.lastCompactionError,
       unsyncedBytes: e.unsyncedBytes,
+      replicaQueueBytes: e.replicaQueueBytes,
+      replicaQueueDrops: e.replicaQueueDrops,
       expiredKeys: e.expiredKeys,
       scrub: e.scrub,
     };
