@@ -1,4 +1,4 @@
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { FileSystem } from './fs.js';
 
 interface MemFile { buf: Buffer; len: number }
@@ -77,9 +77,38 @@ export class MemFileSystem implements FileSystem {
     this.files.set(to, f);
   }
 
+  link(existing: string, to: string): void {
+    const f = this.files.get(existing);
+    if (!f) throw enoent(existing);
+    if (this.files.has(to)) throw Object.assign(new Error(`EEXIST: ${to}`), { code: 'EEXIST' });
+    if (!this.dirs.has(dirname(to))) throw enoent(dirname(to));
+    this.files.set(to, f);
+  }
+
   unlink(path: string): void { if (!this.files.delete(path)) throw enoent(path); }
   exists(path: string): boolean { return this.files.has(path) || this.dirs.has(path); }
   mkdirp(path: string): void { for (let p = path; !this.dirs.has(p) && p !== dirname(p); p = dirname(p)) this.dirs.add(p); }
   syncDir(): void { /* memory: nothing to flush */ }
   readdir(path: string): string[] { return [...this.files.keys()].filter((p) => dirname(p) === path).map((p) => basename(p)); }
 }
+
+/**
+ * The memory backend's directories: one file system per resolved path for
+ * the life of the process, so a memory store behaves like a disk one — a
+ * reopen after close sees the data, and its LOCK refuses a second open.
+ */
+const memoryDirs = new Map<string, MemFileSystem>();
+
+/** The in-memory file system of `dir` (created on first use) and the resolved path it is known by. */
+export function memoryDir(dir: string): { fs: MemFileSystem; path: string } {
+  const path = resolve(dir);
+  let fs = memoryDirs.get(path);
+  if (!fs) { fs = new MemFileSystem(); memoryDirs.set(path, fs); }
+  return { fs, path };
+}
+
+/**
+ * @internal Forgets a memory directory (tests that want a fresh one). A store
+ * still open on it keeps its files; the next open of `dir` starts empty.
+ */
+export function dropMemoryDir(dir: string): void { memoryDirs.delete(resolve(dir)); }

@@ -7,7 +7,7 @@ import { StoreIOError, asStoreError, fromErrorShape, type ErrorShape, type Ticks
 import { DiskEngine, type EngineStats } from './diskEngine.js';
 import type { FileSystem } from './fs.js';
 import { serveEngine } from './host.js';
-import { MemFileSystem } from './memFs.js';
+import { memoryDir } from './memFs.js';
 import { OpWriter, ReplyReader, type OpCode } from './wire.js';
 
 /** Messages to the engine thread. */
@@ -71,12 +71,14 @@ export class WorkerBackend implements Backend {
   }
 
   /**
-   * The memory backend: the same engine over an in-memory file system,
-   * served on an in-thread channel (no disk, so nothing to keep off this
-   * thread); replies still arrive asynchronously, as from the worker.
+   * The memory backend: the same engine over the in-memory file system of
+   * `dir` (one per resolved path, kept for the process), served on an
+   * in-thread channel (no disk, so nothing to keep off this thread); replies
+   * still arrive asynchronously, as from the worker.
    */
   static openMemory(dir: string, config: EngineConfig): Promise<WorkerBackend> {
-    return WorkerBackend.openInThread(new MemFileSystem(), dir, config);
+    const mem = memoryDir(dir);
+    return WorkerBackend.openInThread(mem.fs, mem.path, config);
   }
 
   /** @internal The engine over any FileSystem, served on this thread (memory stores; fault-injection tests). */
@@ -101,7 +103,8 @@ export class WorkerBackend implements Backend {
       const fail = (e: TickstoreError): void => { port1.close(); void worker.terminate(); reject(e); };
       worker.once('error', (err) => fail(new StoreIOError(`engine thread failed to start: ${err.message}`, 'EENGINE')));
       // A thread that exits without an error event (killed, out of memory) must not leave open() pending forever.
-      // A thread whose open failed posts why, then exits: that message may still be queued behind this event.
+      // A thread whose open failed posts why and waits to be terminated, so only a real death gets here;
+      // one that died just after posting may still have the message queued behind this event.
       worker.once('exit', (code) => {
         const queued = receiveMessageOnPort(port1)?.message as FromWorker | undefined;
         fail(queued?.t === 'failed' ? fromErrorShape(queued.error) : new StoreIOError(`engine thread exited (code ${code}) before it was ready`, 'EENGINE'));
