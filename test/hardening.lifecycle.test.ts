@@ -1,9 +1,16 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { CorruptionError, StoreLockedError, openStore } from '../src/index.js';
+import { CorruptionError, StoreIOError, StoreLockedError, openStore, type Store } from '../src/index.js';
 import { dropMemoryDir } from '../src/engine/memFs.js';
-import { bytes, text, tmpDir } from './helpers.js';
+import type { WorkerBackend } from '../src/engine/workerBackend.js';
+import { bytes, text, tickFor, tmpDir } from './helpers.js';
+
+/** The engine thread behind a disk store (a crash, OOM or process.exit in it looks like this thread ending). */
+const engineThread = (s: Store): NonNullable<WorkerBackend['engineThread']> =>
+  (s as unknown as { backend: WorkerBackend }).backend.engineThread!;
+
+const isEngineDeath = (e: unknown): boolean => e instanceof StoreIOError && e.syscallCode === 'EENGINE';
 
 /** What `p` settles to: its value, or the error it rejected with. */
 async function settle<T>(p: Promise<T>): Promise<T | unknown> {
@@ -89,6 +96,52 @@ describe('hardening: store lifecycle', () => {
       expect(await disk.get('k')).to.equal(undefined);
       await mem.close();
       await disk.close();
+    });
+  });
+
+  describe('an engine thread that dies (gap B)', () => {
+    it('fails pending and new ops typed, releases the LOCK, and a reopen in this process sees the acknowledged data', async () => {
+      const dir = tmpDir();
+      const s = await openStore({ dir });
+      for (let i = 0; i < 50; i++) await s.put(`k${i}`, bytes(`v${i}`));
+      const pending = Array.from({ length: 300 }, (_, i) => settle(s.put(`p${i}`, bytes(`w${i}`))));
+      await engineThread(s).terminate();
+      const outcomes = await Promise.all(pending);
+      const acked = outcomes.flatMap((o, i) => (o === undefined ? [i] : []));
+      const failed = outcomes.filter((o) => o !== undefined);
+      expect(failed.length, 'some ops were still in flight').to.be.greaterThan(0);
+      expect(failed.filter((e) => !isEngineDeath(e))).to.deep.equal([]);
+
+      // Later ops, promise and ticker forms: a typed failure each, delivered as a result (no throw, no hang).
+      expect(isEngineDeath(await settle(s.get('k1', { cacheOnRead: false })))).to.equal(true);
+      expect(isEngineDeath(await settle(s.put('late', bytes('x'))))).to.equal(true);
+      expect(isEngineDeath(await settle(s.flush()))).to.equal(true);
+      const t = s.ticker();
+      t.put('late2', bytes('y'));
+      t.get('k2', { cacheOnRead: false });
+      const results = await tickFor(t, 2);
+      expect(results.map((r) => r.ok)).to.deep.equal([false, false]);
+      expect(results.every((r) => isEngineDeath(r.error))).to.equal(true);
+
+      // The dead engine's LOCK is gone: this process reopens the directory, with every acknowledged write.
+      const again = await openStore({ dir });
+      try {
+        for (let i = 0; i < 50; i++) expect(text(await again.get(`k${i}`)), `k${i}`).to.equal(`v${i}`);
+        for (const i of acked) expect(text(await again.get(`p${i}`)), `p${i}`).to.equal(`w${i}`);
+        expect(await again.get('late')).to.equal(undefined);
+      } finally { await again.close(); }
+      await s.close(); // the dead store closes cleanly: nothing left to release
+    });
+
+    it('close() right after the death waits for the LOCK release, then the directory opens', async () => {
+      const dir = tmpDir();
+      const s = await openStore({ dir });
+      await s.put('k', bytes('v'));
+      await engineThread(s).terminate();
+      await s.close();
+      const again = await openStore({ dir });
+      expect(text(await again.get('k'))).to.equal('v');
+      await again.close();
     });
   });
 });

@@ -1,12 +1,16 @@
+import { readFile, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Backend, ReplyHandler } from '../backend.js';
 import type { EngineConfig } from '../config.js';
 import { StoreIOError, asStoreError, fromErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
+import { describeError, storeLog } from '../log.js';
 import { DiskEngine, type EngineStats } from './diskEngine.js';
 import type { FileSystem } from './fs.js';
 import { serveEngine } from './host.js';
+import { LOCK_FILE, lockHolder } from './lock.js';
 import { memoryDir } from './memFs.js';
 import { OpWriter, ReplyReader, type OpCode } from './wire.js';
 
@@ -45,6 +49,40 @@ function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
   return new Worker(boot, { eval: true, workerData, transferList });
 }
 
+const NO_REPLY = { ok: false, found: false, stale: false, errorIndex: 0, value: undefined } as const;
+
+/** Directories (resolved) whose dead engine's LOCK is being released: an open of one waits for it. */
+const releasing = new Map<string, Promise<void>>();
+
+/**
+ * An engine thread that died (crash, OOM, process.exit) released nothing:
+ * its LOCK still names this process, which would refuse every reopen. Once
+ * the thread is gone, remove the LOCK if it is still the one that thread
+ * took (this pid, its thread id: no other holder writes those), off this
+ * thread's event loop: the main thread never blocks on disk.
+ */
+function releaseAfterDeath(dir: string, thread: number): Promise<void> {
+  const path = join(dir, LOCK_FILE);
+  const done = (async () => {
+    let content: string;
+    try { content = await readFile(path, 'latin1'); } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') return;
+      throw err;
+    }
+    const h = lockHolder(content);
+    if (h?.pid !== process.pid || h.thread !== thread) return;
+    await unlink(path).catch((err: unknown) => { if ((err as { code?: string }).code !== 'ENOENT') throw err; });
+    storeLog('released %s after its engine thread died', dir);
+  })().catch((err: unknown) => {
+    storeLog('releasing %s after its engine thread died failed: %s', dir, describeError(err));
+    throw asStoreError(err, `releasing ${path} after the engine thread died`);
+  });
+  const settled = done.catch(() => { /* reported by close() */ });
+  releasing.set(dir, settled);
+  void settled.then(() => { if (releasing.get(dir) === settled) releasing.delete(dir); });
+  return done;
+}
+
 /**
  * The disk engine as the store sees it from the main thread. Ops issued in
  * one turn of the event loop are packed into one buffer and posted together
@@ -62,13 +100,28 @@ export class WorkerBackend implements Backend {
   private nextCall = 1;
   private latest: EngineStats;
   private dead: TickstoreError | undefined;
+  private closed = false;
+  /** The LOCK release after the engine thread died (close() reports its failure). */
+  private released: Promise<void> | undefined;
 
-  private constructor(private readonly worker: Worker | undefined, private readonly port: MessagePort, stats: EngineStats) {
+  /** `thread`: the engine thread with its id and resolved directory (none for an in-thread engine). */
+  private constructor(private readonly thread: { worker: Worker; id: number; dir: string } | undefined, private readonly port: MessagePort, stats: EngineStats) {
     this.latest = stats;
     port.on('message', (m: FromWorker) => this.onMessage(m));
-    worker?.on('error', (err) => this.die(new StoreIOError(`engine thread crashed: ${err.message}`, 'EENGINE')));
-    worker?.on('exit', () => this.die(new StoreIOError('engine thread exited', 'EENGINE')));
+    if (!thread) return;
+    // An uncaught error ends the thread: its exit (which follows) fails everything, once the thread is gone.
+    let crash: string | undefined;
+    thread.worker.on('error', (err) => { crash = err.message; });
+    thread.worker.on('exit', (code) => {
+      if (this.closed) return; // the engine released everything
+      this.released = releaseAfterDeath(thread.dir, thread.id);
+      const why = crash === undefined ? `exited (code ${code})` : `crashed: ${crash}`;
+      this.die(new StoreIOError(`engine thread ${why}; the outcome of ops in flight is unknown`, 'EENGINE'));
+    });
   }
+
+  /** @internal The engine thread (tests kill it to play a crash). */
+  get engineThread(): Worker | undefined { return this.thread?.worker; }
 
   /**
    * The memory backend: the same engine over the in-memory file system of
@@ -96,9 +149,12 @@ export class WorkerBackend implements Backend {
     }
   }
 
-  static open(dir: string, config: EngineConfig): Promise<WorkerBackend> {
+  static async open(dir: string, config: EngineConfig): Promise<WorkerBackend> {
+    const resolved = resolve(dir);
+    await releasing.get(resolved);
     const { port1, port2 } = new MessageChannel();
     const worker = startWorker({ port: port2, dir, config }, [port2]);
+    const id = worker.threadId; // -1 once the thread is gone
     return new Promise((resolve, reject) => {
       const fail = (e: TickstoreError): void => { port1.close(); void worker.terminate(); reject(e); };
       worker.once('error', (err) => fail(new StoreIOError(`engine thread failed to start: ${err.message}`, 'EENGINE')));
@@ -106,13 +162,14 @@ export class WorkerBackend implements Backend {
       // A thread whose open failed posts why and waits to be terminated, so only a real death gets here;
       // one that died just after posting may still have the message queued behind this event.
       worker.once('exit', (code) => {
+        void releaseAfterDeath(resolved, id).catch(() => { /* logged; nothing holds this store to report it */ });
         const queued = receiveMessageOnPort(port1)?.message as FromWorker | undefined;
         fail(queued?.t === 'failed' ? fromErrorShape(queued.error) : new StoreIOError(`engine thread exited (code ${code}) before it was ready`, 'EENGINE'));
       });
       port1.once('message', (m: FromWorker) => {
         worker.removeAllListeners('error');
         worker.removeAllListeners('exit');
-        if (m.t === 'ready') resolve(new WorkerBackend(worker, port1, m.stats));
+        if (m.t === 'ready') resolve(new WorkerBackend({ worker, id, dir: resolved }, port1, m.stats));
         else if (m.t === 'failed') fail(fromErrorShape(m.error));
         else fail(new StoreIOError(`engine thread said ${m.t} before ready`, 'EENGINE'));
       });
@@ -124,7 +181,9 @@ export class WorkerBackend implements Backend {
   stats(): EngineStats { return this.latest; }
 
   submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler, durable = false, deadline?: number): void {
-    if (this.dead) throw this.dead;
+    // Refused as any failed op is: through `done`, later, so callers have one failure path.
+    const dead = this.dead;
+    if (dead) { queueMicrotask(() => done(NO_REPLY, dead)); return; }
     this.ops.push(op, key, keyLen, value, durable, deadline);
     this.handlers.push(done);
     if (!this.flushQueued) {
@@ -185,13 +244,16 @@ export class WorkerBackend implements Backend {
   compact(): Promise<void> { return this.call({ t: 'compact' }); }
 
   async close(): Promise<void> {
+    // A dead engine has nothing to finish (its ops failed): closing it is releasing its LOCK.
+    if (this.released) { this.port.close(); return this.released; }
     try {
       await this.call({ t: 'close' });
     } finally {
       // Even when the engine's close failed, the thread and the port go: nothing may keep the process alive.
+      this.closed = true;
       this.dead = new StoreIOError('engine closed', 'ECLOSED');
       this.port.close();
-      await this.worker?.terminate();
+      await this.thread?.worker.terminate();
     }
   }
 
@@ -202,7 +264,7 @@ export class WorkerBackend implements Backend {
     const waiting = this.handlers.slice(this.head);
     this.handlers = [];
     this.head = 0;
-    for (const h of waiting) h({ ok: false, found: false, stale: false, errorIndex: 0, value: undefined }, err);
+    for (const h of waiting) h(NO_REPLY, err);
     for (const c of this.calls.values()) c.reject(err);
     this.calls.clear();
   }
