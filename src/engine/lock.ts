@@ -2,6 +2,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { StoreLockedError } from '../errors.js';
+import { describeError, engineLog } from '../log.js';
 import type { FileSystem } from './fs.js';
 
 export const LOCK_FILE = 'LOCK';
@@ -87,24 +88,35 @@ export class DirLock {
     const token = `${threadId}.${randomBytes(8).toString('hex')}`;
     const candidate = join(dir, `${CANDIDATE_PREFIX}${process.pid}.${token}`);
     const content = Buffer.from(`${process.pid}\n${token}\n`);
-    const fd = fs.open(candidate, 'wx');
-    try { fs.write(fd, content, 0, content.length, 0); } finally { fs.close(fd); }
-    const giveUpAt = Date.now() + CLAIM_WAIT_MS;
     try {
-      for (;;) {
-        if (tryLink(fs, candidate, path)) {
-          removeLeftovers(fs, dir, candidate);
-          return new DirLock(fs, path);
-        }
-        const held = readContent(fs, path);
-        if (held === undefined) continue; // released meanwhile
-        if (!isStale(held)) throw new StoreLockedError(dir, lockHolder(held)!.pid);
-        removeStale(fs, dir, candidate, path, held, giveUpAt);
-      }
-    } finally { unlinkIfThere(fs, candidate); }
+      const fd = fs.open(candidate, 'wx');
+      try { fs.write(fd, content, 0, content.length, 0); } finally { fs.close(fd); }
+      take(fs, dir, candidate, path);
+    } catch (err) {
+      try { unlinkIfThere(fs, candidate); } catch { /* the first failure is the one to report */ }
+      throw err;
+    }
+    // Held: tidying up is best effort, and must not fail an open that holds the LOCK.
+    try {
+      removeLeftovers(fs, dir, candidate);
+      fs.unlink(candidate);
+    } catch (err) { engineLog('lock %s: removing leftover lock files failed: %s', dir, describeError(err)); }
+    return new DirLock(fs, path);
   }
 
   release(): void { this.fs.unlink(this.path); }
+}
+
+/** Links `candidate` to `path` (LOCK), taking stale locks over; throws StoreLockedError while someone holds it. */
+function take(fs: FileSystem, dir: string, candidate: string, path: string): void {
+  const giveUpAt = Date.now() + CLAIM_WAIT_MS;
+  for (;;) {
+    if (tryLink(fs, candidate, path)) return;
+    const held = readContent(fs, path);
+    if (held === undefined) continue; // released meanwhile
+    if (!isStale(held)) throw new StoreLockedError(dir, lockHolder(held)!.pid);
+    removeStale(fs, dir, candidate, path, held, giveUpAt);
+  }
 }
 
 /** Links `candidate` to `path`: true if created, false if `path` exists. */
