@@ -47,10 +47,17 @@ function readContent(fs: FileSystem, path: string): string | undefined {
   } finally { fs.close(fd); }
 }
 
-/** Whether a lock file's content can no longer be anyone's: its process is gone, or it names none (a crash, or not ours). */
+/** The pid a lock file's first line names (also a lock of an earlier version, which held just the pid). */
+function holderPid(content: string): number | undefined {
+  const m = /^(\d+)\n/.exec(content);
+  const pid = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Whether a lock file's content can no longer be anyone's: its process is gone, or it names none (a crash, or garbage). */
 function isStale(content: string): boolean {
-  const h = lockHolder(content);
-  return h === undefined || !alive(h.pid);
+  const pid = holderPid(content);
+  return pid === undefined || !alive(pid);
 }
 
 const sleepMs = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
@@ -66,8 +73,9 @@ const unlinkIfThere = (fs: FileSystem, path: string): void => {
  *   file `LOCK.<pid>.<thread>.<token>`, then link()ed to `LOCK`; the link
  *   fails with EEXIST while anyone holds it, so `LOCK` never exists half
  *   written and two openers never both create it.
- * - Stale takeover: `LOCK` whose holder is dead, or which names no holder
- *   (empty or garbage: a crash of an older protocol, or not ours), is removed
+ * - Stale takeover: `LOCK` whose holder is dead, or which names no process
+ *   (empty or garbage: a crash under the create-then-write protocol of
+ *   earlier versions, whose pid-only LOCK is still honoured), is removed
  *   only by whoever wins the claim `LOCK.claim.<hash of that content>`, made
  *   by the same link(). The winner re-reads `LOCK`: if it still has the
  *   content judged stale, it unlinks it; then it drops the claim and links
@@ -114,7 +122,7 @@ function take(fs: FileSystem, dir: string, candidate: string, path: string): voi
     if (tryLink(fs, candidate, path)) return;
     const held = readContent(fs, path);
     if (held === undefined) continue; // released meanwhile
-    if (!isStale(held)) throw new StoreLockedError(dir, lockHolder(held)!.pid);
+    if (!isStale(held)) throw new StoreLockedError(dir, holderPid(held)!);
     removeStale(fs, dir, candidate, path, held, giveUpAt);
   }
 }
@@ -143,7 +151,7 @@ function removeStale(fs: FileSystem, dir: string, candidate: string, path: strin
     if (claimant === undefined) continue; // dropped meanwhile: try again
     if (isStale(claimant)) { removeStale(fs, dir, candidate, claim, claimant, giveUpAt); continue; }
     // A live process is taking this lock over: its LOCK (or its refusal) follows in microseconds.
-    if (Date.now() >= giveUpAt) throw new StoreLockedError(dir, lockHolder(claimant)!.pid);
+    if (Date.now() >= giveUpAt) throw new StoreLockedError(dir, holderPid(claimant)!);
     sleepMs(1);
     return;
   }
