@@ -4,7 +4,12 @@ import { join, relative } from 'node:path';
 import { CorruptionError, StoreIOError, StoreLockedError, openStore, type Store } from '../src/index.js';
 import { dropMemoryDir } from '../src/engine/memFs.js';
 import type { WorkerBackend } from '../src/engine/workerBackend.js';
-import { bytes, text, tickFor, tmpDir } from './helpers.js';
+import { bytes, text, tmpDir } from './helpers.js';
+
+/** What `f` throws (undefined if it returns). */
+function settleSync(f: () => unknown): unknown {
+  try { f(); return undefined; } catch (err) { return err; }
+}
 
 /** The engine thread behind a disk store (a crash, OOM or process.exit in it looks like this thread ending). */
 const engineThread = (s: Store): NonNullable<WorkerBackend['engineThread']> =>
@@ -104,24 +109,23 @@ describe('hardening: store lifecycle', () => {
       const dir = tmpDir();
       const s = await openStore({ dir });
       for (let i = 0; i < 50; i++) await s.put(`k${i}`, bytes(`v${i}`));
+      // Issued as the thread is being killed: in flight when it ends.
+      const killed = engineThread(s).terminate();
       const pending = Array.from({ length: 300 }, (_, i) => settle(s.put(`p${i}`, bytes(`w${i}`))));
-      await engineThread(s).terminate();
+      await killed;
       const outcomes = await Promise.all(pending);
       const acked = outcomes.flatMap((o, i) => (o === undefined ? [i] : []));
       const failed = outcomes.filter((o) => o !== undefined);
       expect(failed.length, 'some ops were still in flight').to.be.greaterThan(0);
       expect(failed.filter((e) => !isEngineDeath(e))).to.deep.equal([]);
 
-      // Later ops, promise and ticker forms: a typed failure each, delivered as a result (no throw, no hang).
+      // Later ops: typed, at once (promise forms reject; ticker forms throw at the call, as on a closed store).
       expect(isEngineDeath(await settle(s.get('k1', { cacheOnRead: false })))).to.equal(true);
       expect(isEngineDeath(await settle(s.put('late', bytes('x'))))).to.equal(true);
       expect(isEngineDeath(await settle(s.flush()))).to.equal(true);
       const t = s.ticker();
-      t.put('late2', bytes('y'));
-      t.get('k2', { cacheOnRead: false });
-      const results = await tickFor(t, 2);
-      expect(results.map((r) => r.ok)).to.deep.equal([false, false]);
-      expect(results.every((r) => isEngineDeath(r.error))).to.equal(true);
+      expect(isEngineDeath(settleSync(() => t.put('late2', bytes('y'))))).to.equal(true);
+      expect(isEngineDeath(settleSync(() => t.get('k2', { cacheOnRead: false })))).to.equal(true);
 
       // The dead engine's LOCK is gone: this process reopens the directory, with every acknowledged write.
       const again = await openStore({ dir });
@@ -130,7 +134,7 @@ describe('hardening: store lifecycle', () => {
         for (const i of acked) expect(text(await again.get(`p${i}`)), `p${i}`).to.equal(`w${i}`);
         expect(await again.get('late')).to.equal(undefined);
       } finally { await again.close(); }
-      await s.close(); // the dead store closes cleanly: nothing left to release
+      expect(isEngineDeath(await settle(s.close())), 'close() reports the death').to.equal(true);
     });
 
     it('close() right after the death waits for the LOCK release, then the directory opens', async () => {
@@ -138,7 +142,7 @@ describe('hardening: store lifecycle', () => {
       const s = await openStore({ dir });
       await s.put('k', bytes('v'));
       await engineThread(s).terminate();
-      await s.close();
+      expect(isEngineDeath(await settle(s.close()))).to.equal(true);
       const again = await openStore({ dir });
       expect(text(await again.get('k'))).to.equal('v');
       await again.close();

@@ -49,8 +49,6 @@ function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
   return new Worker(boot, { eval: true, workerData, transferList });
 }
 
-const NO_REPLY = { ok: false, found: false, stale: false, errorIndex: 0, value: undefined } as const;
-
 /** Directories (resolved) whose dead engine's LOCK is being released: an open of one waits for it. */
 const releasing = new Map<string, Promise<void>>();
 
@@ -104,15 +102,16 @@ export class WorkerBackend implements Backend {
   /** The LOCK release after the engine thread died (close() reports its failure). */
   private released: Promise<void> | undefined;
 
-  /** `thread`: the engine thread with its id and resolved directory (none for an in-thread engine). */
-  private constructor(private readonly thread: { worker: Worker; id: number; dir: string } | undefined, private readonly port: MessagePort, stats: EngineStats) {
+  /** `worker`: the engine thread, with its id and resolved directory in `thread` (none for an in-thread engine). */
+  private constructor(private readonly worker: Worker | undefined, private readonly port: MessagePort, stats: EngineStats,
+    thread?: { id: number; dir: string }) {
     this.latest = stats;
     port.on('message', (m: FromWorker) => this.onMessage(m));
-    if (!thread) return;
+    if (!worker || !thread) return;
     // An uncaught error ends the thread: its exit (which follows) fails everything, once the thread is gone.
     let crash: string | undefined;
-    thread.worker.on('error', (err) => { crash = err.message; });
-    thread.worker.on('exit', (code) => {
+    worker.on('error', (err) => { crash = err.message; });
+    worker.on('exit', (code) => {
       if (this.closed) return; // the engine released everything
       this.released = releaseAfterDeath(thread.dir, thread.id);
       const why = crash === undefined ? `exited (code ${code})` : `crashed: ${crash}`;
@@ -121,7 +120,7 @@ export class WorkerBackend implements Backend {
   }
 
   /** @internal The engine thread (tests kill it to play a crash). */
-  get engineThread(): Worker | undefined { return this.thread?.worker; }
+  get engineThread(): Worker | undefined { return this.worker; }
 
   /**
    * The memory backend: the same engine over the in-memory file system of
@@ -130,8 +129,7 @@ export class WorkerBackend implements Backend {
    * still arrive asynchronously, as from the worker.
    */
   static openMemory(dir: string, config: EngineConfig): Promise<WorkerBackend> {
-    const mem = memoryDir(dir);
-    return WorkerBackend.openInThread(mem.fs, mem.path, config);
+    return WorkerBackend.openInThread(memoryDir(dir), dir, config);
   }
 
   /** @internal The engine over any FileSystem, served on this thread (memory stores; fault-injection tests). */
@@ -169,7 +167,7 @@ export class WorkerBackend implements Backend {
       port1.once('message', (m: FromWorker) => {
         worker.removeAllListeners('error');
         worker.removeAllListeners('exit');
-        if (m.t === 'ready') resolve(new WorkerBackend({ worker, id, dir: resolved }, port1, m.stats));
+        if (m.t === 'ready') resolve(new WorkerBackend(worker, port1, m.stats, { id, dir: resolved }));
         else if (m.t === 'failed') fail(fromErrorShape(m.error));
         else fail(new StoreIOError(`engine thread said ${m.t} before ready`, 'EENGINE'));
       });
@@ -181,9 +179,7 @@ export class WorkerBackend implements Backend {
   stats(): EngineStats { return this.latest; }
 
   submit(op: OpCode, key: string, keyLen: number, value: Uint8Array | undefined, done: ReplyHandler, durable = false, deadline?: number): void {
-    // Refused as any failed op is: through `done`, later, so callers have one failure path.
-    const dead = this.dead;
-    if (dead) { queueMicrotask(() => done(NO_REPLY, dead)); return; }
+    if (this.dead) throw this.dead;
     this.ops.push(op, key, keyLen, value, durable, deadline);
     this.handlers.push(done);
     if (!this.flushQueued) {
@@ -244,8 +240,12 @@ export class WorkerBackend implements Backend {
   compact(): Promise<void> { return this.call({ t: 'compact' }); }
 
   async close(): Promise<void> {
-    // A dead engine has nothing to finish (its ops failed): closing it is releasing its LOCK.
-    if (this.released) { this.port.close(); return this.released; }
+    // A dead engine has nothing to finish (its ops failed): closing it waits for its LOCK's release, then reports the death.
+    if (this.released) {
+      this.port.close();
+      await this.released;
+      throw this.dead!;
+    }
     try {
       await this.call({ t: 'close' });
     } finally {
@@ -253,7 +253,7 @@ export class WorkerBackend implements Backend {
       this.closed = true;
       this.dead = new StoreIOError('engine closed', 'ECLOSED');
       this.port.close();
-      await this.thread?.worker.terminate();
+      await this.worker?.terminate();
     }
   }
 
@@ -264,7 +264,7 @@ export class WorkerBackend implements Backend {
     const waiting = this.handlers.slice(this.head);
     this.handlers = [];
     this.head = 0;
-    for (const h of waiting) h(NO_REPLY, err);
+    for (const h of waiting) h({ ok: false, found: false, stale: false, errorIndex: 0, value: undefined }, err);
     for (const c of this.calls.values()) c.reject(err);
     this.calls.clear();
   }
