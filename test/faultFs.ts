@@ -44,6 +44,7 @@ export class FaultFs implements FileSystem {
   truncate(fd: number, length: number): void { this.hit('truncate', [fd, length], () => this.inner.truncate(fd, length)); }
   size(fd: number): number { return this.hit('size', [fd], () => this.inner.size(fd)); }
   rename(from: string, to: string): void { this.hit('rename', [from, to], () => this.inner.rename(from, to)); }
+  link(existing: string, to: string): void { this.hit('link', [existing, to], () => this.inner.link(existing, to)); }
   unlink(path: string): void { this.hit('unlink', [path], () => this.inner.unlink(path)); }
   exists(path: string): boolean { return this.hit('exists', [path], () => this.inner.exists(path)); }
   mkdirp(path: string): void { this.hit('mkdirp', [path], () => this.inner.mkdirp(path)); }

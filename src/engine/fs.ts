@@ -22,6 +22,8 @@ export interface FileSystem {
   truncate(fd: number, length: number): void;
   size(fd: number): number;
   rename(from: string, to: string): void;
+  /** Makes `to` a second name of `existing`; fails with EEXIST if `to` exists (atomic create-if-absent). */
+  link(existing: string, to: string): void;
   unlink(path: string): void;
   exists(path: string): boolean;
   mkdirp(path: string): void;
@@ -53,6 +55,7 @@ export const nodeFileSystem: FileSystem = {
   truncate: (fd, length) => nodeFs.ftruncateSync(fd, length),
   size: (fd) => nodeFs.fstatSync(fd).size,
   rename: (from, to) => nodeFs.renameSync(from, to),
+  link: (existing, to) => nodeFs.linkSync(existing, to),
   unlink: (path) => nodeFs.unlinkSync(path),
   exists: (path) => nodeFs.existsSync(path),
   mkdirp: (path) => { nodeFs.mkdirSync(path, { recursive: true }); },

@@ -1,8 +1,18 @@
+import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
+import { threadId } from 'node:worker_threads';
 import { StoreLockedError } from '../errors.js';
+import { describeError, engineLog } from '../log.js';
 import type { FileSystem } from './fs.js';
 
 export const LOCK_FILE = 'LOCK';
+/** Every file of the lock protocol is named `LOCK.…` (never `*.tmp`: an opening engine deletes those). */
+const CANDIDATE_PREFIX = `${LOCK_FILE}.`;
+const CLAIM_PREFIX = `${LOCK_FILE}.claim.`;
+/** Bytes of a lock file compared to tell one content from another (a lock is ~40 bytes; more is garbage). */
+const CONTENT_BYTES = 256;
+/** How long a live process may hold a claim (it does three calls with it) before we give up as locked. */
+const CLAIM_WAIT_MS = 2000;
 
 function alive(pid: number): boolean {
   try {
@@ -13,47 +23,160 @@ function alive(pid: number): boolean {
   }
 }
 
+/** The holder a lock file names: `pid\nthread.random\n`; undefined for an empty or garbage file. */
+export function lockHolder(content: string): { pid: number; thread: number } | undefined {
+  const m = /^(\d+)\n(\d+)\.[0-9a-f]+\n$/.exec(content);
+  if (!m) return undefined;
+  const pid = Number(m[1]);
+  const thread = Number(m[2]);
+  return Number.isSafeInteger(pid) && pid > 0 && Number.isSafeInteger(thread) ? { pid, thread } : undefined;
+}
+
+/** A file's content as read now; undefined if it does not exist. */
+function readContent(fs: FileSystem, path: string): string | undefined {
+  let fd: number;
+  try { fd = fs.open(path, 'r'); } catch (err) {
+    if ((err as { code?: string }).code === 'ENOENT') return undefined;
+    throw err;
+  }
+  try {
+    const buf = Buffer.alloc(CONTENT_BYTES);
+    const n = fs.read(fd, buf, 0, buf.length, 0);
+    // The size too: two garbage files alike in their first bytes are still different contents.
+    return `${buf.toString('latin1', 0, n)}${n === CONTENT_BYTES ? `…${fs.size(fd)}` : ''}`;
+  } finally { fs.close(fd); }
+}
+
+/** The pid a lock file's first line names (also a lock of an earlier version, which held just the pid). */
+function holderPid(content: string): number | undefined {
+  const m = /^(\d+)\n/.exec(content);
+  const pid = m ? Number(m[1]) : NaN;
+  return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
+}
+
+/** Whether a lock file's content can no longer be anyone's: its process is gone, or it names none (a crash, or garbage). */
+function isStale(content: string): boolean {
+  const pid = holderPid(content);
+  return pid === undefined || !alive(pid);
+}
+
+const sleepMs = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
+const unlinkIfThere = (fs: FileSystem, path: string): void => {
+  try { fs.unlink(path); } catch (err) { if ((err as { code?: string }).code !== 'ENOENT') throw err; }
+};
+
 /**
- * One writer process per directory. `LOCK` holds the owner's pid; it is
- * created exclusively (O_EXCL), and a lock whose owner is gone (a crash) is
- * taken over. An open store in this same process also holds it, so a second
- * open here is refused the same way.
+ * One writer process per directory, held by the file `LOCK` naming its
+ * holder (pid, thread and a random token). Every step is atomic:
+ *
+ * - Acquire: the holder's content is written in full to its own candidate
+ *   file `LOCK.<pid>.<thread>.<token>`, then link()ed to `LOCK`; the link
+ *   fails with EEXIST while anyone holds it, so `LOCK` never exists half
+ *   written and two openers never both create it.
+ * - Stale takeover: `LOCK` whose holder is dead, or which names no process
+ *   (empty or garbage: a crash under the create-then-write protocol of
+ *   earlier versions, whose pid-only LOCK is still honoured), is removed
+ *   only by whoever wins the claim `LOCK.claim.<hash of that content>`, made
+ *   by the same link(). The winner re-reads `LOCK`: if it still has the
+ *   content judged stale, it unlinks it; then it drops the claim and links
+ *   its own. A content judged stale stays stale (its process is gone), and a
+ *   live holder's content is never judged stale, so no one ever removes a
+ *   lock that someone holds. A claim whose own holder died is stale content
+ *   too, taken over by the same rule one level up.
+ *
+ * An open store in this same process also holds it, so a second open here
+ * is refused the same way. Content durability is not needed: after a power
+ * loss every holder is dead, and any content (even none) is stale.
  */
 export class DirLock {
   private constructor(private readonly fs: FileSystem, private readonly path: string) {}
 
   static acquire(fs: FileSystem, dir: string): DirLock {
     const path = join(dir, LOCK_FILE);
-    for (let attempt = 0; attempt < 3; attempt++) {
-      let fd: number;
-      try {
-        fd = fs.open(path, 'wx');
-      } catch (err) {
-        if ((err as { code?: string }).code !== 'EEXIST') throw err;
-        const holder = readPid(fs, path);
-        if (holder !== undefined && alive(holder)) throw new StoreLockedError(dir, holder);
-        fs.unlink(path); // stale: its owner died
-        continue;
-      }
-      try {
-        const pid = Buffer.from(`${process.pid}\n`);
-        fs.write(fd, pid, 0, pid.length, 0);
-      } finally { fs.close(fd); }
-      return new DirLock(fs, path);
+    const token = `${threadId}.${randomBytes(8).toString('hex')}`;
+    const candidate = join(dir, `${CANDIDATE_PREFIX}${process.pid}.${token}`);
+    const content = Buffer.from(`${process.pid}\n${token}\n`);
+    try {
+      const fd = fs.open(candidate, 'wx');
+      try { fs.write(fd, content, 0, content.length, 0); } finally { fs.close(fd); }
+      take(fs, dir, candidate, path);
+    } catch (err) {
+      try { unlinkIfThere(fs, candidate); } catch { /* the first failure is the one to report */ }
+      throw err;
     }
-    throw new StoreLockedError(dir, readPid(fs, path) ?? -1);
+    // Held: tidying up is best effort, and must not fail an open that holds the LOCK.
+    try {
+      removeLeftovers(fs, dir, candidate);
+      fs.unlink(candidate);
+    } catch (err) { engineLog('lock %s: removing leftover lock files failed: %s', dir, describeError(err)); }
+    return new DirLock(fs, path);
   }
 
   release(): void { this.fs.unlink(this.path); }
 }
 
-function readPid(fs: FileSystem, path: string): number | undefined {
-  let fd: number;
-  try { fd = fs.open(path, 'r'); } catch { return undefined; }
+/** Links `candidate` to `path` (LOCK), taking stale locks over; throws StoreLockedError while someone holds it. */
+function take(fs: FileSystem, dir: string, candidate: string, path: string): void {
+  const giveUpAt = Date.now() + CLAIM_WAIT_MS;
+  for (;;) {
+    if (tryLink(fs, candidate, path)) return;
+    const held = readContent(fs, path);
+    if (held === undefined) continue; // released meanwhile
+    if (!isStale(held)) throw new StoreLockedError(dir, holderPid(held)!);
+    removeStale(fs, dir, candidate, path, held, giveUpAt);
+  }
+}
+
+/** Links `candidate` to `path`: true if created, false if `path` exists. */
+function tryLink(fs: FileSystem, candidate: string, path: string): boolean {
   try {
-    const buf = Buffer.alloc(32);
-    const n = fs.read(fd, buf, 0, buf.length, 0);
-    const pid = Number.parseInt(buf.toString('latin1', 0, n), 10);
-    return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
-  } finally { fs.close(fd); }
+    fs.link(candidate, path);
+    return true;
+  } catch (err) {
+    if ((err as { code?: string }).code === 'EEXIST') return false;
+    throw err;
+  }
+}
+
+/**
+ * Removes `path` if it still has `stale` content, as the winner of that
+ * content's claim; returns without removing it when someone else did (or
+ * the claim's live holder is doing it: the caller looks again).
+ */
+function removeStale(fs: FileSystem, dir: string, candidate: string, path: string, stale: string, giveUpAt: number): void {
+  const claim = join(dir, `${CLAIM_PREFIX}${createHash('sha256').update(stale, 'latin1').digest('hex').slice(0, 32)}`);
+  for (;;) {
+    if (tryLink(fs, candidate, claim)) break;
+    const claimant = readContent(fs, claim);
+    if (claimant === undefined) continue; // dropped meanwhile: try again
+    if (isStale(claimant)) { removeStale(fs, dir, candidate, claim, claimant, giveUpAt); continue; }
+    // A live process is taking this lock over: its LOCK (or its refusal) follows in microseconds.
+    if (Date.now() >= giveUpAt) throw new StoreLockedError(dir, holderPid(claimant)!);
+    sleepMs(1);
+    return;
+  }
+  try {
+    if (readContent(fs, path) === stale) unlinkIfThere(fs, path);
+  } finally { fs.unlink(claim); }
+}
+
+/**
+ * What processes that died mid-acquire left: candidates (no one else ever
+ * uses a dead process's candidate) and claims (removed by the claim rule, as
+ * a racer may be judging the same one). Best effort: the lock is held.
+ */
+function removeLeftovers(fs: FileSystem, dir: string, candidate: string): void {
+  for (const f of fs.readdir(dir)) {
+    if (f === LOCK_FILE || !f.startsWith(CANDIDATE_PREFIX)) continue;
+    const path = join(dir, f);
+    if (f.startsWith(CLAIM_PREFIX)) {
+      const claimant = readContent(fs, path);
+      if (claimant !== undefined && isStale(claimant)) {
+        try { removeStale(fs, dir, candidate, path, claimant, Date.now()); } catch (err) { if (!(err instanceof StoreLockedError)) throw err; }
+      }
+      continue;
+    }
+    const pid = Number(f.slice(CANDIDATE_PREFIX.length).split('.')[0]);
+    if (Number.isSafeInteger(pid) && pid > 0 && !alive(pid)) unlinkIfThere(fs, path);
+  }
 }

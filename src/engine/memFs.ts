@@ -1,4 +1,4 @@
-import { basename, dirname } from 'node:path';
+import { basename, dirname, resolve } from 'node:path';
 import type { FileSystem } from './fs.js';
 
 interface MemFile { buf: Buffer; len: number }
@@ -8,7 +8,8 @@ const enoent = (p: string): Error => Object.assign(new Error(`ENOENT: no such fi
 /**
  * A FileSystem held in memory: the memory backend runs the very same engine
  * (format, commit units, compaction, recovery rules) on it, so both backends
- * share one set of semantics. Syncs are no-ops; nothing outlives the process.
+ * share one set of semantics. Paths are resolved against the working
+ * directory, as the OS does. Syncs are no-ops; nothing outlives the process.
  */
 export class MemFileSystem implements FileSystem {
   private readonly files = new Map<string, MemFile>();
@@ -16,7 +17,8 @@ export class MemFileSystem implements FileSystem {
   private readonly fds = new Map<number, MemFile>();
   private nextFd = 1;
 
-  open(path: string, flags: string): number {
+  open(given: string, flags: string): number {
+    const path = resolve(given);
     let f = this.files.get(path);
     if (f && flags.includes('x')) throw Object.assign(new Error(`EEXIST: ${path}`), { code: 'EEXIST' });
     if (!f) {
@@ -71,15 +73,45 @@ export class MemFileSystem implements FileSystem {
   size(fd: number): number { return this.f(fd).len; }
 
   rename(from: string, to: string): void {
-    const f = this.files.get(from);
+    const f = this.files.get(resolve(from));
     if (!f) throw enoent(from);
-    this.files.delete(from);
+    this.files.delete(resolve(from));
+    this.files.set(resolve(to), f);
+  }
+
+  link(existing: string, given: string): void {
+    const f = this.files.get(resolve(existing));
+    if (!f) throw enoent(existing);
+    const to = resolve(given);
+    if (this.files.has(to)) throw Object.assign(new Error(`EEXIST: ${given}`), { code: 'EEXIST' });
+    if (!this.dirs.has(dirname(to))) throw enoent(dirname(given));
     this.files.set(to, f);
   }
 
-  unlink(path: string): void { if (!this.files.delete(path)) throw enoent(path); }
-  exists(path: string): boolean { return this.files.has(path) || this.dirs.has(path); }
-  mkdirp(path: string): void { for (let p = path; !this.dirs.has(p) && p !== dirname(p); p = dirname(p)) this.dirs.add(p); }
+  unlink(path: string): void { if (!this.files.delete(resolve(path))) throw enoent(path); }
+  exists(path: string): boolean { return this.files.has(resolve(path)) || this.dirs.has(resolve(path)); }
+  mkdirp(path: string): void { for (let p = resolve(path); !this.dirs.has(p) && p !== dirname(p); p = dirname(p)) this.dirs.add(p); }
   syncDir(): void { /* memory: nothing to flush */ }
-  readdir(path: string): string[] { return [...this.files.keys()].filter((p) => dirname(p) === path).map((p) => basename(p)); }
+  readdir(path: string): string[] { const dir = resolve(path); return [...this.files.keys()].filter((p) => dirname(p) === dir).map((p) => basename(p)); }
 }
+
+/**
+ * The memory backend's directories: one file system per resolved path for
+ * the life of the process, so a memory store behaves like a disk one — a
+ * reopen after close sees the data, and its LOCK refuses a second open.
+ */
+const memoryDirs = new Map<string, MemFileSystem>();
+
+/** The in-memory file system of `dir` (created on first use). */
+export function memoryDir(dir: string): MemFileSystem {
+  const path = resolve(dir);
+  let fs = memoryDirs.get(path);
+  if (!fs) { fs = new MemFileSystem(); memoryDirs.set(path, fs); }
+  return fs;
+}
+
+/**
+ * @internal Forgets a memory directory (tests that want a fresh one). A store
+ * still open on it keeps its files; the next open of `dir` starts empty.
+ */
+export function dropMemoryDir(dir: string): void { memoryDirs.delete(resolve(dir)); }

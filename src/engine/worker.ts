@@ -16,7 +16,8 @@ try {
   port.postMessage({ t: 'ready', stats: engine.stats() });
   serveEngine(port, engine, config);
 } catch (err) {
+  // The thread does not exit on its own: its exit could overtake this message, and the
+  // main thread would report the exit instead of the cause. The main thread terminates it.
   port.postMessage({ t: 'failed', error: toErrorShape(err) });
-  port.close();
-  process.exit(0);
+  port.on('message', () => { /* keeps the thread alive until terminated */ });
 }

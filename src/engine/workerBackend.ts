@@ -1,13 +1,17 @@
+import { readFile, unlink } from 'node:fs/promises';
 import { createRequire } from 'node:module';
+import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { MessageChannel, Worker, receiveMessageOnPort, type MessagePort } from 'node:worker_threads';
 import type { Backend, ReplyHandler } from '../backend.js';
 import type { EngineConfig } from '../config.js';
 import { StoreIOError, asStoreError, fromErrorShape, type ErrorShape, type TickstoreError } from '../errors.js';
+import { describeError, storeLog } from '../log.js';
 import { DiskEngine, type EngineStats } from './diskEngine.js';
 import type { FileSystem } from './fs.js';
 import { serveEngine } from './host.js';
-import { MemFileSystem } from './memFs.js';
+import { LOCK_FILE, lockHolder } from './lock.js';
+import { memoryDir } from './memFs.js';
 import { OpWriter, ReplyReader, type OpCode } from './wire.js';
 
 /** Messages to the engine thread. */
@@ -47,6 +51,38 @@ function startWorker(workerData: unknown, transferList: MessagePort[]): Worker {
   return new Worker(boot, { eval: true, workerData, transferList });
 }
 
+/** Directories (resolved) whose dead engine's LOCK is being released: an open of one waits for it. */
+const releasing = new Map<string, Promise<void>>();
+
+/**
+ * An engine thread that died (crash, OOM, process.exit) released nothing:
+ * its LOCK still names this process, which would refuse every reopen. Once
+ * the thread is gone, remove the LOCK if it is still the one that thread
+ * took (this pid, its thread id: no other holder writes those), off this
+ * thread's event loop: the main thread never blocks on disk.
+ */
+function releaseAfterDeath(dir: string, thread: number): Promise<void> {
+  const path = join(dir, LOCK_FILE);
+  const done = (async () => {
+    let content: string;
+    try { content = await readFile(path, 'latin1'); } catch (err) {
+      if ((err as { code?: string }).code === 'ENOENT') return;
+      throw err;
+    }
+    const h = lockHolder(content);
+    if (h?.pid !== process.pid || h.thread !== thread) return;
+    await unlink(path).catch((err: unknown) => { if ((err as { code?: string }).code !== 'ENOENT') throw err; });
+    storeLog('released %s after its engine thread died', dir);
+  })().catch((err: unknown) => {
+    storeLog('releasing %s after its engine thread died failed: %s', dir, describeError(err));
+    throw asStoreError(err, `releasing ${path} after the engine thread died`);
+  });
+  const settled = done.catch(() => { /* reported by close() */ });
+  releasing.set(dir, settled);
+  void settled.then(() => { if (releasing.get(dir) === settled) releasing.delete(dir); });
+  return done;
+}
+
 /**
  * The disk engine as the store sees it from the main thread. Ops issued in
  * one turn of the event loop are packed into one buffer and posted together
@@ -65,21 +101,38 @@ export class WorkerBackend implements Backend {
   private latest: EngineStats;
   private dead: TickstoreError | undefined;
   private expiredHandler: ((keys: readonly string[]) => void) | undefined;
+  private closed = false;
+  /** The LOCK release after the engine thread died (close() reports its failure). */
+  private released: Promise<void> | undefined;
 
-  private constructor(private readonly worker: Worker | undefined, private readonly port: MessagePort, stats: EngineStats) {
+  /** `worker`: the engine thread, with its id and resolved directory in `thread` (none for an in-thread engine). */
+  private constructor(private readonly worker: Worker | undefined, private readonly port: MessagePort, stats: EngineStats,
+    thread?: { id: number; dir: string }) {
     this.latest = stats;
     port.on('message', (m: FromWorker) => this.onMessage(m));
-    worker?.on('error', (err) => this.die(new StoreIOError(`engine thread crashed: ${err.message}`, 'EENGINE')));
-    worker?.on('exit', () => this.die(new StoreIOError('engine thread exited', 'EENGINE')));
+    if (!worker || !thread) return;
+    // An uncaught error ends the thread: its exit (which follows) fails everything, once the thread is gone.
+    let crash: string | undefined;
+    worker.on('error', (err) => { crash = err.message; });
+    worker.on('exit', (code) => {
+      if (this.closed) return; // the engine released everything
+      this.released = releaseAfterDeath(thread.dir, thread.id);
+      const why = crash === undefined ? `exited (code ${code})` : `crashed: ${crash}`;
+      this.die(new StoreIOError(`engine thread ${why}; the outcome of ops in flight is unknown`, 'EENGINE'));
+    });
   }
 
+  /** @internal The engine thread (tests kill it to play a crash). */
+  get engineThread(): Worker | undefined { return this.worker; }
+
   /**
-   * The memory backend: the same engine over an in-memory file system,
-   * served on an in-thread channel (no disk, so nothing to keep off this
-   * thread); replies still arrive asynchronously, as from the worker.
+   * The memory backend: the same engine over the in-memory file system of
+   * `dir` (one per resolved path, kept for the process), served on an
+   * in-thread channel (no disk, so nothing to keep off this thread); replies
+   * still arrive asynchronously, as from the worker.
    */
   static openMemory(dir: string, config: EngineConfig): Promise<WorkerBackend> {
-    return WorkerBackend.openInThread(new MemFileSystem(), dir, config);
+    return WorkerBackend.openInThread(memoryDir(dir), dir, config);
   }
 
   /** @internal The engine over any FileSystem, served on this thread (memory stores; fault-injection tests). */
@@ -97,22 +150,27 @@ export class WorkerBackend implements Backend {
     }
   }
 
-  static open(dir: string, config: EngineConfig): Promise<WorkerBackend> {
+  static async open(dir: string, config: EngineConfig): Promise<WorkerBackend> {
+    const resolved = resolve(dir);
+    await releasing.get(resolved);
     const { port1, port2 } = new MessageChannel();
     const worker = startWorker({ port: port2, dir, config }, [port2]);
+    const id = worker.threadId; // -1 once the thread is gone
     return new Promise((resolve, reject) => {
       const fail = (e: TickstoreError): void => { port1.close(); void worker.terminate(); reject(e); };
       worker.once('error', (err) => fail(new StoreIOError(`engine thread failed to start: ${err.message}`, 'EENGINE')));
       // A thread that exits without an error event (killed, out of memory) must not leave open() pending forever.
-      // A thread whose open failed posts why, then exits: that message may still be queued behind this event.
+      // A thread whose open failed posts why and waits to be terminated, so only a real death gets here;
+      // one that died just after posting may still have the message queued behind this event.
       worker.once('exit', (code) => {
+        void releaseAfterDeath(resolved, id).catch(() => { /* logged; nothing holds this store to report it */ });
         const queued = receiveMessageOnPort(port1)?.message as FromWorker | undefined;
         fail(queued?.t === 'failed' ? fromErrorShape(queued.error) : new StoreIOError(`engine thread exited (code ${code}) before it was ready`, 'EENGINE'));
       });
       port1.once('message', (m: FromWorker) => {
         worker.removeAllListeners('error');
         worker.removeAllListeners('exit');
-        if (m.t === 'ready') resolve(new WorkerBackend(worker, port1, m.stats));
+        if (m.t === 'ready') resolve(new WorkerBackend(worker, port1, m.stats, { id, dir: resolved }));
         else if (m.t === 'failed') fail(fromErrorShape(m.error));
         else fail(new StoreIOError(`engine thread said ${m.t} before ready`, 'EENGINE'));
       });
@@ -189,10 +247,17 @@ export class WorkerBackend implements Backend {
   compact(): Promise<void> { return this.call({ t: 'compact' }); }
 
   async close(): Promise<void> {
+    // A dead engine has nothing to finish (its ops failed): closing it waits for its LOCK's release, then reports the death.
+    if (this.released) {
+      this.port.close();
+      await this.released;
+      throw this.dead!;
+    }
     try {
       await this.call({ t: 'close' });
     } finally {
       // Even when the engine's close failed, the thread and the port go: nothing may keep the process alive.
+      this.closed = true;
       this.dead = new StoreIOError('engine closed', 'ECLOSED');
       this.port.close();
       await this.worker?.terminate();

@@ -186,6 +186,15 @@ export class SimFs implements FileSystem {
     this.live.set(to, inode);
   }
 
+  link(existing: string, to: string): void {
+    this.step('link', false);
+    const inode = this.live.get(existing);
+    if (!inode) throw Object.assign(new Error(`ENOENT: ${existing}`), { code: 'ENOENT' });
+    if (this.live.has(to)) throw Object.assign(new Error(`EEXIST: ${to}`), { code: 'EEXIST' });
+    if (!this.dirs.has(dirname(to))) throw Object.assign(new Error(`ENOENT: ${dirname(to)}`), { code: 'ENOENT' });
+    this.live.set(to, inode);
+  }
+
   unlink(path: string): void {
     this.step('unlink', false);
     if (!this.live.delete(path)) throw Object.assign(new Error(`ENOENT: ${path}`), { code: 'ENOENT' });

@@ -1,0 +1,151 @@
+import { expect } from 'chai';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { CorruptionError, StoreIOError, StoreLockedError, openStore, type Store } from '../src/index.js';
+import { dropMemoryDir } from '../src/engine/memFs.js';
+import type { WorkerBackend } from '../src/engine/workerBackend.js';
+import { bytes, text, tmpDir } from './helpers.js';
+
+/** What `f` throws (undefined if it returns). */
+function settleSync(f: () => unknown): unknown {
+  try { f(); return undefined; } catch (err) { return err; }
+}
+
+/** The engine thread behind a disk store (a crash, OOM or process.exit in it looks like this thread ending). */
+const engineThread = (s: Store): NonNullable<WorkerBackend['engineThread']> =>
+  (s as unknown as { backend: WorkerBackend }).backend.engineThread!;
+
+const isEngineDeath = (e: unknown): boolean => e instanceof StoreIOError && e.syscallCode === 'EENGINE';
+
+/** What `p` settles to: its value, or the error it rejected with. */
+async function settle<T>(p: Promise<T>): Promise<T | unknown> {
+  try { return await p; } catch (err) { return err; }
+}
+
+describe('hardening: store lifecycle', () => {
+  describe('a refused open reports its real cause (defect 4)', () => {
+    /** `n` refused opens of `dir` (each engine thread's end racing its message); counts what each rejected with. */
+    async function refusals(dir: string, n: number, expected: (e: unknown) => boolean): Promise<Record<string, number>> {
+      const kinds = new Map<string, number>();
+      for (let i = 0; i < n; i++) {
+        const e = await settle(openStore({ dir }));
+        const kind = expected(e) ? 'expected' : `${(e as Error).constructor.name}: ${(e as Error).message}`;
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
+      }
+      return Object.fromEntries(kinds);
+    }
+
+    it('150 opens of a damaged log: 150 CorruptionErrors', async () => {
+      const dir = tmpDir();
+      const s = await openStore({ dir });
+      await s.put('k', bytes('v'));
+      await s.close();
+      const wl = join(dir, 'write.log');
+      const buf = readFileSync(wl);
+      buf[3]! ^= 0xff; // the file header: refused at every open
+      writeFileSync(wl, buf);
+      expect(await refusals(dir, 150, (e) => e instanceof CorruptionError)).to.deep.equal({ expected: 150 });
+    });
+
+    it('30 opens of a locked directory: 30 StoreLockedErrors naming this process', async () => {
+      const dir = tmpDir();
+      const holder = await openStore({ dir });
+      try {
+        const locked = (e: unknown): boolean => e instanceof StoreLockedError && e.holderPid === process.pid;
+        expect(await refusals(dir, 30, locked)).to.deep.equal({ expected: 30 });
+      } finally { await holder.close(); }
+    });
+  });
+
+  describe('the memory backend keeps the disk rules (defect 14)', () => {
+    it('relative dirs and "." work and name the same store as their resolved path', async () => {
+      const abs = tmpDir();
+      const rel = relative(process.cwd(), abs);
+      const a = await openStore({ dir: `./${rel}`, backend: 'memory' });
+      await a.put('k', bytes('v'));
+      await a.close();
+      const b = await openStore({ dir: abs, backend: 'memory' });
+      expect(text(await b.get('k'))).to.equal('v');
+      await b.close();
+      const dot = await openStore({ dir: '.', backend: 'memory' });
+      await dot.put('here', bytes('1'));
+      await dot.close();
+      const cwd = await openStore({ dir: process.cwd(), backend: 'memory' });
+      expect(text(await cwd.get('here'))).to.equal('1');
+      await cwd.close();
+      dropMemoryDir('.');
+      const fresh = await openStore({ dir: '.', backend: 'memory' });
+      expect(await fresh.get('here'), 'dropped: a fresh memory dir').to.equal(undefined);
+      await fresh.close();
+      dropMemoryDir('.');
+    });
+
+    it('close then open of the same dir sees the data; a second open while open is StoreLockedError', async () => {
+      const dir = join(tmpDir(), 'mem');
+      const a = await openStore({ dir, backend: 'memory' });
+      await a.put('k', bytes('kept'));
+      const second = await settle(openStore({ dir, backend: 'memory' }));
+      expect(second).to.be.instanceOf(StoreLockedError);
+      expect((second as StoreLockedError).holderPid).to.equal(process.pid);
+      await a.close();
+      const b = await openStore({ dir, backend: 'memory' });
+      expect(text(await b.get('k'))).to.equal('kept');
+      await b.close();
+    });
+
+    it('a memory dir and the disk dir of the same path are independent', async () => {
+      const dir = tmpDir();
+      const disk = await openStore({ dir });
+      const mem = await openStore({ dir, backend: 'memory' });
+      await mem.put('k', bytes('m'));
+      expect(await disk.get('k')).to.equal(undefined);
+      await mem.close();
+      await disk.close();
+    });
+  });
+
+  describe('an engine thread that dies (gap B)', () => {
+    it('fails pending and new ops typed, releases the LOCK, and a reopen in this process sees the acknowledged data', async () => {
+      const dir = tmpDir();
+      const s = await openStore({ dir });
+      for (let i = 0; i < 50; i++) await s.put(`k${i}`, bytes(`v${i}`));
+      // Issued as the thread is being killed: in flight when it ends.
+      const killed = engineThread(s).terminate();
+      const pending = Array.from({ length: 300 }, (_, i) => settle(s.put(`p${i}`, bytes(`w${i}`))));
+      await killed;
+      const outcomes = await Promise.all(pending);
+      const acked = outcomes.flatMap((o, i) => (o === undefined ? [i] : []));
+      const failed = outcomes.filter((o) => o !== undefined);
+      expect(failed.length, 'some ops were still in flight').to.be.greaterThan(0);
+      expect(failed.filter((e) => !isEngineDeath(e))).to.deep.equal([]);
+
+      // Later ops: typed, at once (promise forms reject; ticker forms throw at the call, as on a closed store).
+      expect(isEngineDeath(await settle(s.get('k1', { cacheOnRead: false })))).to.equal(true);
+      expect(isEngineDeath(await settle(s.put('late', bytes('x'))))).to.equal(true);
+      expect(isEngineDeath(await settle(s.flush()))).to.equal(true);
+      const t = s.ticker();
+      expect(isEngineDeath(settleSync(() => t.put('late2', bytes('y'))))).to.equal(true);
+      expect(isEngineDeath(settleSync(() => t.get('k2', { cacheOnRead: false })))).to.equal(true);
+
+      // The dead engine's LOCK is gone: this process reopens the directory, with every acknowledged write.
+      const again = await openStore({ dir });
+      try {
+        for (let i = 0; i < 50; i++) expect(text(await again.get(`k${i}`)), `k${i}`).to.equal(`v${i}`);
+        for (const i of acked) expect(text(await again.get(`p${i}`)), `p${i}`).to.equal(`w${i}`);
+        expect(await again.get('late')).to.equal(undefined);
+      } finally { await again.close(); }
+      expect(isEngineDeath(await settle(s.close())), 'close() reports the death').to.equal(true);
+    });
+
+    it('close() right after the death waits for the LOCK release, then the directory opens', async () => {
+      const dir = tmpDir();
+      const s = await openStore({ dir });
+      await s.put('k', bytes('v'));
+      await engineThread(s).terminate();
+      expect(isEngineDeath(await settle(s.close()))).to.equal(true);
+      const again = await openStore({ dir });
+      expect(text(await again.get('k'))).to.equal('v');
+      await again.close();
+    });
+  });
+});
