@@ -305,4 +305,19 @@ describe('hardening: the public API under bad input (issue 11)', () => {
       await rejects(() => openProcessStore({ get dir(): string { throw new Error('getter'); } }), InvalidConfigError, 'openProcessStore dir getter');
     } finally { await store.close(); }
   });
+
+  it('many large writes in one turn travel in more than one message, all acknowledged in order', async () => {
+    const store = await openStore({ dir: tmpDir() });
+    try {
+      const big = (i: number): Uint8Array => new Uint8Array(16 * 1024 * 1024).fill(i);
+      // 6 x 16 MiB issued in one turn: 96 MiB of ops, past the 64 MiB a message is let grow to.
+      const acks = await Promise.all([...Array(6)].map((_, i) => store.put(`big:${i}`, big(i + 1))));
+      expect(acks).to.have.length(6);
+      for (let i = 0; i < 6; i++) {
+        const v = await store.get(`big:${i}`);
+        expect(v?.length).to.equal(16 * 1024 * 1024);
+        expect(v?.[12345], `big:${i}`).to.equal(i + 1);
+      }
+    } finally { await store.close(); }
+  });
 });

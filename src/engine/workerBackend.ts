@@ -33,6 +33,9 @@ type FromWorker =
   | { t: 'expired'; keys: string[]; stats: EngineStats }
   | { t: 'done'; id: number; error?: ErrorShape; stats: EngineStats };
 
+/** Packed op bytes past which a turn's ops are posted at once rather than at the end of the turn. */
+const POST_EARLY_BYTES = 64 * 1024 * 1024;
+
 const FROM_SOURCE = import.meta.url.endsWith('.ts');
 const WORKER_URL = new URL(`./worker${FROM_SOURCE ? '.ts' : '.js'}`, import.meta.url);
 
@@ -187,7 +190,9 @@ export class WorkerBackend implements Backend {
     if (this.dead) throw this.dead;
     this.ops.push(op, key, keyLen, value, durable, deadline);
     this.handlers.push(done);
-    if (!this.flushQueued) {
+    // Many large writes in one turn: post what is packed (order is kept) before one message nears Buffer's 4 GiB limit.
+    if (this.ops.byteLength >= POST_EARLY_BYTES) this.flush();
+    else if (!this.flushQueued) {
       this.flushQueued = true;
       queueMicrotask(() => this.flush());
     }
