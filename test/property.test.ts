@@ -14,11 +14,11 @@
 import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import fc from 'fast-check';
 import {
-  buildKey, checkStoreId, closeProcessStore, createRegistry, hasProcessStore, keyPrefix, openProcessStore, openStore, processStore,
-  Store, StorePlugin, type StoreResult, type Ticker, type Transaction,
+  buildKey, checkStoreId, InvalidConfigError, closeProcessStore, createRegistry, hasProcessStore, keyPrefix, openProcessStore, openStore, processStore,
+  Store, StoreLockedError, StorePlugin, type StoreResult, type Ticker, type Transaction,
 } from '../plugin.js';
 import { anything, gen, notFunction, strings, UserThrow, views, type Gen } from './property/arbitraries.js';
 import { drive, promiseForm, property, runInput, syncForm, tickerForm, took, tried, digest, type Input, type Outcome } from './property/harness.js';
@@ -103,7 +103,7 @@ const entries: [string, number, () => fc.Arbitrary<Input>][] = [
   ['store.ticker', 600, () => I.value.chain(() => tickerOptions).map((o) => input(`store.ticker(${o.d})`, O.tickerOptions(o.v), () => tickerThenGet(o.v)))],
   ['store.configure', 1000, () => I.tunables.map((o) => input(`configure(${o.d})`, O.tunables(o.v), () => configureAndCompare(o.v)))],
   ['openStore (memory)', 800, () => fc.tuple(I.tunables, fc.oneof(strings, fc.constant(gen(undefined, 'undefined')))).map(([t, d]) => {
-    const o = withOwn(t.v, { dir: d.v, backend: 'memory' });
+    const o = withOwn(t.v, { dir: underTmp('o', d.v), backend: 'memory' });
     return input(`openStore(${t.d} + dir ${d.d}, backend memory)`, O.storeOptions(o), () => openAndClose(o));
   })],
   ['openStore (disk)', 12, () => fc.tuple(I.tunables, fc.constantFrom('', '/sub', '\0x')).map(([t, suffix]) => {
@@ -123,16 +123,16 @@ const entries: [string, number, () => fc.Arbitrary<Input>][] = [
     async () => syncForm(() => keyPrefix(f.v as never, u.v as never))))],
   ['checkStoreId', 600, () => I.storeId.map((id) => input(`checkStoreId(${id.d})`, O.storeId(id.v), async () => syncForm(() => checkStoreId(id.v))))],
   ['openProcessStore', 200, () => fc.tuple(I.tunables, strings).map(([t, d]) => {
-    const o = withOwn(t.v, { dir: `prop-ps-${d.v}`, backend: 'memory' });
-    return input(`openProcessStore(${t.d} + dir prop-ps-${d.d}, memory)`, O.storeOptions(o), async () => {
-      const out = await promiseForm(() => openProcessStore(o as never));
-      if (out.kind === 'ok') await closeProcessStore();
+    const o = withOwn(t.v, { dir: underTmp('ps', d.v), backend: 'memory' });
+    return input(`openProcessStore(${t.d} + dir tmp/ps/${d.d}, memory)`, O.storeOptions(o), async () => {
+      const out = lockedByUs(await promiseForm(() => openProcessStore(o as never)), o);
+      if (out.kind === 'ok' && out.value !== LOCKED) await closeProcessStore();
       return out;
     });
   })],
   ['StorePlugin options', 800, () => fc.tuple(pluginOptions, I.id('u32'), fc.oneof(I.params, fc.constant(gen(undefined, 'undefined'))), auth).map(([o, f, p, a]) =>
     input(`new StorePlugin(${o.d}).ticker, .keyOf({ auth: ${a.d} }, ${f.d}, ${p.d})`,
-      O.all(O.pluginOptions(o.v, isStore), O.funcId(f.v), O.params(p.v), userIdVerdict(o.v, a.v)), () => pluginCalls(o.v, f.v, p.v, a.v)))],
+      O.all(O.pluginOptions(pluginOpts(o.v), isStore), O.funcId(f.v), O.params(p.v), userIdVerdict(o.v, a.v)), () => pluginCalls(o.v, f.v, p.v, a.v)))],
 ];
 
 /** A transaction closure, and what the docs make of it. */
@@ -213,9 +213,44 @@ async function configureAndCompare(options: unknown): Promise<Outcome> {
 }
 
 async function openAndClose(options: unknown): Promise<Outcome> {
-  const out = await promiseForm(() => openStore(options as never));
-  if (out.kind === 'ok') await (out.value as Store).close();
+  const out = lockedByUs(await promiseForm(() => openStore(options as never)), options);
+  if (out.kind === 'ok' && out.value !== LOCKED) await (out.value as Store).close();
   return out;
+}
+
+/**
+ * Every directory this file opens is under one tmp dir (a memory store's too:
+ * memory stores keep one file system per resolved dir for the process, issue
+ * 11 defect 14). Made on first use, so that --grep of any one test works.
+ */
+let memBase: string | undefined;
+function memDir(name: string): string {
+  memBase ??= tmpDir('tickstore-prop-mem');
+  return join(memBase, name);
+}
+/** A generated dir under the tmp dir, its string concatenated (not joined: join would normalise away what is being tested); '' and non-strings as they are. */
+const underTmp = (sub: string, d: unknown): unknown => (typeof d === 'string' && d !== '' ? `${memDir(sub)}/${d}` : d);
+/** The resolved dir of the test's `store` while open: a second open of it is refused with StoreLockedError, as documented. */
+let heldDir: string | undefined;
+/** Opens the test's `store` at `dir`, with a fresh ticker. */
+async function useStore(dir: string, backend: 'disk' | 'memory'): Promise<void> {
+  store = await openStore({ dir, backend });
+  heldDir = resolve(dir);
+  ticker = store.ticker();
+}
+async function closeStore(): Promise<void> {
+  if (heldDir === undefined) return;
+  heldDir = undefined;
+  ticker.dispose();
+  await store.close();
+}
+const LOCKED = Symbol('locked by this test');
+/** A StoreLockedError for a dir this file holds open is the documented answer: counted as a success (it passed validation to get there). */
+function lockedByUs(out: Outcome, options: unknown): Outcome {
+  if (out.kind !== 'refused' || !(out.error instanceof StoreLockedError)) return out;
+  let dir: unknown;
+  try { dir = (options as { dir?: unknown }).dir; } catch { return out; }
+  return typeof dir === 'string' && resolve(dir) === heldDir ? { kind: 'ok', value: LOCKED } : out;
 }
 
 /** `own` fields over an options object (or the options themselves when they are no object). */
@@ -257,10 +292,12 @@ const auth = fc.oneof(
 const pluginOptions = fc.oneof(
   { weight: 5, arbitrary: fc.record({
     store: fc.oneof(fc.constant(gen('ctx', 'store')), fc.constant(gen(undefined, 'undefined')), anything),
-    userId: fc.oneof(fc.constant(gen(undefined, 'undefined')), fc.constantFrom<[string, unknown]>(
-      ['(a) => a.userId', (a: { userId?: unknown } | null) => a?.userId], ['() => 7n', () => 7n], ['() => "x"', () => 'x'], ['() => -1', () => -1],
-    ).map(([d, f]) => gen(f, d)), anything),
-    onResult: fc.oneof(fc.constant(gen(undefined, 'undefined')), fc.constant(gen(() => undefined, '() => {}')), anything),
+    // Callback slots: any function is the caller's own (a class constructor's TypeError when called is theirs, like any throw).
+    userId: fc.oneof(fc.constant(gen(undefined, 'undefined')), fc.constantFrom<[string, () => unknown]>(
+      ['(a) => a.userId', () => (a: { userId?: unknown } | null) => a?.userId], ['() => 7n', () => () => 7n], ['() => "x"', () => () => 'x'], ['() => -1', () => () => -1],
+      ['() => { throw UserThrow }', () => () => { throw new UserThrow('userId'); }],
+    ).map(([d, make]) => gen(make(), d)), notFunction),
+    onResult: fc.oneof(fc.constant(gen(undefined, 'undefined')), fc.constant(null).map(() => gen(() => undefined, '() => {}')), notFunction),
     requireUserId: fc.oneof(fc.constant(gen(undefined, 'undefined')), fc.constantFrom(true, false).map((b) => gen(b, String(b))), anything),
   }).map((r) => { generatedRecord.add(r); return r; }).map((r) => gen(r, `{ ${Object.entries(r).filter(([, g]) => g.v !== undefined).map(([k, g]) => `${k}: ${g.d}`).join(', ')} }`)) },
   { weight: 1, arbitrary: anything },
@@ -304,13 +341,9 @@ describe('property: every public entry refuses bad input with a typed error at t
 
   before(async () => {
     diskBase = tmpDir('tickstore-prop');
-    store = await openStore({ dir: 'property-main', backend: 'memory' });
-    ticker = store.ticker();
-    await store.put('k1', new Uint8Array([1]));
   });
   after(async () => {
-    ticker.dispose();
-    await store.close();
+    await closeStore();
     const total = [...tried.values()].reduce((a, b) => a + b, 0);
     console.log(`    property inputs tried: ${[...tried].map(([e, n]) => `${e} ${n} (${took.get(e) ?? 0} ms)`).join(', ')}; total ${total}`);
   });
@@ -318,10 +351,8 @@ describe('property: every public entry refuses bad input with a typed error at t
   for (const [name, runs, arb] of entries) {
     it(name, async () => {
       // A fresh store per entry: one entry's crash cannot fail the next, and --grep runs one alone.
-      ticker.dispose();
-      await store.close().catch(() => undefined);
-      store = await openStore({ dir: `property-${name.replace(/[^A-Za-z0-9]+/g, '-')}`, backend: 'memory' });
-      ticker = store.ticker();
+      await closeStore().catch(() => undefined);
+      await useStore(memDir(`entry-${name.replace(/[^A-Za-z0-9]+/g, '-')}`), 'memory');
       await store.put('k1', new Uint8Array([1]));
       const refusals = new Set(['openStore (memory)', 'openStore (disk)', 'openStore (anything)', 'createRegistry+open', 'buildKey', 'keyPrefix', 'checkStoreId', 'openProcessStore']);
       await property(name, arb(), runs, async (inp) => {
@@ -333,6 +364,16 @@ describe('property: every public entry refuses bad input with a typed error at t
       });
     });
   }
+
+  it('configure() with no argument: rejects with InvalidConfigError, options unchanged (the shortest counterexample, kept)', async () => {
+    const s = await openStore({ dir: memDir('configure-undefined'), backend: 'memory' });
+    try {
+      const before = JSON.stringify(s.options);
+      const out = await promiseForm(() => (s.configure as (o?: unknown) => Promise<void>)());
+      expect(out.kind === 'refused' ? out.error : out).to.be.instanceOf(InvalidConfigError);
+      expect(JSON.stringify(s.options)).to.equal(before);
+    } finally { await s.close(); }
+  });
 
   it('processStore() without a process store: StoreClosedError; hasProcessStore() false', () => {
     expect(hasProcessStore()).to.equal(false);
@@ -351,9 +392,8 @@ for (const backend of ['disk', 'memory'] as const) {
     this.timeout(600_000);
     const mixed = ['store.put', 'store.delete', 'store.batch', 'store.putIfAbsent', 'store.putVersioned', 'store.transaction', 'ticker.put', 'ticker.batch'];
     it(`${backend}: reopen shows exactly what was acknowledged`, async () => {
-      const dir = backend === 'disk' ? tmpDir('tickstore-prop-reopen') : 'property-reopen';
-      store = await openStore({ dir, backend });
-      ticker = store.ticker();
+      const dir = backend === 'disk' ? tmpDir('tickstore-prop-reopen') : memDir('reopen');
+      await useStore(dir, backend);
       const arb = fc.oneof(...entries.filter(([n]) => mixed.includes(n)).map(([, , a]) => a()));
       let n = 0;
       try {
@@ -362,16 +402,13 @@ for (const backend of ['disk', 'memory'] as const) {
           if (bad) return bad;
           if (++n % 25 !== 0) return undefined;
           const seen = await digest(store);
-          ticker.dispose();
-          await store.close();
-          store = await openStore({ dir, backend });
-          ticker = store.ticker();
+          await closeStore();
+          await useStore(dir, backend);
           const after = await digest(store);
           return after === seen ? undefined : `reopen differs: ${seen} before close, ${after} after reopen`;
         });
       } finally {
-        ticker.dispose();
-        await store.close();
+        await closeStore();
       }
     });
   });
@@ -385,8 +422,8 @@ for (const backend of ['disk', 'memory'] as const) {
  */
 describe('property: huge memcacheCapacity values cannot crash the process', function () {
   this.timeout(300_000);
-  it('openStore / configure with 2^20 .. 2^53-1 entries: typed refusal, no crash', () => {
-    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'property', 'crashProbe.ts')], {
+  it('openStore / configure with 2^20 (the cap) .. 2^53-1 entries: typed refusal above the cap, no crash', () => {
+    const child = spawnSync(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'property', 'crashProbe.ts'), memDir('probe')], {
       encoding: 'utf8', timeout: 240_000, env: { ...process.env, NODE_OPTIONS: '--max-old-space-size=1024' },
     });
     const lines = child.stdout.trim().split('\n').filter(Boolean).map((l) => JSON.parse(l) as { call: string; outcome: string; verdict: O.Verdict });

@@ -6,7 +6,11 @@
 import { openStore, TickstoreError } from '../../src/index.js';
 import { tunables, type Verdict } from './oracle.js';
 
-const HUGE = [2 ** 20, 1e7, 2 ** 31 - 1, 2 ** 31, 2 ** 32, 1e9, 2 ** 33, 2 ** 53 - 1];
+/** At and just past the cap (LIMITS.memcacheCapacity), then 1e9 (what crashed, issue 11 defect 1) and the largest safe integer. */
+const HUGE = [2 ** 20, 2 ** 20 + 1, 1e9, 2 ** 53 - 1];
+/** Under the parent's tmp dir (memory stores keep one file system per resolved dir). */
+const base = process.argv[2];
+if (base === undefined) throw new Error('usage: crashProbe.ts <tmp dir>');
 const outcome = (e: unknown): string => (e instanceof TickstoreError ? `refused ${e.name}` : `untyped ${e instanceof Error ? `${e.name}: ${e.message}` : String(e)}`);
 
 for (const n of HUGE) {
@@ -14,9 +18,9 @@ for (const n of HUGE) {
     const verdict: Verdict = tunables({ memcacheCapacity: n });
     let result = 'ok';
     try {
-      if (call === 'openStore') await (await openStore({ dir: `probe-${n}`, backend: 'memory', memcacheCapacity: n })).close();
+      if (call === 'openStore') await (await openStore({ dir: `${base}/probe-${n}`, backend: 'memory', memcacheCapacity: n })).close();
       else {
-        const s = await openStore({ dir: `probe-c-${n}`, backend: 'memory' });
+        const s = await openStore({ dir: `${base}/probe-c-${n}`, backend: 'memory' });
         let p: Promise<void>;
         try { p = s.configure({ memcacheCapacity: n }); } catch (e) { result = `sync-throw ${outcome(e)}`; p = Promise.resolve(); }
         try { await p; } catch (e) { result = outcome(e); }

@@ -268,7 +268,8 @@ export function params(v: unknown): Verdict {
 export function pluginOptions(o: unknown, isStore: (s: unknown) => s is Store): Verdict {
   return options(o, ['store', 'userId', 'onResult', 'requireUserId'], (r) => all(
     // No store: the process store, when one is open; else StoreClosedError, as documented.
-    r.get('store') === undefined ? 'either' : isStore(r.get('store')) ? 'valid' : 'invalid',
+    // instanceof runs a Proxy's getPrototypeOf trap: one that throws leaves the outcome open.
+    r.get('store') === undefined ? 'either' : guarded(() => (isStore(r.get('store')) ? 'valid' : 'invalid')),
     optional(r.get('userId'), isFn),
     optional(r.get('onResult'), isFn),
     optional(r.get('requireUserId'), isBool),
