@@ -748,7 +748,7 @@ export class Store implements TickerHost {
    *
    * @param options The tunables to change (see {@link Tunables}).
    * @returns Resolves once the engine has applied them.
-   * @throws {@link InvalidConfigError} (rejects) An unknown option, `dir` or `backend`, or a value outside its bounds; nothing is changed.
+   * @throws {@link InvalidConfigError} (rejects) No options object, an unknown option, `dir` or `backend`, or a value outside its bounds; nothing is changed.
    * @throws {@link StoreClosedError} (rejects) The store is closed.
    *
    * @example
@@ -759,6 +759,8 @@ export class Store implements TickerHost {
   configure(options: Partial<Tunables>): Promise<void> {
     try {
       this.assertOpen();
+      // Unlike open's optional tunables, configure's argument is what to change: none given is a mistake.
+      if (options === undefined) throw new InvalidConfigError('configure needs an object of the tunables to change, got undefined');
       const fail = (m: string): InvalidConfigError => new InvalidConfigError(m);
       if (options !== null && typeof options === 'object' && guard('store options', fail, () => 'dir' in options || 'backend' in options)) {
         throw new InvalidConfigError('dir and backend are fixed at open');
