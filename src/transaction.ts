@@ -2,8 +2,8 @@ import { giveCopy, keepCopy } from './bytes.js';
 import { InvalidArgumentError, describeValue } from './errors.js';
 import { checkBatchBytes, checkExpiry, checkKey, checkValue, opBytes, readOptions, type BatchOp, type ExpiryOptions } from './input.js';
 
-/** Most `retries` a transaction may ask for: 1000 (default 16). */
-export const MAX_TX_RETRIES = 1000;
+/** Most `retries` a transaction may ask for: 1,000,000 (default 16); enough to retry under any real contention, and a bound on a typo. */
+export const MAX_TX_RETRIES = 1_000_000;
 
 /** Options of {@link Store.transaction} and {@link Ticker.transaction}. */
 export interface TransactionOptions {

@@ -121,7 +121,7 @@ export const getOptions = (o: unknown): Verdict =>
 export const tickerOptions = (o: unknown): Verdict =>
   options(o, ['onResult'], (r) => optional(r.get('onResult'), isFn), { strictNames: false, primitive: 'either' });
 export const txOptions = (o: unknown): Verdict =>
-  options(o, ['retries'], (r) => optional(r.get('retries'), (v) => isWhole(v, 0, 1000)), { strictNames: false });
+  options(o, ['retries'], (r) => optional(r.get('retries'), (v) => isWhole(v, 0, 1_000_000)), { strictNames: false });
 export const txFn = isFn;
 export const callback = isFn;
 
