@@ -102,17 +102,35 @@ export function checkKey(key: unknown): number {
  * bytes to copy), and so is a view of a detached buffer, which reads as
  * empty: storing it would silently write nothing in place of the value meant.
  */
+/** The %TypedArray% accessors themselves: a subclass may override `length` or `byteLength`, never these. */
+const TYPED_ARRAY = Object.getPrototypeOf(Uint8Array.prototype) as object;
+const intrinsic = (name: string): ((this: Uint8Array) => unknown) =>
+  Object.getOwnPropertyDescriptor(TYPED_ARRAY, name)!.get as (this: Uint8Array) => unknown;
+const BUFFER = intrinsic('buffer');
+const BYTE_OFFSET = intrinsic('byteOffset');
+const BYTE_LENGTH = intrinsic('byteLength');
+
+/**
+ * Validates a value and returns a snapshot of it: a plain, fixed-length
+ * Uint8Array over the same bytes, measured with the intrinsic accessors, so
+ * an overridden `length`, a resizable buffer growing later, or a subclass
+ * cannot make the store copy other bytes than the ones checked. Callers
+ * check a value after reading every option (whose getters could resize or
+ * detach its buffer) and copy the snapshot before any caller code runs.
+ */
 export function checkValue(value: unknown): Uint8Array {
   if (!types.isUint8Array(value) || types.isProxy(value)) {
     throw new InvalidValueError(`value must be a Uint8Array, got ${describeValue(value)}`);
   }
-  if (value.byteLength === 0 && (value.buffer as { detached?: boolean }).detached === true) {
+  const buffer = BUFFER.call(value) as ArrayBufferLike;
+  const length = BYTE_LENGTH.call(value) as number;
+  if (length === 0 && (buffer as { detached?: boolean }).detached === true) {
     throw new InvalidValueError('value is a view of a detached ArrayBuffer');
   }
-  if (value.length > MAX_VALUE_BYTES) {
-    throw new InvalidValueError(`value is ${value.length} bytes; the maximum is ${MAX_VALUE_BYTES}`);
+  if (length > MAX_VALUE_BYTES) {
+    throw new InvalidValueError(`value is ${length} bytes; the maximum is ${MAX_VALUE_BYTES}`);
   }
-  return value;
+  return new Uint8Array(buffer, BYTE_OFFSET.call(value) as number, length);
 }
 
 export const MAX_SCAN_LIMIT = 10_000;
@@ -257,10 +275,14 @@ export function checkBatch(ops: unknown): BatchOp[] {
     if (!Array.isArray(ops) || ops.length === 0 || ops.length > MAX_BATCH_OPS) {
       throw new InvalidArgumentError(`a batch is an array of 1..${MAX_BATCH_OPS} ops, got ${describeValue(ops)}`);
     }
+    // Every caller getter runs in this first pass; the values are checked (and snapshot) after, so no
+    // later op's getter can resize or detach an earlier op's value once it was measured.
+    const raw: RawBatchOp[] = [];
+    for (let i = 0; i < ops.length; i++) raw.push(readBatchOp(ops[i] as unknown, i));
     const out: BatchOp[] = [];
     let bytes = 0;
-    for (let i = 0; i < ops.length; i++) {
-      const op = checkBatchOp(ops[i] as unknown, i);
+    for (const r of raw) {
+      const op = checkBatchOp(r);
       bytes += opBytes(op);
       out.push(op);
     }
@@ -269,18 +291,22 @@ export function checkBatch(ops: unknown): BatchOp[] {
   });
 }
 
-function checkBatchOp(o: unknown, i: number): BatchOp {
+/** One batch op's fields, read (by property access) but not yet checked. */
+type RawBatchOp = { type: 'delete'; key: unknown } | { type: 'put'; key: unknown; value: unknown; ttlMs: unknown; expiresAt: unknown };
+
+function readBatchOp(o: unknown, i: number): RawBatchOp {
   const type = o !== null && typeof o === 'object' ? (o as { type?: unknown }).type : undefined;
-  if (type === 'delete') {
-    const r = readOptions(o, `batch op ${i} (a delete)`, ['type', 'key']);
-    checkKey(r.key);
-    return { type: 'delete', key: r.key as string };
-  }
+  if (type === 'delete') return { type, key: readOptions(o, `batch op ${i} (a delete)`, ['type', 'key']).key };
   if (type !== 'put') throw new InvalidArgumentError(`batch op ${i}: type must be 'put' or 'delete', got ${describeValue(type)}`);
   const r = readOptions(o, `batch op ${i} (a put)`, ['type', 'key', 'value', 'ttlMs', 'expiresAt']);
+  return { type, key: r.key, value: r.value, ttlMs: r.ttlMs, expiresAt: r.expiresAt };
+}
+
+function checkBatchOp(r: RawBatchOp): BatchOp {
   checkKey(r.key);
-  const put = { type: 'put' as const, key: r.key as string, value: checkValue(r.value) };
+  if (r.type === 'delete') return { type: 'delete', key: r.key as string };
   const deadline = deadlineOf(r.ttlMs, r.expiresAt);
+  const put = { type: 'put' as const, key: r.key as string, value: checkValue(r.value) };
   return deadline === undefined ? put : { ...put, expiresAt: deadline };
 }
 
@@ -370,18 +396,22 @@ const BAD_CONDITION = 'condition must be { absent: true }, { version } or { valu
 
 /** Validates a conditional put's `{ value, condition }` (built by the store, so only `condition` is the caller's object). */
 export function checkConditional(o: { value: unknown; condition: unknown }): { value: Uint8Array; condition: Condition } {
-  const v = checkValue(o.value);
   const c = o.condition;
   if (c === null || typeof c !== 'object') throw new InvalidArgumentError(`${BAD_CONDITION}, got ${describeValue(c)}`);
   const has = guard('the condition', argError, () => ({ absent: 'absent' in c, version: 'version' in c, value: 'value' in c }));
+  // The condition's getters run before the values are measured (see checkValue).
   if (has.absent) {
     const r = readOptions(c, 'condition', ['absent']);
     if (r.absent !== true) throw new InvalidArgumentError('condition { absent } must be true');
-    return { value: v, condition: { absent: true } };
+    return { value: checkValue(o.value), condition: { absent: true } };
   }
-  if (has.version) return { value: v, condition: { version: checkVersion(readOptions(c, 'condition', ['version']).version) } };
+  if (has.version) {
+    const version = checkVersion(readOptions(c, 'condition', ['version']).version);
+    return { value: checkValue(o.value), condition: { version } };
+  }
   if (has.value) {
     const expected = readOptions(c, 'condition', ['value']).value;
+    const v = checkValue(o.value);
     return { value: v, condition: { value: expected === undefined ? undefined : checkValue(expected) } };
   }
   throw new InvalidArgumentError(BAD_CONDITION);

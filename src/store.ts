@@ -582,8 +582,9 @@ export class Store implements TickerHost {
       return handle;
     }
     if (op === 'putIf') {
-      const { value: v, condition } = checkConditional(value as { value: unknown; condition: unknown });
+      // Options first: their getters must run before the value is measured (see checkValue).
       const write = checkWriteOptions(options);
+      const { value: v, condition } = checkConditional(value as { value: unknown; condition: unknown });
       const payload = encodeCondition(condition, v);
       const handle = ++this.nextHandle;
       this.submitWrites([{ op: 'put', key: k, value: v, deadline: write.deadline }], Op.CondPut, k, keyLen, payload, (reply, error, done) => {
@@ -594,9 +595,10 @@ export class Store implements TickerHost {
       }, write.durable || durable, write.deadline);
       return handle;
     }
-    const bytes = op === 'put' ? checkValue(value) : undefined;
-    // writeDurable takes expiry options only; its durability is forced.
+    // writeDurable takes expiry options only; its durability is forced. Options first: their getters
+    // must run before the value is measured (see checkValue).
     const write = op !== 'put' ? { deadline: undefined, durable: false } : durable ? { deadline: checkExpiry(options), durable } : checkWriteOptions(options);
+    const bytes = op === 'put' ? checkValue(value) : undefined;
     const handle = ++this.nextHandle;
     const w = op as 'put' | 'delete';
     this.submitWrites([{ op: w, key: k, value: bytes, deadline: write.deadline }], OP_CODE[w], k, keyLen, bytes, (reply, error, done) => {

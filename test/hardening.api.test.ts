@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { expect } from 'chai';
 import {
-  InvalidArgumentError, InvalidConfigError, InvalidKeyError, InvalidValueError, StoreClosedError, TickstoreError, buildKey, createRegistry, openStore,
+  InvalidArgumentError, InvalidConfigError, InvalidKeyError, InvalidValueError, StoreClosedError, TickstoreError, buildKey, createRegistry, openStore, MAX_VALUE_BYTES,
   type Store,
 } from '../src/index.js';
 import { Memcache } from '../src/memcache.js';
@@ -319,5 +319,60 @@ describe('hardening: the public API under bad input (issue 11)', () => {
         expect(v?.[12345], `big:${i}`).to.equal(i + 1);
       }
     } finally { await store.close(); }
+  });
+
+  describe('values are measured after every option getter ran, with the intrinsic accessors (review)', () => {
+    it('a value whose buffer grows past MAX_VALUE_BYTES in an option getter is refused, not acknowledged and then corrupt', async () => {
+      const store = await openStore({ dir: tmpDir() });
+      try {
+        const ab = new ArrayBuffer(1024, { maxByteLength: MAX_VALUE_BYTES + 8192 });
+        const v = new Uint8Array(ab);
+        await rejects(() => store.put('grow', v, { get ttlMs(): undefined { ab.resize(MAX_VALUE_BYTES + 4096); return undefined; } }), InvalidValueError, 'put grow');
+        ab.resize(1024);
+        const t = store.ticker();
+        throws(() => t.putIf('grow', v, { absent: true }, { get ttlMs(): undefined { ab.resize(MAX_VALUE_BYTES + 4096); return undefined; } }), InvalidValueError, 'putIf grow');
+        expect(await store.exists('grow'), 'nothing written').to.equal(false);
+        // Within the bound, growing in the getter stores what the value holds when measured.
+        ab.resize(16);
+        await store.put('grown', v, { get ttlMs(): undefined { ab.resize(64); return undefined; } });
+        expect((await store.get('grown', { cacheOnRead: false }))?.length).to.equal(64);
+        await store.compact();
+        expect((await store.get('grown', { cacheOnRead: false }))?.length, 'still readable after compaction').to.equal(64);
+      } finally { await store.close(); }
+    });
+
+    it('a buffer detached in an option getter, or by a later batch op, is InvalidValueError, not an I/O error or a TypeError', async () => {
+      const store = await memory();
+      try {
+        const detaching = (victim: Uint8Array): object => ({ get ttlMs(): undefined { structuredClone(victim.buffer, { transfer: [victim.buffer as ArrayBuffer] }); return undefined; } });
+        let v = new Uint8Array(8);
+        await rejects(() => store.put('d', v, detaching(v)), InvalidValueError, 'put detached in its getter');
+        v = new Uint8Array(8);
+        throws(() => store.ticker().put('d', v, detaching(v)), InvalidValueError, 'ticker.put detached in its getter');
+        v = new Uint8Array(8);
+        await rejects(() => store.batch([{ type: 'put', key: 'd1', value: v }, { type: 'put', key: 'd2', value: new Uint8Array(1), ...{}, get ttlMs(): undefined { structuredClone(v.buffer, { transfer: [v.buffer] }); return undefined; } }]),
+          InvalidValueError, 'batch: a later op detaches an earlier value');
+        expect(await store.exists('d') || await store.exists('d1') || await store.exists('d2'), 'nothing written').to.equal(false);
+      } finally { await store.close(); }
+    });
+
+    it('a subclass that lies about length stores exactly its bytes: no other key\'s bytes, no uninitialised memory', async () => {
+      const store = await openStore({ dir: tmpDir() });
+      try {
+        await store.put('secret', bytes('TOPSECRET-password-'.repeat(20)));
+        class Long extends Uint8Array { override get length(): number { return 200; } }
+        class Short extends Uint8Array { override get length(): number { return 3; } }
+        class Zero extends Uint8Array { override get length(): number { return 0; } }
+        await store.put('mine', new Long(4).fill(65));
+        expect(text(await store.get('mine', { cacheOnRead: false }))).to.equal('AAAA');
+        await store.batch([{ type: 'put', key: 'b', value: new Long(4).fill(66) }]);
+        expect(text(await store.get('b', { cacheOnRead: false }))).to.equal('BBBB');
+        await store.put('s', new Short(10).fill(67));
+        expect((await store.get('s', { cacheOnRead: false }))?.length).to.equal(10);
+        await rejects(() => store.put('z', new Zero(MAX_VALUE_BYTES + 1)), InvalidValueError, 'a huge value claiming length 0');
+        await store.transaction((tx) => { tx.put('tx', new Long(2).fill(68)); });
+        expect(text(await store.get('tx', { cacheOnRead: false }))).to.equal('DD');
+      } finally { await store.close(); }
+    });
   });
 });
