@@ -24,6 +24,8 @@ export interface Backend {
   /** The engine's latest figures (refreshed with every reply). */
   stats(): EngineStats;
   readonly inFlight: number;
+  /** Why the engine is gone (its thread died), if it is; undefined while it runs and after a clean close. */
+  readonly failure: TickstoreError | undefined;
   /**
    * Sets what runs (on the main thread) when the engine sweeps keys whose
    * deadline passed out of its index: the store tells their watchers.

@@ -112,13 +112,22 @@ export class StoreRegistry {
     registryLog('%s: refs=%d', name, entry.refs);
     let store: Store;
     try { store = await entry.store; } catch (err) { entry.refs--; throw err; }
+    if (store.isClosed || store.health().problems.some((p) => p.kind === 'engine-dead')) {
+      // Closed under the registry, or its engine thread died: no new reference gets it. Its holders keep
+      // theirs (their release is harmless); the directory opens anew once that store has let go of it.
+      entry.refs--;
+      if (this.open_.get(name) === entry) this.open_.delete(name);
+      registryLog('%s is %s: opening it anew', name, store.isClosed ? 'closed' : 'dead');
+      await store.close().catch(() => undefined);
+      return this.open(id, options);
+    }
     let released = false;
     return {
       store,
       release: async () => {
         if (released) return;
         released = true;
-        if (--entry.refs === 0) {
+        if (--entry.refs === 0 && this.open_.get(name) === entry) {
           registryLog('%s released by its last reference: closing', name);
           entry.closing = store.close().finally(() => {
             if (this.open_.get(name) === entry) this.open_.delete(name);

@@ -94,12 +94,13 @@ export interface StoreHealth {
   /** False when any problem below stands. */
   ok: boolean;
   /**
-   * What stands, most serious first: `corruption` (the scrub found a damaged
+   * What stands, most serious first: `engine-dead` (the engine thread died:
+   * every op fails; close the store and open it again), `corruption` (the scrub found a damaged
    * entry: restore from a backup or accept the loss of that entry),
    * `scrub-failed` (the scrub could not read the log), `flush-error` (an
    * fsync failed; writes fail until a rewrite succeeds, retried on its own).
    */
-  problems: { kind: 'corruption' | 'scrub-failed' | 'flush-error'; message: string }[];
+  problems: { kind: 'engine-dead' | 'corruption' | 'scrub-failed' | 'flush-error'; message: string }[];
   /** Where the write-log scrub stands. */
   scrub: ScrubStatus;
 }
@@ -836,6 +837,8 @@ export class Store implements TickerHost {
   health(): StoreHealth {
     const e = this.backend.stats();
     const problems: StoreHealth['problems'] = [];
+    const dead = this.backend.failure;
+    if (dead) problems.push({ kind: 'engine-dead', message: dead.message });
     const c = e.scrub.corruption;
     if (e.scrub.state === 'corrupt' && c) problems.push({ kind: 'corruption', message: `${c.file} at offset ${c.offset}: ${c.reason}` });
     if (e.scrub.state === 'failed') problems.push({ kind: 'scrub-failed', message: e.scrub.readError ?? 'a read failed' });

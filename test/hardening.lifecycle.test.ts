@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { CorruptionError, StoreIOError, StoreLockedError, openStore, type Store } from '../src/index.js';
+import { CorruptionError, StoreIOError, StoreLockedError, createRegistry, openStore, type Store } from '../src/index.js';
 import { dropMemoryDir } from '../src/engine/memFs.js';
 import type { WorkerBackend } from '../src/engine/workerBackend.js';
 import { bytes, text, tmpDir } from './helpers.js';
@@ -146,6 +146,37 @@ describe('hardening: store lifecycle', () => {
       const again = await openStore({ dir });
       expect(text(await again.get('k'))).to.equal('v');
       await again.close();
+    });
+  });
+
+  describe('after the engine thread died (review)', () => {
+    it('health() reports the dead engine', async () => {
+      const s = await openStore({ dir: tmpDir() });
+      expect(s.health().ok).to.equal(true);
+      await engineThread(s).terminate();
+      const h = s.health();
+      expect(h.ok).to.equal(false);
+      expect(h.problems.map((p) => p.kind)).to.deep.equal(['engine-dead']);
+      await s.close().catch(() => undefined);
+    });
+
+    it('the registry hands out a fresh store, not the dead or closed one, while old references are still held', async () => {
+      const registry = createRegistry(tmpDir());
+      const first = await registry.open('world');
+      await first.store.put('k', bytes('v'));
+      await engineThread(first.store).terminate();
+      const second = await registry.open('world');
+      expect(second.store).to.not.equal(first.store);
+      expect(text(await second.store.get('k')), 'the acknowledged write').to.equal('v');
+      await first.release(); // an old reference's release leaves the new store open
+      await second.store.put('k2', bytes('v2'));
+      await second.store.close(); // closed under the registry
+      const third = await registry.open('world');
+      expect(third.store.isClosed).to.equal(false);
+      expect(text(await third.store.get('k2'))).to.equal('v2');
+      await second.release();
+      await third.release();
+      expect(registry.openIds).to.deep.equal([]);
     });
   });
 });

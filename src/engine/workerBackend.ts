@@ -180,6 +180,8 @@ export class WorkerBackend implements Backend {
     });
   }
 
+  get failure(): TickstoreError | undefined { return this.closed ? undefined : this.dead; }
+
   get inFlight(): number { return this.handlers.length - this.head; }
 
   onExpired(handler: (keys: readonly string[]) => void): void { this.expiredHandler = handler; }
