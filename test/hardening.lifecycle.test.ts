@@ -1,5 +1,6 @@
 import { expect } from 'chai';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { CorruptionError, StoreIOError, StoreLockedError, createRegistry, openStore, type Store } from '../src/index.js';
 import { dropMemoryDir } from '../src/engine/memFs.js';
@@ -177,6 +178,50 @@ describe('hardening: store lifecycle', () => {
       await second.release();
       await third.release();
       expect(registry.openIds).to.deep.equal([]);
+    });
+  });
+
+  describe('a LOCK whose pid lives but is another process now (review: a container restarted as pid 1)', () => {
+    const identity = (pid: number): string => {
+      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
+      return `${readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim()}:${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+    };
+
+    it('a LOCK naming this very pid with another start time (an earlier incarnation) is taken over', async function () {
+      if (!existsSync('/proc/self/stat')) { console.log('      SKIPPED: no /proc on this system'); this.skip(); }
+      const dir = tmpDir();
+      const s0 = await openStore({ dir });
+      await s0.put('k', bytes('v'));
+      await s0.close();
+      const [boot] = identity(process.pid).split(':');
+      writeFileSync(join(dir, 'LOCK'), `${process.pid}\n1.deadbeefdeadbeef\n${boot}:1\n`);
+      const s = await openStore({ dir });
+      expect(text(await s.get('k'))).to.equal('v');
+      // The LOCK it wrote names this process as it is: a second open here is refused.
+      expect(readFileSync(join(dir, 'LOCK'), 'latin1')).to.match(new RegExp(`^${process.pid}\\n\\d+\\.[0-9a-f]+\\n${identity(process.pid)}\\n$`));
+      let caught: unknown;
+      try { await openStore({ dir }); } catch (e) { caught = e; }
+      expect(caught).to.be.instanceOf(StoreLockedError);
+      await s.close();
+    });
+
+    it('a live other process: refused with its true start time, taken over with another', async function () {
+      if (!existsSync('/proc/self/stat')) { console.log('      SKIPPED: no /proc on this system'); this.skip(); }
+      const other = spawn('sleep', ['30'], { stdio: 'ignore' });
+      try {
+        await new Promise((r) => setTimeout(r, 50));
+        const pid = other.pid!;
+        const dir = tmpDir();
+        await (await openStore({ dir })).close();
+        writeFileSync(join(dir, 'LOCK'), `${pid}\n1.deadbeefdeadbeef\n${identity(pid)}\n`);
+        let caught: unknown;
+        try { await openStore({ dir }); } catch (e) { caught = e; }
+        expect(caught).to.be.instanceOf(StoreLockedError);
+        expect((caught as StoreLockedError).holderPid).to.equal(pid);
+        const [boot, start] = identity(pid).split(':');
+        writeFileSync(join(dir, 'LOCK'), `${pid}\n1.deadbeefdeadbeef\n${boot}:${Number(start) + 1}\n`);
+        await (await openStore({ dir })).close();
+      } finally { other.kill('SIGKILL'); }
     });
   });
 });

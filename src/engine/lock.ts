@@ -23,9 +23,31 @@ function alive(pid: number): boolean {
   }
 }
 
-/** The holder a lock file names: `pid\nthread.random\n`; undefined for an empty or garbage file. */
+/**
+ * Which process a pid is now, on Linux: the boot's id and the process's start
+ * time (clock ticks since boot, from /proc/<pid>/stat). A LOCK records its
+ * holder's; a pid whose identity differs now is another process (the pid was
+ * reused — a container's pid 1 restarted on the same volume — or the machine
+ * rebooted), so that LOCK is stale although the pid lives. Undefined where
+ * /proc is not there (then only the pid is compared).
+ */
+function processIdentity(fs: FileSystem, pid: number): string | undefined {
+  const stat = readContent(fs, `/proc/${pid}/stat`, 4096);
+  const boot = readContent(fs, '/proc/sys/kernel/random/boot_id');
+  if (stat === undefined || boot === undefined) return undefined;
+  // Field 22 (starttime); fields count from after the command name, which may hold spaces and parentheses.
+  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
+  const id = boot.trim();
+  return start && /^\d+$/.test(start) && /^[0-9a-f-]+$/.test(id) ? `${id}:${start}` : undefined;
+}
+
+function readProcIdentity(fs: FileSystem, pid: number): string | undefined {
+  try { return processIdentity(fs, pid); } catch { return undefined; }
+}
+
+/** The holder a lock file names: `pid\nthread.random\n[identity\n]`; undefined for an empty or garbage file. */
 export function lockHolder(content: string): { pid: number; thread: number } | undefined {
-  const m = /^(\d+)\n(\d+)\.[0-9a-f]+\n$/.exec(content);
+  const m = /^(\d+)\n(\d+)\.[0-9a-f]+\n(?:[0-9a-f-]+:\d+\n)?$/.exec(content);
   if (!m) return undefined;
   const pid = Number(m[1]);
   const thread = Number(m[2]);
@@ -33,17 +55,17 @@ export function lockHolder(content: string): { pid: number; thread: number } | u
 }
 
 /** A file's content as read now; undefined if it does not exist. */
-function readContent(fs: FileSystem, path: string): string | undefined {
+function readContent(fs: FileSystem, path: string, max = CONTENT_BYTES): string | undefined {
   let fd: number;
   try { fd = fs.open(path, 'r'); } catch (err) {
     if ((err as { code?: string }).code === 'ENOENT') return undefined;
     throw err;
   }
   try {
-    const buf = Buffer.alloc(CONTENT_BYTES);
+    const buf = Buffer.alloc(max);
     const n = fs.read(fd, buf, 0, buf.length, 0);
     // The size too: two garbage files alike in their first bytes are still different contents.
-    return `${buf.toString('latin1', 0, n)}${n === CONTENT_BYTES ? `…${fs.size(fd)}` : ''}`;
+    return `${buf.toString('latin1', 0, n)}${n === max ? `…${fs.size(fd)}` : ''}`;
   } finally { fs.close(fd); }
 }
 
@@ -54,10 +76,18 @@ function holderPid(content: string): number | undefined {
   return Number.isSafeInteger(pid) && pid > 0 ? pid : undefined;
 }
 
-/** Whether a lock file's content can no longer be anyone's: its process is gone, or it names none (a crash, or garbage). */
-function isStale(content: string): boolean {
+/**
+ * Whether a lock file's content can no longer be anyone's: its process is
+ * gone, or is now another process (see processIdentity), or it names none
+ * (a crash, or garbage).
+ */
+function isStale(fs: FileSystem, content: string): boolean {
   const pid = holderPid(content);
-  return pid === undefined || !alive(pid);
+  if (pid === undefined || !alive(pid)) return true;
+  const recorded = /\n([0-9a-f-]+:\d+)\n$/.exec(content)?.[1];
+  if (recorded === undefined) return false;
+  const now = readProcIdentity(fs, pid);
+  return now !== undefined && now !== recorded;
 }
 
 const sleepMs = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
@@ -95,7 +125,8 @@ export class DirLock {
     const path = join(dir, LOCK_FILE);
     const token = `${threadId}.${randomBytes(8).toString('hex')}`;
     const candidate = join(dir, `${CANDIDATE_PREFIX}${process.pid}.${token}`);
-    const content = Buffer.from(`${process.pid}\n${token}\n`);
+    const identity = readProcIdentity(fs, process.pid);
+    const content = Buffer.from(`${process.pid}\n${token}\n${identity === undefined ? '' : `${identity}\n`}`);
     try {
       const fd = fs.open(candidate, 'wx');
       try { fs.write(fd, content, 0, content.length, 0); } finally { fs.close(fd); }
@@ -122,7 +153,7 @@ function take(fs: FileSystem, dir: string, candidate: string, path: string): voi
     if (tryLink(fs, candidate, path)) return;
     const held = readContent(fs, path);
     if (held === undefined) continue; // released meanwhile
-    if (!isStale(held)) throw new StoreLockedError(dir, holderPid(held)!);
+    if (!isStale(fs, held)) throw new StoreLockedError(dir, holderPid(held)!);
     removeStale(fs, dir, candidate, path, held, giveUpAt);
   }
 }
@@ -149,7 +180,7 @@ function removeStale(fs: FileSystem, dir: string, candidate: string, path: strin
     if (tryLink(fs, candidate, claim)) break;
     const claimant = readContent(fs, claim);
     if (claimant === undefined) continue; // dropped meanwhile: try again
-    if (isStale(claimant)) { removeStale(fs, dir, candidate, claim, claimant, giveUpAt); continue; }
+    if (isStale(fs, claimant)) { removeStale(fs, dir, candidate, claim, claimant, giveUpAt); continue; }
     // A live process is taking this lock over: its LOCK (or its refusal) follows in microseconds.
     if (Date.now() >= giveUpAt) throw new StoreLockedError(dir, holderPid(claimant)!);
     sleepMs(1);
@@ -171,12 +202,15 @@ function removeLeftovers(fs: FileSystem, dir: string, candidate: string): void {
     const path = join(dir, f);
     if (f.startsWith(CLAIM_PREFIX)) {
       const claimant = readContent(fs, path);
-      if (claimant !== undefined && isStale(claimant)) {
+      if (claimant !== undefined && isStale(fs, claimant)) {
         try { removeStale(fs, dir, candidate, path, claimant, Date.now()); } catch (err) { if (!(err instanceof StoreLockedError)) throw err; }
       }
       continue;
     }
+    // A candidate holds its maker's content once written (before, it may be empty: judge it by the pid in its name).
+    const content = readContent(fs, path);
     const pid = Number(f.slice(CANDIDATE_PREFIX.length).split('.')[0]);
-    if (Number.isSafeInteger(pid) && pid > 0 && !alive(pid)) unlinkIfThere(fs, path);
+    const stale = content !== undefined && lockHolder(content) ? isStale(fs, content) : Number.isSafeInteger(pid) && pid > 0 && !alive(pid);
+    if (stale) unlinkIfThere(fs, path);
   }
 }
