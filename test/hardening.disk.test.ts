@@ -1,5 +1,7 @@
 import { expect } from 'chai';
-import { readdirSync } from 'node:fs';
+import { readFileSync, readdirSync, truncateSync } from 'node:fs';
+import { join } from 'node:path';
+import { CorruptionError, openStore } from '../src/index.js';
 import { nodeFileSystem } from '../src/engine/fs.js';
 import { StoreIOError } from '../src/errors.js';
 import { bytes, openEngine, runOps, text, tmpDir } from './helpers.js';
@@ -142,5 +144,22 @@ describe('hardening (issue 11): disk-full edges of the engine', () => {
     fs.failWhen = (call, _n, args) => (call === 'write' && fs.fdPaths.get(args[0] as number)?.endsWith('.tmp') ? 'ENOSPC' : undefined);
     engine.close(); // the hint is only an accelerator: close succeeds without it
     expect(readdirSync(dir).sort()).to.deep.equal(['read.log', 'write.log']);
+  });
+
+  it('a write log cut short since a clean close is refused, not opened with acknowledged keys missing (review)', async () => {
+    const dir = tmpDir();
+    const s0 = await openStore({ dir });
+    for (let i = 0; i < 50; i++) await s0.put(`k${i}`, bytes(`value ${i} `.repeat(8)));
+    await s0.close();
+    truncateSync(join(dir, 'write.log'), 2000);
+    const before = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+    let caught: unknown;
+    try { await openStore({ dir }); } catch (e) { caught = e; }
+    expect(caught).to.be.instanceOf(CorruptionError);
+    expect((caught as CorruptionError).file).to.equal(join(dir, 'write.log'));
+    expect((caught as Error).message).to.match(/clean close/);
+    const after = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+    expect([...after.keys()].sort(), 'no file added or removed (the hint stays)').to.deep.equal([...before.keys()].sort());
+    for (const [f, b] of before) expect(after.get(f)!.equals(b), `${f} unchanged`).to.equal(true);
   });
 });

@@ -1,6 +1,7 @@
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
+import { CorruptionError } from '../errors.js';
 import type { FileSystem } from './fs.js';
 import type { KeyTable, Keydir, KeydirState } from './keydir.js';
 import { replaceFile } from './logFile.js';
@@ -138,27 +139,37 @@ export function takeHint(
     try {
       // A buffer of its own (offset 0): the columns are views into it, aligned by the layout.
       b = Buffer.allocUnsafeSlow(fs.size(fd));
-      if (fs.read(fd, b, 0, b.length, 0) !== b.length) return undefined;
+      if (fs.read(fd, b, 0, b.length, 0) !== b.length) b = Buffer.alloc(0);
     } finally {
       fs.close(fd);
     }
+  } catch {
+    b = Buffer.alloc(0);
+  }
+  const valid = usable && b.length >= HEADER_BYTES + 4 && b.subarray(0, 8).equals(MAGIC) && b.readUInt16LE(8) === VERSION;
+  const n = valid ? b.readUInt32LE(12) : 0;
+  const arenaLen = valid ? b.readUInt32LE(16) : 0;
+  const dl = valid ? [b.readUInt32LE(20), b.readUInt32LE(24)] : [0, 0];
+  const free = valid ? b.readUInt32LE(72) : 0;
+  const l = layout(n, valid ? b.readUInt32LE(28) : 0, free, dl, arenaLen);
+  const sound = valid && b.length === l.crc + 4 && b.readUInt32LE(l.crc) === crc32(b.subarray(0, l.crc));
+  const recorded = [0, 1].map((i) => (sound ? { size: b.readDoubleLE(40 + i * 16), head: b.readUInt32LE(48 + i * 16), tail: b.readUInt32LE(52 + i * 16) } : undefined));
+  // A sound hint says how long the write log was at the clean close: the same file (same header) now
+  // shorter lost durable bytes — not a torn tail, nothing was written since. (A compaction's output has
+  // another header.) Refused before the hint is deleted: nothing changes.
+  const wl = join(dir, writeLog);
+  const now = fingerprint(fs, wl);
+  if (recorded[0] && now && now.head === recorded[0].head && now.size < recorded[0].size) {
+    throw new CorruptionError(wl, now.size, `the write log is ${now.size} bytes, but the last clean close left it at ${recorded[0].size}: durable entries are missing; refusing to open (nothing was changed)`);
+  }
+  try {
     fs.unlink(path);
   } catch {
-    // An accelerator only: unreadable, or not deletable (then it must not be trusted
-    // later either — it stays, but the logs will no longer match its fingerprints
-    // once anything is written), the open scans.
+    // An accelerator only: not deletable, it must not be trusted later either — it stays, but the
+    // logs will no longer match its fingerprints once anything is written: the open scans.
     return undefined;
   }
-  if (!usable || b.length < HEADER_BYTES + 4 || !b.subarray(0, 8).equals(MAGIC) || b.readUInt16LE(8) !== VERSION) return undefined;
-  const n = b.readUInt32LE(12);
-  const arenaLen = b.readUInt32LE(16);
-  const dl = [b.readUInt32LE(20), b.readUInt32LE(24)];
-  const free = b.readUInt32LE(72);
-  const l = layout(n, b.readUInt32LE(28), free, dl, arenaLen);
-  if (b.length !== l.crc + 4 || b.readUInt32LE(l.crc) !== crc32(b.subarray(0, l.crc))) return undefined;
-  const recorded = [0, 1].map((i) => ({ size: b.readDoubleLE(40 + i * 16), head: b.readUInt32LE(48 + i * 16), tail: b.readUInt32LE(52 + i * 16) }));
-  if (!sameFingerprint(recorded[0], fingerprint(fs, join(dir, writeLog))) ||
-      !sameFingerprint(recorded[1], fingerprint(fs, join(dir, readLog)))) return undefined;
+  if (!sound || !sameFingerprint(recorded[0]!, now) || !sameFingerprint(recorded[1]!, fingerprint(fs, join(dir, readLog)))) return undefined;
 
   const ab = b.buffer;
   const logs: KeydirState[] = l.logs.map((at, i) => {
