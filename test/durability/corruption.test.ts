@@ -75,8 +75,20 @@ describe('corruption: flipped bytes and truncation at every position of every fi
       // A compaction's output is sealed up to this offset: bytes it lost there were durable once.
       const sealedEnd = Number(bytes.readBigUInt64LE(20));
       let sealedRefusals = 0;
+      const hint = `${DIR}/index.hint`;
+      const cleanClose = clean.exists(hint);
+      let hintRefusals = 0;
       for (let len = 0; len < bytes.length; len += stride) {
+        // After a clean close the hint recorded the log's size: a shorter write log lost durable bytes.
+        if (cleanClose && name === 'write.log' && len >= FILE_HEADER_BYTES) {
+          const img = clean.processCrashImage();
+          img.setFileBytes(path, bytes.subarray(0, len));
+          expect(openDamaged(img, path, bytes.length, ever, `${name} truncated to ${len} after a clean close`), `truncated to ${len} with the hint`).to.equal('refused');
+          hintRefusals++;
+        }
+        // Without it (as after a crash) a cut at the end is a torn tail.
         const img = clean.processCrashImage();
+        if (img.exists(hint)) img.unlink(hint);
         img.setFileBytes(path, bytes.subarray(0, len));
         const how = openDamaged(img, path, bytes.length, ever, `${name} truncated to ${len}`);
         if (len >= Math.max(FILE_HEADER_BYTES, sealedEnd)) expect(how, `truncated to ${len}: a torn tail is recovered`).to.equal('opened');
@@ -84,6 +96,7 @@ describe('corruption: flipped bytes and truncation at every position of every fi
         positions++;
       }
       if (name === 'write.log') expect(sealedRefusals, 'the workload compacted, so part of the log is sealed').to.be.greaterThan(0);
+      if (name === 'write.log') expect(hintRefusals, 'the workload closed cleanly, leaving the hint').to.be.greaterThan(0);
       figures.push(`corruption, ${name} (${bytes.length} bytes): ${positions} positions; flips opened ${opened}, refused ${refused}`);
     });
   }
