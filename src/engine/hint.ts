@@ -5,6 +5,7 @@ import { CorruptionError } from '../errors.js';
 import type { FileSystem } from './fs.js';
 import type { KeyTable, Keydir, KeydirState } from './keydir.js';
 import { replaceFile } from './logFile.js';
+import { FILE_HEADER_BYTES as HEADER_OF_LOG } from './record.js';
 
 /*
  * The hint file: both logs' indexes, written at a clean close and read at
@@ -156,10 +157,10 @@ export function takeHint(
   const recorded = [0, 1].map((i) => (sound ? { size: b.readDoubleLE(40 + i * 16), head: b.readUInt32LE(48 + i * 16), tail: b.readUInt32LE(52 + i * 16) } : undefined));
   // A sound hint says how long the write log was at the clean close: the same file (same header) now
   // shorter lost durable bytes — not a torn tail, nothing was written since. (A compaction's output has
-  // another header.) Refused before the hint is deleted: nothing changes.
+  // another header; a log shorter than a header is no log at all.) Refused before the hint is deleted: nothing changes.
   const wl = join(dir, writeLog);
   const now = fingerprint(fs, wl);
-  if (recorded[0] && now && now.head === recorded[0].head && now.size < recorded[0].size) {
+  if (recorded[0] && now && now.size < recorded[0].size && (now.head === recorded[0].head || now.size < HEADER_OF_LOG)) {
     throw new CorruptionError(wl, now.size, `the write log is ${now.size} bytes, but the last clean close left it at ${recorded[0].size}: durable entries are missing; refusing to open (nothing was changed)`);
   }
   try {
