@@ -109,6 +109,12 @@ const intrinsic = (name: string): ((this: Uint8Array) => unknown) =>
 const BUFFER = intrinsic('buffer');
 const BYTE_OFFSET = intrinsic('byteOffset');
 const BYTE_LENGTH = intrinsic('byteLength');
+const AT = (TYPED_ARRAY as { at: (this: Uint8Array, i: number) => unknown }).at;
+
+/** Whether a view's buffer was detached or resized so that the view is out of bounds (%TypedArray%.prototype.at refuses both). */
+function viewIsGone(value: Uint8Array): boolean {
+  try { AT.call(value, 0); return false; } catch { return true; }
+}
 
 /**
  * Validates a value and returns a snapshot of it: a plain, fixed-length
@@ -124,8 +130,9 @@ export function checkValue(value: unknown): Uint8Array {
   }
   const buffer = BUFFER.call(value) as ArrayBufferLike;
   const length = BYTE_LENGTH.call(value) as number;
-  if (length === 0 && (buffer as { detached?: boolean }).detached === true) {
-    throw new InvalidValueError('value is a view of a detached ArrayBuffer');
+  // An empty view may be a view of nothing any more: its buffer detached, or resized from under it.
+  if (length === 0 && viewIsGone(value)) {
+    throw new InvalidValueError('value is a view of a detached ArrayBuffer, or out of the bounds of its resized one');
   }
   if (length > MAX_VALUE_BYTES) {
     throw new InvalidValueError(`value is ${length} bytes; the maximum is ${MAX_VALUE_BYTES}`);

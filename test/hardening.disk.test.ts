@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { readFileSync, readdirSync, truncateSync } from 'node:fs';
+import { readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptionError, openStore } from '../src/index.js';
 import { nodeFileSystem } from '../src/engine/fs.js';
@@ -161,5 +161,32 @@ describe('hardening (issue 11): disk-full edges of the engine', () => {
     const after = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
     expect([...after.keys()].sort(), 'no file added or removed (the hint stays)').to.deep.equal([...before.keys()].sort());
     for (const [f, b] of before) expect(after.get(f)!.equals(b), `${f} unchanged`).to.equal(true);
+  });
+
+  it('after a clean close, an older copy of the write log (longer) or a damaged tail of the same size is refused, not opened with acknowledged keys lost (second review)', async () => {
+    const make = async (): Promise<{ dir: string; old: Buffer }> => {
+      const dir = tmpDir();
+      const s0 = await openStore({ dir });
+      for (let i = 0; i < 200; i++) await s0.put(`k${i}`, bytes(`v${i}`.repeat(10)));
+      const old = readFileSync(join(dir, 'write.log'));
+      for (let i = 0; i < 200; i++) await s0.delete(`k${i}`);
+      await s0.compact();
+      await s0.put('late', bytes('acknowledged'));
+      await s0.close();
+      return { dir, old };
+    };
+    const older = await make();
+    writeFileSync(join(older.dir, 'write.log'), older.old);
+    const tail = await make();
+    const wl = readFileSync(join(tail.dir, 'write.log'));
+    wl.fill(0, wl.length - 10);
+    writeFileSync(join(tail.dir, 'write.log'), wl);
+    for (const [what, dir] of [['older, longer copy', older.dir], ['damaged tail', tail.dir]] as const) {
+      const before = new Map(readdirSync(dir).map((f) => [f, readFileSync(join(dir, f))]));
+      let caught: unknown;
+      try { await openStore({ dir }); } catch (e) { caught = e; }
+      expect(caught, what).to.be.instanceOf(CorruptionError);
+      for (const [f, b] of before) expect(readFileSync(join(dir, f)).equals(b), `${what}: ${f} unchanged`).to.equal(true);
+    }
   });
 });

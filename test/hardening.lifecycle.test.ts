@@ -1,11 +1,17 @@
 import { expect } from 'chai';
 import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { CorruptionError, StoreIOError, StoreLockedError, createRegistry, openStore, type Store } from '../src/index.js';
 import { dropMemoryDir } from '../src/engine/memFs.js';
 import type { WorkerBackend } from '../src/engine/workerBackend.js';
 import { bytes, text, tmpDir } from './helpers.js';
+
+async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!cond()) { if (Date.now() > end) throw new Error('timed out'); await new Promise((r) => setTimeout(r, 10)); }
+}
 
 /** What `f` throws (undefined if it returns). */
 function settleSync(f: () => unknown): unknown {
@@ -182,9 +188,13 @@ describe('hardening: store lifecycle', () => {
   });
 
   describe('a LOCK whose pid lives but is another process now (review: a container restarted as pid 1)', () => {
-    const identity = (pid: number): string => {
-      const stat = readFileSync(`/proc/${pid}/stat`, 'latin1');
-      return `${readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim()}:${stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]}`;
+    const HOST = Buffer.from(hostname(), 'utf8').toString('hex');
+    const BOOT = (): string => readFileSync('/proc/sys/kernel/random/boot_id', 'latin1').trim();
+    const startOf = (pid: number): string => { const stat = readFileSync(`/proc/${pid}/stat`, 'latin1'); return stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]!; };
+    const identity = (pid: number, host = HOST): string => `${BOOT()}:${startOf(pid)}:${host}`;
+    const lockOf = (pid: number, ident: string): string => `${pid}\n1.deadbeefdeadbeef\n${ident}\n`;
+    const opens = async (dir: string): Promise<unknown> => {
+      try { await (await openStore({ dir })).close(); return 'opened'; } catch (e) { return e; }
     };
 
     it('a LOCK naming this very pid with another start time (an earlier incarnation) is taken over', async function () {
@@ -193,8 +203,7 @@ describe('hardening: store lifecycle', () => {
       const s0 = await openStore({ dir });
       await s0.put('k', bytes('v'));
       await s0.close();
-      const [boot] = identity(process.pid).split(':');
-      writeFileSync(join(dir, 'LOCK'), `${process.pid}\n1.deadbeefdeadbeef\n${boot}:1\n`);
+      writeFileSync(join(dir, 'LOCK'), lockOf(process.pid, `${BOOT()}:1:${HOST}`));
       const s = await openStore({ dir });
       expect(text(await s.get('k'))).to.equal('v');
       // The LOCK it wrote names this process as it is: a second open here is refused.
@@ -213,15 +222,42 @@ describe('hardening: store lifecycle', () => {
         const pid = other.pid!;
         const dir = tmpDir();
         await (await openStore({ dir })).close();
-        writeFileSync(join(dir, 'LOCK'), `${pid}\n1.deadbeefdeadbeef\n${identity(pid)}\n`);
+        writeFileSync(join(dir, 'LOCK'), lockOf(pid, identity(pid)));
         let caught: unknown;
         try { await openStore({ dir }); } catch (e) { caught = e; }
         expect(caught).to.be.instanceOf(StoreLockedError);
         expect((caught as StoreLockedError).holderPid).to.equal(pid);
-        const [boot, start] = identity(pid).split(':');
-        writeFileSync(join(dir, 'LOCK'), `${pid}\n1.deadbeefdeadbeef\n${boot}:${Number(start) + 1}\n`);
-        await (await openStore({ dir })).close();
+        writeFileSync(join(dir, 'LOCK'), lockOf(pid, `${BOOT()}:${Number(startOf(pid)) + 1}:${HOST}`));
+        expect(await opens(dir), 'the same pid, another start time').to.equal('opened');
+        writeFileSync(join(dir, 'LOCK'), lockOf(pid, `00000000-0000-0000-0000-000000000000:${startOf(pid)}:${HOST}`));
+        expect(await opens(dir), 'a LOCK of an earlier boot').to.equal('opened');
       } finally { other.kill('SIGKILL'); }
+    });
+
+    it('a LOCK written under another host name is never taken over from here, even if its pid is not ours (two containers on one volume)', async function () {
+      if (!existsSync('/proc/self/stat')) { console.log('      SKIPPED: no /proc on this system'); this.skip(); }
+      const dir = tmpDir();
+      await (await openStore({ dir })).close();
+      const otherHost = Buffer.from('another-container', 'utf8').toString('hex');
+      for (const pid of [process.pid, 1, 2 ** 22 + 12345]) {
+        writeFileSync(join(dir, 'LOCK'), lockOf(pid, `${BOOT()}:1:${otherHost}`));
+        const got = await opens(dir);
+        expect(got, `pid ${pid}`).to.be.instanceOf(StoreLockedError);
+      }
+    });
+
+    it('a zombie holder (killed, not yet reaped) does not hold the directory', async function () {
+      if (!existsSync('/proc/self/stat')) { console.log('      SKIPPED: no /proc on this system'); this.skip(); }
+      // sh starts a child, kills it, then becomes a sleep that never reaps it.
+      const parent = spawn('sh', ['-c', 'sleep 30 & echo $!; kill -9 $!; exec sleep 30'], { stdio: ['ignore', 'pipe', 'ignore'] });
+      try {
+        const zombie = Number(await new Promise<string>((r) => parent.stdout!.once('data', (d: Buffer) => r(d.toString().trim()))));
+        await waitUntil(() => readFileSync(`/proc/${zombie}/stat`, 'latin1').split(') ')[1]!.startsWith('Z'));
+        const dir = tmpDir();
+        await (await openStore({ dir })).close();
+        writeFileSync(join(dir, 'LOCK'), `${zombie}\n`);
+        expect(await opens(dir)).to.equal('opened');
+      } finally { parent.kill('SIGKILL'); }
     });
   });
 });

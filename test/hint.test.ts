@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import type { DiskEngine } from '../src/engine/diskEngine.js';
 import { nodeFileSystem, type FileSystem } from '../src/engine/fs.js';
 import { HINT_FILE } from '../src/engine/hint.js';
-import { openStore } from '../src/index.js';
+import { CorruptionError, StoreIOError, openStore } from '../src/index.js';
 import { FaultFs } from './faultFs.js';
 import { bytes, openEngine, runOps, text, tmpDir, type EngineOp } from './helpers.js';
 
@@ -105,17 +105,29 @@ describe('hint file: the index a clean close leaves for the next open', () => {
     reopen(dir, true, model);
   });
 
-  it('a hint that does not describe the logs exactly (stale, corrupt, torn) is ignored: open scans', () => {
+  it('a sound hint that does not describe the write log exactly (a stale hint, a replaced or damaged log) refuses the open, changing nothing; a corrupt or torn hint is ignored: open scans', () => {
     const dir = tmpDir();
     const model = fill(dir);
     copyFileSync(join(dir, HINT_FILE), join(dir, 'old.hint'));
-    // Stale: the logs changed after the hint was written.
+    // Stale: the logs changed after that hint was written (as if an old hint had been restored).
     const e = openEngine(nodeFileSystem, dir);
     runOps(e, [['put', 'late', bytes('write')]]);
     model.set('late', 'write');
     e.close();
     const good = readFileSync(join(dir, HINT_FILE));
     copyFileSync(join(dir, 'old.hint'), join(dir, HINT_FILE));
+    const refuses = (what: string): void => {
+      const before = readFileSync(join(dir, 'write.log'));
+      let caught: unknown;
+      try { openEngine(nodeFileSystem, dir).close(); } catch (err) { caught = err; }
+      expect(caught, what).to.be.instanceOf(CorruptionError);
+      expect((caught as Error).message, what).to.contain(HINT_FILE);
+      expect(readFileSync(join(dir, 'write.log')).equals(before), `${what}: write.log unchanged`).to.equal(true);
+      expect(existsSync(join(dir, HINT_FILE)), `${what}: the hint stays`).to.equal(true);
+    };
+    refuses('a stale hint');
+    // The operator who knows the log is right deletes the hint: the open scans.
+    unlinkSync(join(dir, HINT_FILE));
     reopen(dir, false, model);
 
     // Same sizes, different last entry (a valid one, for another key): only the fingerprint's tail tells.
@@ -132,6 +144,8 @@ describe('hint file: the index a clean close leaves for the next open', () => {
       writeFileSync(join(dir, log), b);
     }
     writeFileSync(join(dir, HINT_FILE), tailHint);
+    refuses('a swapped last entry');
+    unlinkSync(join(dir, HINT_FILE));
     const tail = openEngine(nodeFileSystem, dir);
     expect(tail.fromHint).to.equal(false);
     model.set('zy', 'tail-value');
@@ -176,7 +190,20 @@ describe('hint file: the index a clean close leaves for the next open', () => {
 });
 
 describe('hint file: failures around it never fail an open (review findings)', () => {
-  for (const call of ['exists', 'open', 'size', 'read', 'unlink'] as const) {
+  it('a failing unlink of the hint (EIO) fails the open, typed, changing nothing: a hint left behind would describe logs about to change', () => {
+    const dir = tmpDir();
+    const model = fill(dir);
+    const fs = new FaultFs();
+    fs.failWhen = (c, _n, args) => (c === 'unlink' && String(args[0] ?? '').includes(HINT_FILE) ? 'EIO' : undefined);
+    let caught: unknown;
+    try { openEngine(fs, dir).close(); } catch (e) { caught = e; }
+    expect(caught).to.be.instanceOf(StoreIOError);
+    expect((caught as StoreIOError).syscallCode).to.equal('EIO');
+    expect(existsSync(join(dir, HINT_FILE)), 'the hint is still there').to.equal(true);
+    reopen(dir, true, model);
+  });
+
+  for (const call of ['exists', 'open', 'size', 'read'] as const) {
     it(`a failing ${call} of the hint (EIO): the open scans instead`, () => {
       const dir = tmpDir();
       const model = fill(dir);

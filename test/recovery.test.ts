@@ -80,6 +80,8 @@ describe('recovery', () => {
     const model = await workload(dir, 90, 5);
     const wl = join(dir, 'write.log');
     const size = statSync(wl).size;
+    // A crash leaves no hint (a clean close does, and a log then damaged is refused: hint.test.ts).
+    unlinkSync(join(dir, 'index.hint'));
     // A commit cut short: a plausible header and half its payload.
     const whole = readFileSync(wl).subarray(FILE_HEADER_BYTES, FILE_HEADER_BYTES + 60);
     appendFileSync(wl, whole.subarray(0, 37));
@@ -89,6 +91,7 @@ describe('recovery', () => {
     expect(statSync(wl).size).to.equal(size);
     await expectState(dir, model, 90);
     // Zeros (a file extended but never written) are a torn tail too.
+    unlinkSync(join(dir, 'index.hint'));
     appendFileSync(wl, Buffer.alloc(4096));
     await expectState(dir, model, 90);
     expect(statSync(wl).size).to.equal(size);
@@ -139,6 +142,7 @@ describe('recovery', () => {
   it('a damaged file header is a CorruptionError at offset 0', async () => {
     const dir = tmpDir();
     await workload(dir, 10, 2);
+    unlinkSync(join(dir, 'index.hint')); // as after a crash
     const wl = join(dir, 'write.log');
     const buf = readFileSync(wl);
     buf[3]! ^= 0xff;

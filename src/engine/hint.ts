@@ -1,11 +1,10 @@
 import { endianness } from 'node:os';
 import { join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import { CorruptionError } from '../errors.js';
+import { CorruptionError, asStoreError } from '../errors.js';
 import type { FileSystem } from './fs.js';
 import type { KeyTable, Keydir, KeydirState } from './keydir.js';
 import { replaceFile } from './logFile.js';
-import { FILE_HEADER_BYTES as HEADER_OF_LOG } from './record.js';
 
 /*
  * The hint file: both logs' indexes, written at a clean close and read at
@@ -155,22 +154,23 @@ export function takeHint(
   const l = layout(n, valid ? b.readUInt32LE(28) : 0, free, dl, arenaLen);
   const sound = valid && b.length === l.crc + 4 && b.readUInt32LE(l.crc) === crc32(b.subarray(0, l.crc));
   const recorded = [0, 1].map((i) => (sound ? { size: b.readDoubleLE(40 + i * 16), head: b.readUInt32LE(48 + i * 16), tail: b.readUInt32LE(52 + i * 16) } : undefined));
-  // A sound hint says how long the write log was at the clean close: the same file (same header) now
-  // shorter lost durable bytes — not a torn tail, nothing was written since. (A compaction's output has
-  // another header; a log shorter than a header is no log at all.) Refused before the hint is deleted: nothing changes.
+  // A sound hint is what the last clean close left, and nothing writes the write log after it: if that
+  // log is not byte for byte (size, header, last 4 KiB) the one the hint describes — shorter, longer, an
+  // older copy, a damaged tail — durable entries were lost or replaced, which no torn write explains.
+  // Refused before the hint is deleted: nothing changes. (A replica that differs is only rebuilt.)
   const wl = join(dir, writeLog);
   const now = fingerprint(fs, wl);
-  if (recorded[0] && now && now.size < recorded[0].size && (now.head === recorded[0].head || now.size < HEADER_OF_LOG)) {
-    throw new CorruptionError(wl, now.size, `the write log is ${now.size} bytes, but the last clean close left it at ${recorded[0].size}: durable entries are missing; refusing to open (nothing was changed)`);
+  if (recorded[0] && now && !sameFingerprint(recorded[0], now)) {
+    throw new CorruptionError(wl, Math.min(now.size, recorded[0].size),
+      `the write log (${now.size} bytes) is not the one the last clean close left (${recorded[0].size} bytes, per ${HINT_FILE}): durable entries are missing or replaced; refusing to open (nothing was changed)`);
   }
   try {
     fs.unlink(path);
-  } catch {
-    // An accelerator only: not deletable, it must not be trusted later either — it stays, but the
-    // logs will no longer match its fingerprints once anything is written: the open scans.
-    return undefined;
+  } catch (err) {
+    // A hint left behind would describe logs that are about to change: the open cannot go on.
+    throw asStoreError(err, `${path} could not be deleted`);
   }
-  if (!sound || !sameFingerprint(recorded[0]!, now) || !sameFingerprint(recorded[1]!, fingerprint(fs, join(dir, readLog)))) return undefined;
+  if (!sound || !sameFingerprint(recorded[1]!, fingerprint(fs, join(dir, readLog)))) return undefined;
 
   const ab = b.buffer;
   const logs: KeydirState[] = l.logs.map((at, i) => {

@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { threadId } from 'node:worker_threads';
 import { StoreLockedError } from '../errors.js';
@@ -23,31 +24,35 @@ function alive(pid: number): boolean {
   }
 }
 
+/** This machine's (or container's) host name, hex-encoded for the LOCK's identity line. */
+const HOST = Buffer.from(hostname(), 'utf8').toString('hex');
+
 /**
- * Which process a pid is now, on Linux: the boot's id and the process's start
- * time (clock ticks since boot, from /proc/<pid>/stat). A LOCK records its
- * holder's; a pid whose identity differs now is another process (the pid was
- * reused — a container's pid 1 restarted on the same volume — or the machine
- * rebooted), so that LOCK is stale although the pid lives. Undefined where
- * /proc is not there (then only the pid is compared).
+ * A live pid's process as /proc tells it (Linux): the boot's id, its start
+ * time (clock ticks since boot) and whether it is a zombie (dead, not yet
+ * reaped). Undefined where /proc does not say.
  */
-function processIdentity(fs: FileSystem, pid: number): string | undefined {
-  const stat = readContent(fs, `/proc/${pid}/stat`, 4096);
-  const boot = readContent(fs, '/proc/sys/kernel/random/boot_id');
-  if (stat === undefined || boot === undefined) return undefined;
-  // Field 22 (starttime); fields count from after the command name, which may hold spaces and parentheses.
-  const start = stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19];
-  const id = boot.trim();
-  return start && /^\d+$/.test(start) && /^[0-9a-f-]+$/.test(id) ? `${id}:${start}` : undefined;
+function procInfo(fs: FileSystem, pid: number): { boot: string; start: string; zombie: boolean } | undefined {
+  try {
+    const stat = readContent(fs, `/proc/${pid}/stat`, 4096);
+    const boot = readContent(fs, '/proc/sys/kernel/random/boot_id')?.trim();
+    if (stat === undefined || boot === undefined || !/^[0-9a-f-]+$/.test(boot)) return undefined;
+    // Fields count from after the command name, which may hold spaces and parentheses: state, then field 22 (starttime).
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    const start = fields[19];
+    return start && /^\d+$/.test(start) ? { boot, start, zombie: fields[0] === 'Z' || fields[0] === 'X' } : undefined;
+  } catch { return undefined; }
 }
 
-function readProcIdentity(fs: FileSystem, pid: number): string | undefined {
-  try { return processIdentity(fs, pid); } catch { return undefined; }
+/** The identity a LOCK records for this process: `boot:start:host` (see isStale); undefined without /proc. */
+function ownIdentity(fs: FileSystem): string | undefined {
+  const info = procInfo(fs, process.pid);
+  return info && `${info.boot}:${info.start}:${HOST}`;
 }
 
 /** The holder a lock file names: `pid\nthread.random\n[identity\n]`; undefined for an empty or garbage file. */
 export function lockHolder(content: string): { pid: number; thread: number } | undefined {
-  const m = /^(\d+)\n(\d+)\.[0-9a-f]+\n(?:[0-9a-f-]+:\d+\n)?$/.exec(content);
+  const m = /^(\d+)\n(\d+)\.[0-9a-f]+\n(?:[0-9a-f-]+:\d+:[0-9a-f]*\n)?$/.exec(content);
   if (!m) return undefined;
   const pid = Number(m[1]);
   const thread = Number(m[2]);
@@ -77,17 +82,25 @@ function holderPid(content: string): number | undefined {
 }
 
 /**
- * Whether a lock file's content can no longer be anyone's: its process is
- * gone, or is now another process (see processIdentity), or it names none
- * (a crash, or garbage).
+ * Whether a lock file's content can no longer be anyone's: it names no
+ * process (a crash, or garbage); or its process is gone (dead, or a zombie);
+ * or, on Linux, its pid now belongs to another process — the machine
+ * rebooted, or the pid was reused (a container's pid 1 restarted on the same
+ * volume) — told by the boot id and start time the LOCK records. A LOCK
+ * written under another host name (another machine on shared storage,
+ * another container) is never judged stale from here: its pids are not ours
+ * to look up, and taking it over could make two writers.
  */
 function isStale(fs: FileSystem, content: string): boolean {
   const pid = holderPid(content);
-  if (pid === undefined || !alive(pid)) return true;
-  const recorded = /\n([0-9a-f-]+:\d+)\n$/.exec(content)?.[1];
-  if (recorded === undefined) return false;
-  const now = readProcIdentity(fs, pid);
-  return now !== undefined && now !== recorded;
+  if (pid === undefined) return true;
+  const recorded = /\n([0-9a-f-]+):(\d+):([0-9a-f]*)\n$/.exec(content);
+  if (recorded && recorded[3] !== HOST) return false;
+  if (!alive(pid)) return true;
+  const now = procInfo(fs, pid);
+  if (!now) return false;
+  if (recorded && (now.boot !== recorded[1] || now.start !== recorded[2])) return true;
+  return now.zombie;
 }
 
 const sleepMs = (ms: number): void => { Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms); };
@@ -119,13 +132,13 @@ const unlinkIfThere = (fs: FileSystem, path: string): void => {
  * loss every holder is dead, and any content (even none) is stale.
  */
 export class DirLock {
-  private constructor(private readonly fs: FileSystem, private readonly path: string) {}
+  private constructor(private readonly fs: FileSystem, private readonly path: string, private readonly content: string) {}
 
   static acquire(fs: FileSystem, dir: string): DirLock {
     const path = join(dir, LOCK_FILE);
     const token = `${threadId}.${randomBytes(8).toString('hex')}`;
     const candidate = join(dir, `${CANDIDATE_PREFIX}${process.pid}.${token}`);
-    const identity = readProcIdentity(fs, process.pid);
+    const identity = ownIdentity(fs);
     const content = Buffer.from(`${process.pid}\n${token}\n${identity === undefined ? '' : `${identity}\n`}`);
     try {
       const fd = fs.open(candidate, 'wx');
@@ -140,10 +153,15 @@ export class DirLock {
       removeLeftovers(fs, dir, candidate);
       fs.unlink(candidate);
     } catch (err) { engineLog('lock %s: removing leftover lock files failed: %s', dir, describeError(err)); }
-    return new DirLock(fs, path);
+    return new DirLock(fs, path, content.toString('latin1'));
   }
 
-  release(): void { this.fs.unlink(this.path); }
+  /** Removes `LOCK` if it is still this holder's (never another's that took a stale one over). */
+  release(): void {
+    const now = readContent(this.fs, this.path);
+    if (now === this.content) this.fs.unlink(this.path);
+    else engineLog('lock %s: at release it no longer names this holder; left as it is', this.path);
+  }
 }
 
 /** Links `candidate` to `path` (LOCK), taking stale locks over; throws StoreLockedError while someone holds it. */
