@@ -162,7 +162,7 @@ export function takeHint(
   const now = fingerprint(fs, wl);
   if (recorded[0] && now && !sameFingerprint(recorded[0], now)) {
     throw new CorruptionError(wl, Math.min(now.size, recorded[0].size),
-      `the write log (${now.size} bytes) is not the one the last clean close left (${recorded[0].size} bytes, per ${HINT_FILE}): durable entries are missing or replaced; refusing to open (nothing was changed)`);
+      `the write log (${now.size} bytes) is not the one the last clean close left (${recorded[0].size} bytes, per ${HINT_FILE}): durable entries are missing or replaced; refusing to open (nothing was changed). Restore the write log, or delete ${HINT_FILE} to open it as it is`);
   }
   try {
     fs.unlink(path);
