@@ -246,6 +246,15 @@ describe('hardening: store lifecycle', () => {
       }
     });
 
+    it('close() removes only its own LOCK, never one that another holder put there', async () => {
+      const dir = tmpDir();
+      const s = await openStore({ dir });
+      const other = lockOf(1, `${BOOT()}:1:${Buffer.from('elsewhere', 'utf8').toString('hex')}`);
+      writeFileSync(join(dir, 'LOCK'), other);
+      await s.close();
+      expect(readFileSync(join(dir, 'LOCK'), 'latin1')).to.equal(other);
+    });
+
     it('a zombie holder (killed, not yet reaped) does not hold the directory', async function () {
       if (!existsSync('/proc/self/stat')) { console.log('      SKIPPED: no /proc on this system'); this.skip(); }
       // sh starts a child, kills it, then becomes a sleep that never reaps it.
