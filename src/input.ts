@@ -137,7 +137,20 @@ export function checkValue(value: unknown): Uint8Array {
   if (length > MAX_VALUE_BYTES) {
     throw new InvalidValueError(`value is ${length} bytes; the maximum is ${MAX_VALUE_BYTES}`);
   }
+  // A plain Uint8Array or Buffer over a fixed-size buffer already is its own snapshot: no allocation on the
+  // hot path. Anything else (a subclass, an instance with its own length, a resizable or growable buffer) is
+  // wrapped in a fresh view of exactly the bytes measured.
+  const proto: unknown = Object.getPrototypeOf(value);
+  if ((proto === Uint8Array.prototype || proto === Buffer.prototype) && !Object.hasOwn(value, 'length') && !resizes(buffer)) return value;
   return new Uint8Array(buffer, BYTE_OFFSET.call(value) as number, length);
+}
+
+const RESIZABLE = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, 'resizable')!.get as (this: ArrayBuffer) => boolean;
+const GROWABLE = Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, 'growable')!.get as (this: SharedArrayBuffer) => boolean;
+
+/** Whether a buffer's size can change after it was measured (asked with the intrinsic accessors). */
+function resizes(buffer: ArrayBufferLike): boolean {
+  return types.isSharedArrayBuffer(buffer) ? GROWABLE.call(buffer) : RESIZABLE.call(buffer as ArrayBuffer);
 }
 
 export const MAX_SCAN_LIMIT = 10_000;

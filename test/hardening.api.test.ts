@@ -370,6 +370,10 @@ describe('hardening: the public API under bad input (issue 11)', () => {
         await store.put('s', new Short(10).fill(67));
         expect((await store.get('s', { cacheOnRead: false }))?.length).to.equal(10);
         await rejects(() => store.put('z', new Zero(MAX_VALUE_BYTES + 1)), InvalidValueError, 'a huge value claiming length 0');
+        const own = new Uint8Array(4).fill(69);
+        Object.defineProperty(own, 'length', { get: () => 200 });
+        await store.put('own', own);
+        expect(text(await store.get('own', { cacheOnRead: false })), 'an instance with its own length').to.equal('EEEE');
         await store.transaction((tx) => { tx.put('tx', new Long(2).fill(68)); });
         expect(text(await store.get('tx', { cacheOnRead: false }))).to.equal('DD');
       } finally { await store.close(); }

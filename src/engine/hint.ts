@@ -147,11 +147,12 @@ export function takeHint(
     b = Buffer.alloc(0);
   }
   const valid = usable && b.length >= HEADER_BYTES + 4 && b.subarray(0, 8).equals(MAGIC) && b.readUInt16LE(8) === VERSION;
-  const n = valid ? b.readUInt32LE(12) : 0;
-  const arenaLen = valid ? b.readUInt32LE(16) : 0;
-  const dl = valid ? [b.readUInt32LE(20), b.readUInt32LE(24)] : [0, 0];
-  const free = valid ? b.readUInt32LE(72) : 0;
-  const l = layout(n, valid ? b.readUInt32LE(28) : 0, free, dl, arenaLen);
+  const u32 = (at: number): number => (valid ? b.readUInt32LE(at) : 0);
+  const n = u32(12);
+  const arenaLen = u32(16);
+  const dl = [u32(20), u32(24)];
+  const free = u32(72);
+  const l = layout(n, u32(28), free, dl, arenaLen);
   const sound = valid && b.length === l.crc + 4 && b.readUInt32LE(l.crc) === crc32(b.subarray(0, l.crc));
   const recorded = [0, 1].map((i) => (sound ? { size: b.readDoubleLE(40 + i * 16), head: b.readUInt32LE(48 + i * 16), tail: b.readUInt32LE(52 + i * 16) } : undefined));
   // A sound hint is what the last clean close left, and nothing writes the write log after it: if that
