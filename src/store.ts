@@ -1,4 +1,4 @@
-import type { Backend } from './backend.js';
+import type { Backend, ReplyHandler } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import {
   InvalidArgumentError, InvalidConfigError, InvalidKeyError, StoreClosedError, TickstoreError, TransactionAbortedError, TransactionConflictError,
@@ -588,8 +588,9 @@ export class Store implements TickerHost {
       const { value: v, condition } = checkConditional(value as { value: unknown; condition: unknown });
       const payload = encodeCondition(condition, v);
       const handle = ++this.nextHandle;
-      this.submitWrites([{ op: 'put', key: k, value: v, deadline: write.deadline }], Op.CondPut, k, keyLen, payload, (reply, error, done) => {
-        done[0]!(error, reply.found);
+      const done = this.beginWrite('put', k, v, write.deadline);
+      this.submitGuarded(done, Op.CondPut, k, keyLen, payload, (reply, error) => {
+        done(error, reply.found);
         if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
         const version = readVersion(reply.value);
         sink.deliver({ handle, op: 'putIf', ok: true, found: true, fromCache: false, applied: reply.found, ...(version ? { version } : {}) });
@@ -602,8 +603,9 @@ export class Store implements TickerHost {
     const bytes = op === 'put' ? checkValue(value) : undefined;
     const handle = ++this.nextHandle;
     const w = op as 'put' | 'delete';
-    this.submitWrites([{ op: w, key: k, value: bytes, deadline: write.deadline }], OP_CODE[w], k, keyLen, bytes, (reply, error, done) => {
-      done[0]!(error);
+    const done = this.beginWrite(w, k, bytes, write.deadline);
+    this.submitGuarded(done, OP_CODE[w], k, keyLen, bytes, (reply, error) => {
+      done(error);
       sink.deliver(error
         ? { handle, op: w, ok: false, found: false, fromCache: false, error }
         : { handle, op: w, ok: true, found: reply.found, fromCache: false });
@@ -667,10 +669,25 @@ export class Store implements TickerHost {
     const done: WriteDone[] = [];
     try {
       for (const w of writes) done.push(this.beginWrite(w.op, w.key, w.value, w.deadline));
-      this.backend.submit(op, key, keyLen, payload, (reply, error) => handler(reply, error, done), durable, deadline);
     } catch (err) {
       const error = asStoreError(err, 'the engine refused the op');
       for (const d of done) d(error);
+      throw error;
+    }
+    this.submitGuarded(done, op, key, keyLen, payload, (reply, error) => handler(reply, error, done), durable, deadline);
+  }
+
+  /**
+   * Submits an op whose bookkeeping (`done`: one write's, or a batch's) is already raised: if the
+   * submit throws, it is settled with the typed error, so no key stays marked in flight.
+   */
+  private submitGuarded(done: WriteDone | WriteDone[], op: OpCode, key: string, keyLen: number, payload: Uint8Array | undefined,
+    handler: ReplyHandler, durable?: boolean, deadline?: number): void {
+    try {
+      this.backend.submit(op, key, keyLen, payload, handler, durable, deadline);
+    } catch (err) {
+      const error = asStoreError(err, 'the engine refused the op');
+      if (Array.isArray(done)) for (const d of done) d(error); else done(error);
       throw error;
     }
   }
