@@ -7,11 +7,11 @@ import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { monitorEventLoopDelay, performance } from 'node:perf_hooks';
 import { LRUCache } from 'lru-cache';
-import { DiskEngine } from '../src/engine/diskEngine.js';
-import { nodeFileSystem } from '../src/engine/fs.js';
+import { DiskEngine } from '../src/engines/disk/thread/diskEngine.js';
+import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
 import { engineConfig } from '../src/config.js';
 import { DEFAULTS } from '../src/index.js';
-import { Op, OpWriter, ReplyWriter, readOps } from '../src/engine/wire.js';
+import { Op, OpWriter, ReplyWriter, readOps } from '../src/engines/disk/wire.js';
 import { adapter, LogAdapter, TickstoreAdapter, type Adapter } from './stores.js';
 
 export type Figures = Record<string, number>;

@@ -1,3 +1,4 @@
+import type { BackendFactory } from './backend.js';
 import { InvalidConfigError, describeValue } from './errors.js';
 import { readOptions, type ErrorMaker } from './input.js';
 
@@ -93,16 +94,17 @@ export interface Tunables {
  */
 export interface StoreOptions extends Partial<Tunables> {
   /**
-   * Directory of the store (required, no default): a non-empty path without NUL bytes or lone surrogates, fixed at open;
+   * Directory of the store (required, no default, except with a shared engine): a non-empty path without NUL bytes or lone surrogates, fixed at open;
    * created (with parents) when missing. One process per directory. For `'memory'`, just a name.
    */
-  dir: string;
+  dir?: string;
   /**
    * `'disk'` (default): the embedded engine on a worker thread. `'memory'`: the same engine on an
    * in-memory file system — identical semantics, nothing survives the process (tests, ephemeral data).
-   * Fixed at open.
+   * Or a shared engine, `redisBackend({ url, prefix })` from `tickstore/redis` (then `dir` is optional:
+   * only the store's name in logs). Fixed at open.
    */
-  backend?: 'disk' | 'memory';
+  backend?: 'disk' | 'memory' | BackendFactory;
 }
 
 export const DEFAULT_MEMCACHE_CAPACITY = 4096;
@@ -198,15 +200,22 @@ export function checkDir(name: string, dir: unknown): string {
 }
 
 /** Validates open-time options: `dir` plus the tunables, each read once by property access. */
-export function checkOptions(options: unknown): { dir: string; backend: 'disk' | 'memory'; tunables: Tunables } {
+export function checkOptions(options: unknown): { dir: string; backend: 'disk' | 'memory' | BackendFactory; tunables: Tunables } {
   if (options === null || typeof options !== 'object') {
     throw new InvalidConfigError(`openStore needs an options object with dir, got ${describeValue(options)}`);
   }
   const o = readOptions(options, 'store', [...TUNABLES, 'dir', 'backend'], configError);
-  const dir = checkDir('dir', o.dir);
   const backend = o.backend ?? 'disk';
-  if (backend !== 'disk' && backend !== 'memory') throw new InvalidConfigError(`backend must be 'disk' or 'memory', got ${describeValue(backend)}`);
+  if (backend !== 'disk' && backend !== 'memory' && !isBackendFactory(backend)) {
+    throw new InvalidConfigError(`backend must be 'disk', 'memory' or an engine such as redisBackend(…), got ${describeValue(backend)}`);
+  }
+  // A shared engine keeps no directory: dir is then only the store's name in logs.
+  const dir = typeof backend === 'object' && o.dir === undefined ? backend.kind : checkDir('dir', o.dir);
   return { dir, backend, tunables: applyTunables(o, DEFAULTS) };
+}
+
+function isBackendFactory(b: unknown): b is BackendFactory {
+  return b !== null && typeof b === 'object' && typeof (b as BackendFactory).open === 'function' && typeof (b as BackendFactory).kind === 'string';
 }
 
 /** The part of the tunables the engine (worker) needs. */

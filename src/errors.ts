@@ -12,7 +12,12 @@ export type ErrorCode =
   | 'CORRUPTION'
   | 'IO_ERROR'
   | 'TX_CONFLICT'
-  | 'TX_ABORTED';
+  | 'TX_ABORTED'
+  | 'STORE_UNAVAILABLE'
+  | 'OUTCOME_UNKNOWN'
+  | 'LEASE_HELD'
+  | 'LEASE_LOST'
+  | 'CROSS_SLOT';
 
 /**
  * The base class of every error tickstore raises; `code` is stable and
@@ -117,6 +122,59 @@ export class TransactionAbortedError extends TickstoreError {
 }
 
 /**
+ * `STORE_UNAVAILABLE`: the engine could not be reached (Redis down,
+ * restarting, or not answering within `commandTimeoutMs`) and the op was
+ * never sent: it was not applied. Retry later; the backend reconnects by itself.
+ */
+export class StoreUnavailableError extends TickstoreError {
+  constructor(message: string) { super('STORE_UNAVAILABLE', message); }
+}
+
+/**
+ * `OUTCOME_UNKNOWN`: a write was sent but its answer was lost (the
+ * connection dropped, or no answer came in time): it may or may not have been
+ * applied. Read the key to find out; never assume either way.
+ */
+export class OutcomeUnknownError extends TickstoreError {
+  constructor(message: string) { super('OUTCOME_UNKNOWN', message); }
+}
+
+/** `LEASE_HELD`: another holder has the scope's lease and it has not lapsed; nothing was changed. */
+export class LeaseHeldError extends TickstoreError {
+  /** The scope asked for. */
+  readonly scope: string;
+  constructor(scope: string) {
+    super('LEASE_HELD', `the lease of scope ${describeValue(scope)} is held by another holder`);
+    this.scope = scope;
+  }
+}
+
+/**
+ * `LEASE_LOST`: a fenced write (or a renew) carried a token that is no
+ * longer its scope's current one (the lease lapsed, was released, or was
+ * taken by another holder): nothing was written.
+ */
+export class LeaseLostError extends TickstoreError {
+  /** The lease's scope. */
+  readonly scope: string;
+  constructor(scope: string, message = `the lease of scope ${describeValue(scope)} is no longer held; nothing was written`) {
+    super('LEASE_LOST', message);
+    this.scope = scope;
+  }
+}
+
+/**
+ * `CROSS_SLOT`: an atomic op (batch, transaction, fenced write) names keys
+ * that a Redis Cluster keeps in different hash slots, so it cannot be
+ * applied atomically; nothing was written. Keys of one player
+ * (`keyPrefix(funcId, userId)` for any funcId) always share a slot, and so do
+ * all keys that are not player keys (see docs/redis.md).
+ */
+export class CrossSlotError extends TickstoreError {
+  constructor(message: string) { super('CROSS_SLOT', message); }
+}
+
+/**
  * A short description of any value for an error message; it never throws
  * (JSON.stringify does on a BigInt, String() on a Symbol-keyed Proxy or an
  * object whose toString throws), so building a message cannot replace the
@@ -152,6 +210,7 @@ export interface ErrorShape {
   dir?: string;
   holderPid?: number;
   syscallCode?: string;
+  scope?: string;
 }
 
 export function toErrorShape(err: unknown): ErrorShape {
@@ -159,7 +218,7 @@ export function toErrorShape(err: unknown): ErrorShape {
     const e = err as Error & Partial<ErrorShape>;
     return {
       name: e.name, message: e.message, code: e.code, file: e.file, offset: e.offset,
-      dir: e.dir, holderPid: e.holderPid, syscallCode: e.syscallCode,
+      dir: e.dir, holderPid: e.holderPid, syscallCode: e.syscallCode, scope: e.scope,
     };
   }
   return { name: 'Error', message: String(err) };
@@ -173,6 +232,7 @@ export function fromErrorShape(s: ErrorShape): TickstoreError {
     case 'INVALID_CONFIG': return new InvalidConfigError(s.message);
     case 'STORE_CLOSED': return new StoreClosedError(s.message);
     case 'IO_ERROR': return new StoreIOError(s.message, s.syscallCode ?? 'EIO');
+    case 'LEASE_LOST': return new LeaseLostError(s.scope ?? '?', s.message);
     default: return new StoreIOError(s.message, s.syscallCode ?? s.code ?? 'UNKNOWN');
   }
 }

@@ -19,7 +19,7 @@
 import { DEFAULTS, checkDir, checkOptions, checkTunables, engineConfig, type StoreOptions, type Tunables } from './config.js';
 import type { Backend } from './backend.js';
 import { StoreRegistry } from './registry.js';
-import { WorkerBackend } from './engine/workerBackend.js';
+import { WorkerBackend } from './engines/disk/backend.js';
 import { describeError, msSince, storeLog } from './log.js';
 import { Store } from './store.js';
 
@@ -28,15 +28,18 @@ export type { StoreOptions, Tunables, SyncMode, WritePolicy, FlushPolicy } from 
 export { DEFAULTS, LIMITS } from './config.js';
 export {
   TickstoreError, InvalidKeyError, InvalidValueError, InvalidArgumentError, InvalidConfigError,
-  StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, TransactionConflictError, TransactionAbortedError, type ErrorCode,
+  StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, TransactionConflictError, TransactionAbortedError,
+  StoreUnavailableError, OutcomeUnknownError, LeaseHeldError, LeaseLostError, CrossSlotError, type ErrorCode,
 } from './errors.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, MAX_BATCH_BYTES, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
 export { Store, type StoreMetrics, type StoreHealth } from './store.js';
-export type { ScrubStatus } from './engine/scrub.js';
+export type { ScrubStatus } from './backend.js';
 export { Transaction, MAX_TX_RETRIES, type TransactionOptions } from './transaction.js';
+export { Lease, MAX_LEASE_TTL_MS, type LeaseOptions } from './lease.js';
+export type { BackendFactory, BackendSupports } from './backend.js';
 export { StoreRegistry, checkStoreId, type StoreRef } from './registry.js';
 export {
-  Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions, type WriteOptions,
+  Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions, type WriteOptions, type DeleteOptions,
 } from './ticker.js';
 
 /**
@@ -70,14 +73,14 @@ export async function openStore(options: StoreOptions): Promise<Store> {
     const checked = checkOptions(options);
     dir = checked.dir;
     const { backend, tunables } = checked;
-    const engine = backend === 'memory'
-      ? await WorkerBackend.openMemory(dir, engineConfig(tunables))
-      : await WorkerBackend.open(dir, engineConfig(tunables));
+    const engine = backend === 'memory' ? await WorkerBackend.openMemory(dir, engineConfig(tunables))
+      : backend === 'disk' ? await WorkerBackend.open(dir, engineConfig(tunables))
+        : await backend.open(engineConfig(tunables));
     return await withEngine(engine, () => {
       if (storeLog.enabled) {
         const e = engine.stats();
         storeLog('opened %s (%s) in %d ms: writeKeys=%d readKeys=%d hintUsed=%s truncatedBytes=%d replicaRepaired=%d replicaRebuilt=%s',
-          dir, backend, msSince(started), e.writeKeys, e.readKeys, e.openedFromHint === 1, e.truncatedBytes, e.replicaRepaired, e.replicaRebuilt === 1);
+          dir, typeof backend === 'string' ? backend : backend.kind, msSince(started), e.writeKeys, e.readKeys, e.openedFromHint === 1, e.truncatedBytes, e.replicaRepaired, e.replicaRebuilt === 1);
       }
       return new Store(engine, tunables, dir);
     });

@@ -1,7 +1,10 @@
 import { types } from 'node:util';
 import { InvalidArgumentError, InvalidKeyError, InvalidValueError, TickstoreError, describeValue } from './errors.js';
-import { compareKeys, type ScanSpec } from './engine/scan.js';
-import { MAX_KEY_BYTES, MAX_VALUE_BYTES } from './engine/record.js';
+import { MAX_KEY_BYTES, MAX_VALUE_BYTES, compareKeys } from './keys.js';
+import { NO_WRITE_FLAGS, type Condition, type ScanSpec, type WriteFlags, type WriteOp } from './backend.js';
+import { checkFence } from './lease.js';
+
+export type { Condition };
 
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES };
 
@@ -225,12 +228,21 @@ export interface ExpiryOptions {
   expiresAt?: number;
 }
 
-/** Checks a put's options (WriteOptions): its deadline, if any, and whether it must be durable now. */
-export function checkWriteOptions(o: unknown): { deadline: number | undefined; durable: boolean } {
-  const r = readOptions(o, 'write', ['ttlMs', 'expiresAt', 'durable']);
+/**
+ * Checks a write's options (WriteOptions): its deadline, whether it must be
+ * durable now, and its fence. No options: the shared empty flags, so the
+ * common write allocates nothing here.
+ */
+export function checkWriteOptions(o: unknown, known: readonly ('ttlMs' | 'expiresAt' | 'durable' | 'fence')[] = WRITE_OPTIONS): WriteFlags {
+  if (o === undefined) return NO_WRITE_FLAGS;
+  const r = readOptions(o, 'write', known);
   const durable = optionalBoolean('durable', r.durable) === true;
-  return { deadline: deadlineOf(r.ttlMs, r.expiresAt), durable };
+  const fence = checkFence(r.fence);
+  const deadline = deadlineOf(r.ttlMs, r.expiresAt);
+  return deadline === undefined && !durable && !fence ? NO_WRITE_FLAGS : { deadline, durable, fence };
 }
+
+const WRITE_OPTIONS = ['ttlMs', 'expiresAt', 'durable', 'fence'] as const;
 
 /**
  * One write of an atomic batch ({@link Store.batch}, {@link Ticker.batch}):
@@ -277,7 +289,7 @@ export const MAX_BATCH_OPS = 10_000;
 export const MAX_BATCH_BYTES = 128 * 1024 * 1024;
 
 /** The encoded size of one batch op (see encodeBatch). */
-export function opBytes(o: BatchOp): number {
+export function opBytes(o: WriteOp): number {
   const keyLen = Buffer.byteLength(o.key, 'utf8');
   return 1 + 2 + keyLen + 4 + (o.type === 'put' ? o.value.length + (o.expiresAt === undefined ? 0 : 8) : 0);
 }
@@ -290,7 +302,7 @@ export function checkBatchBytes(bytes: number): void {
 }
 
 /** Validates a batch: 1..MAX_BATCH_OPS puts and deletes of at most MAX_BATCH_BYTES in all, each key and value checked. */
-export function checkBatch(ops: unknown): BatchOp[] {
+export function checkBatch(ops: unknown): WriteOp[] {
   return guard('the batch', argError, () => {
     if (!Array.isArray(ops) || ops.length === 0 || ops.length > MAX_BATCH_OPS) {
       throw new InvalidArgumentError(`a batch is an array of 1..${MAX_BATCH_OPS} ops, got ${describeValue(ops)}`);
@@ -299,7 +311,7 @@ export function checkBatch(ops: unknown): BatchOp[] {
     // later op's getter can resize or detach an earlier op's value once it was measured.
     const raw: RawBatchOp[] = [];
     for (let i = 0; i < ops.length; i++) raw.push(readBatchOp(ops[i] as unknown, i));
-    const out: BatchOp[] = [];
+    const out: WriteOp[] = [];
     let bytes = 0;
     for (const r of raw) {
       const op = checkBatchOp(r);
@@ -322,89 +334,12 @@ function readBatchOp(o: unknown, i: number): RawBatchOp {
   return { type, key: r.key, value: r.value, ttlMs: r.ttlMs, expiresAt: r.expiresAt };
 }
 
-function checkBatchOp(r: RawBatchOp): BatchOp {
+function checkBatchOp(r: RawBatchOp): WriteOp {
   checkKey(r.key);
   if (r.type === 'delete') return { type: 'delete', key: r.key as string };
   const deadline = deadlineOf(r.ttlMs, r.expiresAt);
   const put = { type: 'put' as const, key: r.key as string, value: checkValue(r.value) };
   return deadline === undefined ? put : { ...put, expiresAt: deadline };
-}
-
-/**
- * A batch on the wire: count u32, then per op type u8 (1 put, 2 delete, 3 put
- * with a deadline), keyLen u16, key, [deadline f64 for type 3], valLen u32, value.
- * Puts come from checkBatch, so their expiry is `expiresAt` alone.
- */
-export function encodeBatch(ops: BatchOp[]): Uint8Array {
-  const keys = ops.map((o) => Buffer.from(o.key, 'utf8'));
-  let size = 4;
-  ops.forEach((o, i) => {
-    size += 1 + 2 + keys[i]!.length + 4 + (o.type === 'put' ? o.value.length + (o.expiresAt === undefined ? 0 : 8) : 0);
-  });
-  const b = Buffer.allocUnsafe(size);
-  b.writeUInt32LE(ops.length, 0);
-  let at = 4;
-  ops.forEach((o, i) => {
-    const k = keys[i]!;
-    const deadline = o.type === 'put' ? o.expiresAt : undefined;
-    b[at] = o.type === 'delete' ? 2 : deadline === undefined ? 1 : 3;
-    b.writeUInt16LE(k.length, at + 1);
-    k.copy(b, at + 3);
-    at += 3 + k.length;
-    if (deadline !== undefined) { b.writeDoubleLE(deadline, at); at += 8; }
-    const v = o.type === 'put' ? o.value : undefined;
-    b.writeUInt32LE(v ? v.length : 0, at);
-    if (v) b.set(v, at + 4);
-    at += 4 + (v ? v.length : 0);
-  });
-  return b;
-}
-
-/** One write of a batch as the engine decodes it (views into the message). */
-export interface DecodedWrite { put: boolean; key: string; keyBytes: Buffer; value: Buffer | undefined; deadline: number | undefined }
-
-/** The engine side of encodeBatch. */
-export function decodeBatch(b: Buffer): DecodedWrite[] {
-  const n = b.readUInt32LE(0);
-  const out: DecodedWrite[] = [];
-  let at = 4;
-  for (let i = 0; i < n; i++) {
-    const type = b[at];
-    const put = type !== 2;
-    const kl = b.readUInt16LE(at + 1);
-    const keyBytes = b.subarray(at + 3, at + 3 + kl);
-    at += 3 + kl;
-    let deadline: number | undefined;
-    if (type === 3) { deadline = b.readDoubleLE(at); at += 8; }
-    const vl = b.readUInt32LE(at);
-    out.push({ put, key: keyBytes.toString('utf8'), keyBytes, value: put ? b.subarray(at + 4, at + 4 + vl) : undefined, deadline });
-    at += 4 + vl;
-  }
-  return out;
-}
-
-/**
- * What a conditional put ({@link Ticker.putIf}) requires of the key's current
- * state: absent (or expired), at a version (a whole number >= 1, from an
- * EXISTS or an earlier conditional write), or holding exactly a value
- * (undefined: absent).
- */
-export type Condition = { absent: true } | { version: number } | { value: Uint8Array | undefined };
-
-/** Condition on the wire: mode u8 (1 absent, 2 version, 3 value, 4 value-absent), version u64 or valLen u32 + bytes, then the new value. */
-export function encodeCondition(c: Condition, next: Uint8Array): Uint8Array {
-  let head: Buffer;
-  if ('absent' in c || ('value' in c && c.value === undefined)) head = Buffer.from([1]);
-  else if ('version' in c) { head = Buffer.alloc(9); head[0] = 2; head.writeBigUInt64LE(BigInt(c.version), 1); }
-  else { const v = c.value!; head = Buffer.alloc(5 + v.length); head[0] = 3; head.writeUInt32LE(v.length, 1); head.set(v, 5); }
-  return Buffer.concat([head, next]);
-}
-
-export function decodeCondition(b: Buffer): { cond: Condition; next: Buffer } {
-  if (b[0] === 1) return { cond: { absent: true }, next: b.subarray(1) };
-  if (b[0] === 2) return { cond: { version: Number(b.readBigUInt64LE(1)) }, next: b.subarray(9) };
-  const n = b.readUInt32LE(1);
-  return { cond: { value: b.subarray(5, 5 + n) }, next: b.subarray(5 + n) };
 }
 
 export function checkVersion(v: unknown): number {
@@ -437,32 +372,3 @@ export function checkConditional(o: { value: unknown; condition: unknown }): { v
   throw new InvalidArgumentError(BAD_CONDITION);
 }
 
-/** A transaction's commit: the versions it read (0 = absent) and its writes (possibly none). */
-export function encodeTx(reads: Map<string, number>, ops: BatchOp[]): Uint8Array {
-  const parts: Buffer[] = [];
-  const head = Buffer.alloc(4);
-  head.writeUInt32LE(reads.size, 0);
-  parts.push(head);
-  for (const [key, version] of reads) {
-    const k = Buffer.from(key, 'utf8');
-    const b = Buffer.alloc(2 + k.length + 8);
-    b.writeUInt16LE(k.length, 0);
-    k.copy(b, 2);
-    b.writeBigUInt64LE(BigInt(version), 2 + k.length);
-    parts.push(b);
-  }
-  parts.push(ops.length > 0 ? Buffer.from(encodeBatch(ops)) : Buffer.from([0, 0, 0, 0]));
-  return Buffer.concat(parts);
-}
-
-export function decodeTx(b: Buffer): { reads: { key: string; version: number }[]; ops: ReturnType<typeof decodeBatch> } {
-  const n = b.readUInt32LE(0);
-  const reads: { key: string; version: number }[] = [];
-  let at = 4;
-  for (let i = 0; i < n; i++) {
-    const kl = b.readUInt16LE(at);
-    reads.push({ key: b.toString('utf8', at + 2, at + 2 + kl), version: Number(b.readBigUInt64LE(at + 2 + kl)) });
-    at += 2 + kl + 8;
-  }
-  return { reads, ops: decodeBatch(b.subarray(at)) };
-}

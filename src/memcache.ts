@@ -5,6 +5,8 @@ export interface MemcacheOptions {
   maxEntries: number;
   /** Most bytes of values held (keys are not counted). */
   maxBytes: number;
+  /** How long an entry may be served after it was cached, in ms (default: until evicted or invalidated). */
+  maxAgeMs?: number | undefined;
 }
 
 /**
@@ -21,7 +23,10 @@ export class Memcache {
   /** name → its keys, for multi-key entries only. */
   private readonly deps = new Map<string, readonly string[]>();
 
+  private readonly maxAgeMs: number | undefined;
+
   constructor(opts: MemcacheOptions) {
+    this.maxAgeMs = opts.maxAgeMs;
     this.lru = this.make(opts);
   }
 
@@ -31,6 +36,7 @@ export class Memcache {
       maxSize: opts.maxBytes,
       sizeCalculation: (v) => Math.max(1, v.byteLength),
       dispose: (_v, name) => this.untag(name),
+      ...(this.maxAgeMs ? { ttl: this.maxAgeMs, ttlAutopurge: false, updateAgeOnGet: false } : {}),
     });
   }
 
@@ -71,12 +77,13 @@ export class Memcache {
   }
 
   /** Applies new bounds, keeping the most recently used entries that fit. */
-  resize(opts: MemcacheOptions): void {
+  resize(opts: Omit<MemcacheOptions, 'maxAgeMs'>): void {
     const old = this.lru;
     const keep: [string, Uint8Array][] = [];
-    old.rforEach((v, k) => keep.push([k, v])); // least recent first
+    // Entries with an age limit are dropped rather than re-set, which would restart their age.
+    if (!this.maxAgeMs) old.rforEach((v, k) => keep.push([k, v])); // least recent first
     const deps = new Map(this.deps);
-    this.lru = this.make(opts);
+    this.lru = this.make({ ...opts, maxAgeMs: this.maxAgeMs });
     old.clear();
     for (const [k, v] of keep) this.set(k, v, deps.get(k));
   }

@@ -1,23 +1,22 @@
-import type { Backend, ReplyHandler } from './backend.js';
+import { NO_WRITE_FLAGS, type Backend, type BackendReply, type RemoteChange, type ReplyHandler, type ScanSpec, type WriteFlags, type WriteOp } from './backend.js';
 import { checkTunables, engineConfig, type Tunables } from './config.js';
 import {
-  InvalidArgumentError, InvalidConfigError, InvalidKeyError, StoreClosedError, TickstoreError, TransactionAbortedError, TransactionConflictError,
-  asStoreError, describeValue, fromErrorShape,
+  InvalidArgumentError, InvalidConfigError, InvalidKeyError, LeaseHeldError, StoreClosedError, TickstoreError, TransactionAbortedError,
+  TransactionConflictError, asStoreError, describeValue, fromErrorShape,
 } from './errors.js';
+import { Lease, checkLease, type LeaseHost, type LeaseOptions } from './lease.js';
 import { Transaction, TxRetry, checkTransaction, type TransactionOptions } from './transaction.js';
-import { Op, type OpCode, type Reply } from './engine/wire.js';
 import {
-  checkBatch, checkConditional, checkExpiry, checkKey, checkScan, checkValue, checkWriteOptions, encodeBatch, encodeCondition, encodeCursor,
-  encodeTx, guard, optionalBoolean, readOptions, type BatchOp, type ExpiryOptions,
+  checkBatch, checkConditional, checkKey, checkScan, checkValue, checkWriteOptions, encodeCursor, guard, optionalBoolean, readOptions,
+  type BatchOp, type ExpiryOptions,
 } from './input.js';
-import { decodePage, type ScanSpec } from './engine/scan.js';
 import { Memcache } from './memcache.js';
 import { giveCopy, keepCopy } from './bytes.js';
 import { describeError, msSince, storeLog } from './log.js';
-import type { ScrubStatus } from './engine/scrub.js';
+import type { ScrubStatus } from './backend.js';
 import {
   Ticker, type OpName, type ResultSink, type ScanOptions, type StoreChange, type StoreResult, type TickerHost, type TickerOptions,
-  type WatchTarget, type WriteOptions,
+  type WatchTarget, type WriteOptions, type DeleteOptions,
 } from './ticker.js';
 
 interface Watcher { ticker: Ticker; onChange: (change: StoreChange) => void; active: boolean }
@@ -105,22 +104,20 @@ export interface StoreHealth {
   scrub: ScrubStatus;
 }
 
-const OP_CODE: Record<'put' | 'delete', OpCode> = { put: Op.Put, delete: Op.Delete };
-
 /** Runs when a write's answer (or refusal) is known: settles its memcache and watch bookkeeping. */
 type WriteDone = (error: TickstoreError | undefined, applied?: boolean) => void;
 
 /** One key's write, as its memcache and watch bookkeeping sees it. */
 interface KeyWrite { op: 'put' | 'delete'; key: string; value: Uint8Array | undefined; deadline: number | undefined }
 
-function keyWrites(ops: BatchOp[]): KeyWrite[] {
+function keyWrites(ops: readonly WriteOp[]): KeyWrite[] {
   return ops.map((o) => (o.type === 'put'
     ? { op: 'put', key: o.key, value: o.value, deadline: o.expiresAt }
     : { op: 'delete', key: o.key, value: undefined, deadline: undefined }));
 }
 
 /** What a transaction commit carries: the versions it read (0: absent) and its writes. */
-interface TxCommit { reads: Map<string, number>; ops: BatchOp[] }
+interface TxCommit { reads: Map<string, number>; ops: WriteOp[] }
 
 /**
  * An open store, from {@link openStore} (or {@link createRegistry}): the
@@ -142,7 +139,7 @@ interface TxCommit { reads: Map<string, number>; ops: BatchOp[] }
  * await store.close();
  * ```
  */
-export class Store implements TickerHost {
+export class Store implements TickerHost, LeaseHost {
   private tun: Tunables;
   private readonly cache: Memcache;
   private nextHandle = 0;
@@ -156,13 +153,60 @@ export class Store implements TickerHost {
   private pumpMax = 0;
   private pumpTicks = 0;
   private readonly keyWatchers = new Map<string, Set<Watcher>>();
+  /** Remote changes seen (shared engines): a GET caches only if none touched its key since it was issued. */
+  private remoteGen = 0;
+  /** key → the generation of its latest remote change (bounded: past MAX_REMOTE_TRACKED it is cleared and the floor raised). */
+  private readonly lastRemote = new Map<string, number>();
+  /** GETs issued before this generation never cache. */
+  private remoteFloor = 0;
+  /** The engine's change feed is down: nothing read is cached, nothing cached is served. */
+  private cacheOff = false;
   private readonly prefixWatchers = new Map<string, Set<Watcher>>();
 
   /** @internal Use `openStore`. */
   constructor(private readonly backend: Backend, tunables: Tunables, private readonly dir = '') {
     this.tun = tunables;
-    this.cache = new Memcache({ maxEntries: tunables.memcacheCapacity, maxBytes: tunables.memcacheMaxBytes });
+    // Shared engines: a change notice lost without the feed noticing can leave a cached value stale for at most this long.
+    this.cache = new Memcache({ maxEntries: tunables.memcacheCapacity, maxBytes: tunables.memcacheMaxBytes,
+      maxAgeMs: backend.supports.sharedAcrossProcesses ? SHARED_CACHE_MAX_AGE_MS : undefined });
     backend.onExpired((keys) => this.expiredInEngine(keys));
+    backend.onRemoteChange((change) => this.changedElsewhere(change));
+  }
+
+  /**
+   * Another process committed a change (shared engines): the key's cached
+   * value goes, a read already in flight for it must not cache what it
+   * brings back, and its watchers hear of it, with the value read anew.
+   * `resync`: changes may have been missed (the subscription dropped):
+   * everything cached goes, and the memcache is bypassed until it is back.
+   */
+  private changedElsewhere(change: RemoteChange): void {
+    if (this.closed) return;
+    this.remoteGen++;
+    if (change.resync) {
+      this.cache.clear();
+      this.lastRemote.clear();
+      this.remoteFloor = this.remoteGen;
+      this.cacheOff = !change.connected;
+      return;
+    }
+    const { key } = change;
+    this.cache.invalidate(key);
+    if (this.lastRemote.size >= MAX_REMOTE_TRACKED) { this.lastRemote.clear(); this.remoteFloor = this.remoteGen; }
+    this.lastRemote.set(key, this.remoteGen);
+    const watchers = this.watchersOf(key);
+    if (!watchers) return;
+    if (change.op !== 'put') { this.notifyWatchers(watchers, { key, op: change.op, value: undefined }); return; }
+    this.backend.get(key, (reply, error) => {
+      // Gone again (or unreadable) by now: a later notice (or none, if this one was superseded) tells the rest.
+      if (error || !reply.found || this.closed) return;
+      this.notifyWatchers(watchers, { key, op: 'put', value: keepCopy(reply.value!) });
+    });
+  }
+
+  /** Whether a GET issued at remote generation `gen` may cache its value for `key`: no remote change to it came since. */
+  private cacheable(key: string, gen: number): boolean {
+    return !this.cacheOff && gen >= this.remoteFloor && (this.lastRemote.get(key) ?? 0) <= gen;
   }
 
   /** The engine swept keys whose deadline passed: their watchers hear of it. */
@@ -290,8 +334,8 @@ export class Store implements TickerHost {
    * @throws {@link StoreClosedError} (rejects) The store is closed.
    * @throws {@link StoreIOError} (rejects) The write failed, or an fsync failure stands (see {@link Store.flushError}): nothing new is acknowledged until it heals.
    */
-  delete(key: string): Promise<boolean> {
-    return this.promised('delete', key, undefined, (r) => r.found);
+  delete(key: string, options?: DeleteOptions): Promise<boolean> {
+    return this.promised('delete', key, undefined, (r) => r.found, options);
   }
 
   /**
@@ -312,8 +356,8 @@ export class Store implements TickerHost {
    * ]);
    * ```
    */
-  batch(ops: BatchOp[]): Promise<void> {
-    return this.promised('batch', '', ops, () => undefined);
+  batch(ops: BatchOp[], options?: DeleteOptions): Promise<void> {
+    return this.promised('batch', '', ops, () => undefined, options);
   }
 
   /**
@@ -466,19 +510,57 @@ export class Store implements TickerHost {
   /** @internal A transaction's read: the value and its version (0: absent), from the source of truth in one step. */
   readVersioned(key: string, reads: Map<string, number>): Promise<{ value: Uint8Array | undefined; version: number }> {
     try {
-      const keyLen = checkKey(key);
+      checkKey(key);
       this.assertOpen();
       return new Promise((resolve, reject) => {
-        this.backend.submit(Op.TxRead, key, keyLen, encodeTx(reads, []), (reply, error) => {
+        this.backend.txRead(key, reads, (reply, error) => {
           if (error) { reject(error); return; }
           if (reply.stale) { reject(new TxRetry()); return; }
-          const v = reply.value!;
-          resolve({ version: readVersion(v.subarray(0, 8)) ?? 0, value: reply.found ? giveCopy(v.subarray(8)) : undefined });
+          resolve({ version: reply.version ?? 0, value: reply.found ? giveCopy(reply.value!) : undefined });
         });
       });
     } catch (err) {
       return Promise.reject(err);
     }
+  }
+
+  /**
+   * Takes the single-writer lease of `scope` (e.g. `keyPrefix(1, userId)`:
+   * one player's records): granted only if no other holder has it or its
+   * holder's lease lapsed. Its token is larger than any the scope had
+   * before; writes given `{ fence: lease }` apply only while it is current
+   * (see {@link Lease}). On the disk and memory engines leases live in this
+   * process; on Redis they are shared by every process, judged by the
+   * server's clock.
+   *
+   * @param scope What the lease guards: a non-empty string that is a valid key (on Redis Cluster a player scope shares the slot of that player's keys).
+   * @param options `ttlMs`: how long it lasts unless renewed (see {@link LeaseOptions}).
+   * @returns The lease.
+   * @throws {@link LeaseHeldError} (rejects) Another holder has it and it has not lapsed.
+   * @throws {@link InvalidArgumentError} | {@link InvalidKeyError} (rejects) A bad scope, or a ttl that is not a whole number in 1..{@link MAX_LEASE_TTL_MS}.
+   * @throws {@link StoreClosedError} (rejects) The store is closed.
+   * @throws {@link StoreUnavailableError} | {@link OutcomeUnknownError} (rejects) The shared engine could not be reached, or its answer was lost.
+   */
+  lease(scope: string, options: LeaseOptions): Promise<Lease> {
+    return new Promise((resolve, reject) => {
+      const ttlMs = checkLease(scope, options);
+      this.assertOpen();
+      this.backend.leaseAcquire(scope, ttlMs, (reply, error) => {
+        if (error) reject(error);
+        else if (!reply.found) reject(new LeaseHeldError(scope));
+        else resolve(new Lease(this, scope, reply.version!, reply.expiresAt!, ttlMs));
+      });
+    });
+  }
+
+  /** @internal A lease's renew or release. */
+  leaseOp(op: 'renew' | 'release', scope: string, token: number, ttlMs: number): Promise<BackendReply> {
+    return new Promise((resolve, reject) => {
+      this.assertOpen();
+      const done: ReplyHandler = (reply, error) => (error ? reject(error) : resolve(reply));
+      if (op === 'renew') this.backend.leaseRenew(scope, token, ttlMs, done);
+      else this.backend.leaseRelease(scope, token, done);
+    });
   }
 
   /**
@@ -536,7 +618,7 @@ export class Store implements TickerHost {
     this.assertOpen();
     if (op === 'flush') {
       const handle = ++this.nextHandle;
-      this.backend.submit(Op.Flush, '', 0, undefined, (_reply, error) => {
+      this.backend.flush((_reply, error) => {
         sink.deliver(error
           ? { handle, op, ok: false, found: false, fromCache: false, error }
           : { handle, op, ok: true, found: true, fromCache: false });
@@ -544,28 +626,33 @@ export class Store implements TickerHost {
       return handle;
     }
     if (op === 'batch') {
+      const flags = checkBatchOptions(options);
       const ops = checkBatch(value);
-      const payload = encodeBatch(ops);
       const handle = ++this.nextHandle;
-      this.submitWrites(keyWrites(ops), Op.Batch, '', 0, payload, (_reply: Reply, error: TickstoreError | undefined, done) => {
-        for (const d of done) d(error);
-        sink.deliver(error
-          ? { handle, op: 'batch', ok: false, found: false, fromCache: false, error }
-          : { handle, op: 'batch', ok: true, found: true, fromCache: false });
-      });
+      const done = this.beginWrites(keyWrites(ops));
+      try {
+        this.backend.batch(ops, flags, (_reply, error) => {
+          for (const d of done) d(error);
+          sink.deliver(error
+            ? { handle, op: 'batch', ok: false, found: false, fromCache: false, error }
+            : { handle, op: 'batch', ok: true, found: true, fromCache: false });
+        });
+      } catch (err) { throw settleRefused(done, err); }
       return handle;
     }
     if (op === 'tx') {
       // Built by transaction(): its writes were checked (and their total bounded) as they were staged.
       const tx = value as TxCommit;
-      const payload = encodeTx(tx.reads, tx.ops);
       const handle = ++this.nextHandle;
-      this.submitWrites(keyWrites(tx.ops), Op.TxCommit, '', 0, payload, (reply: Reply, error: TickstoreError | undefined, done) => {
-        for (const d of done) d(error, reply.found);
-        sink.deliver(error
-          ? { handle, op: 'tx', ok: false, found: false, fromCache: false, error }
-          : { handle, op: 'tx', ok: true, found: true, fromCache: false, applied: reply.found });
-      });
+      const done = this.beginWrites(keyWrites(tx.ops));
+      try {
+        this.backend.txCommit(tx.reads, tx.ops, (reply, error) => {
+          for (const d of done) d(error, reply.found);
+          sink.deliver(error
+            ? { handle, op: 'tx', ok: false, found: false, fromCache: false, error }
+            : { handle, op: 'tx', ok: true, found: true, fromCache: false, applied: reply.found });
+        });
+      } catch (err) { throw settleRefused(done, err); }
       return handle;
     }
     if (op === 'scan') {
@@ -574,62 +661,77 @@ export class Store implements TickerHost {
       this.startScan(handle, spec, sink);
       return handle;
     }
-    const keyLen = checkKey(key);
+    checkKey(key);
     const k = key as string;
     if (op === 'get' || op === 'exists') {
       const cacheOnRead = op === 'get' ? optionalBoolean('cacheOnRead', readOptions(options, 'get', ['cacheOnRead']).cacheOnRead) ?? true : false;
       const handle = ++this.nextHandle;
-      this.startGet(handle, op, k, keyLen, cacheOnRead, sink);
+      this.startGet(handle, op, k, cacheOnRead, sink);
       return handle;
     }
     if (op === 'putIf') {
       // Options first: their getters must run before the value is measured (see checkValue).
-      const write = checkWriteOptions(options);
+      const flags = checkWriteOptions(options);
       const { value: v, condition } = checkConditional(value as { value: unknown; condition: unknown });
-      const payload = encodeCondition(condition, v);
       const handle = ++this.nextHandle;
-      const done = this.beginWrite('put', k, v, write.deadline);
-      this.submitGuarded(done, Op.CondPut, k, keyLen, payload, (reply, error) => {
-        done(error, reply.found);
-        if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
-        const version = readVersion(reply.value);
-        sink.deliver({ handle, op: 'putIf', ok: true, found: true, fromCache: false, applied: reply.found, ...(version ? { version } : {}) });
-      }, write.durable || durable, write.deadline);
+      const done = this.beginWrite('put', k, v, flags.deadline);
+      try {
+        this.backend.putIf(k, v, condition, durable ? { ...flags, durable } : flags, (reply, error) => {
+          done(error, reply.found);
+          if (error) { sink.deliver({ handle, op: 'putIf', ok: false, found: false, fromCache: false, error }); return; }
+          const version = reply.version;
+          sink.deliver({ handle, op: 'putIf', ok: true, found: true, fromCache: false, applied: reply.found, ...(version ? { version } : {}) });
+        });
+      } catch (err) { throw settleRefused(done, err); }
+      return handle;
+    }
+    if (op === 'delete') {
+      const flags = checkWriteOptions(options, DELETE_OPTIONS);
+      const handle = ++this.nextHandle;
+      const done = this.beginWrite('delete', k, undefined, undefined);
+      try {
+        this.backend.delete(k, flags, (reply, error) => {
+          done(error);
+          sink.deliver(error
+            ? { handle, op: 'delete', ok: false, found: false, fromCache: false, error }
+            : { handle, op: 'delete', ok: true, found: reply.found, fromCache: false });
+        });
+      } catch (err) { throw settleRefused(done, err); }
       return handle;
     }
     // writeDurable takes expiry options only; its durability is forced. Options first: their getters
     // must run before the value is measured (see checkValue).
-    const write = op !== 'put' ? { deadline: undefined, durable: false } : durable ? { deadline: checkExpiry(options), durable } : checkWriteOptions(options);
-    const bytes = op === 'put' ? checkValue(value) : undefined;
+    const flags = durable ? { ...checkWriteOptions(options, EXPIRY_OPTIONS), durable } : checkWriteOptions(options);
+    const bytes = checkValue(value);
     const handle = ++this.nextHandle;
-    const w = op as 'put' | 'delete';
-    const done = this.beginWrite(w, k, bytes, write.deadline);
-    this.submitGuarded(done, OP_CODE[w], k, keyLen, bytes, (reply, error) => {
-      done(error);
-      sink.deliver(error
-        ? { handle, op: w, ok: false, found: false, fromCache: false, error }
-        : { handle, op: w, ok: true, found: reply.found, fromCache: false });
-    }, write.durable, write.deadline);
+    const done = this.beginWrite('put', k, bytes, flags.deadline);
+    try {
+      this.backend.put(k, bytes, flags, (_reply, error) => {
+        done(error);
+        sink.deliver(error
+          ? { handle, op: 'put', ok: false, found: false, fromCache: false, error }
+          : { handle, op: 'put', ok: true, found: true, fromCache: false });
+      });
+    } catch (err) { throw settleRefused(done, err); }
     return handle;
   }
 
   private startScan(handle: number, spec: ScanSpec, sink: ResultSink): void {
-    const json = new TextEncoder().encode(JSON.stringify(spec));
-    this.backend.submit(Op.Scan, '', 0, json, (reply, error) => {
+    this.backend.scan(spec, (reply, error) => {
       if (error) {
         sink.deliver({ handle, op: 'scan', ok: false, found: false, fromCache: false, error });
         return;
       }
-      const entries = decodePage(reply.value!);
+      const entries = reply.entries!.map((e) => ({ key: e.key, value: giveCopy(e.value) }));
       const last = entries[entries.length - 1];
       const cursor = reply.found && last ? encodeCursor(last.key, spec.reverse) : undefined;
       sink.deliver({ handle, op: 'scan', ok: true, found: entries.length > 0, fromCache: false, entries, cursor });
     });
   }
 
-  private startGet(handle: number, op: 'get' | 'exists', key: string, keyLen: number, cacheOnRead: boolean, sink: ResultSink): void {
+  private startGet(handle: number, op: 'get' | 'exists', key: string, cacheOnRead: boolean, sink: ResultSink): void {
     // EXISTS answers versions too, which the memcache does not hold.
-    if (op === 'get' && !this.pendingWrites.has(key)) {
+    if (op === 'get' && !this.pendingWrites.has(key) && !this.cacheOff) {
       const hit = this.cache.get(key);
       if (hit) {
         this.hits++;
@@ -639,57 +741,40 @@ export class Store implements TickerHost {
     }
     this.misses++;
     if (op === 'exists') {
-      this.backend.submit(Op.Exists, key, keyLen, undefined, (reply, error) => {
+      this.backend.exists(key, (reply, error) => {
         if (error) { sink.deliver({ handle, op, ok: false, found: false, fromCache: false, error }); return; }
-        const v = readVersion(reply.value);
+        const v = reply.version;
         sink.deliver({ handle, op, ok: true, found: reply.found, fromCache: false, ...(v ? { version: v } : {}) });
       });
       return;
     }
-    this.backend.submit(Op.Get, key, keyLen, undefined, (reply, error) => {
+    const gen = this.remoteGen;
+    this.backend.get(key, (reply, error) => {
       if (error) {
         sink.deliver({ handle, op: 'get', ok: false, found: false, fromCache: false, error });
         return;
       }
       const value = reply.found ? giveCopy(reply.value!) : undefined;
-      // Never cache a value a newer write (in flight, or not yet mirrored) supersedes.
-      if (value && cacheOnRead && !reply.stale && !this.pendingWrites.has(key)) this.cache.set(key, keepCopy(value));
+      // Never cache a value a newer write (in flight, not yet mirrored, or committed elsewhere) supersedes.
+      if (value && cacheOnRead && !reply.stale && !this.pendingWrites.has(key) && this.cacheable(key, gen)) this.cache.set(key, keepCopy(value));
       sink.deliver({ handle, op: 'get', ok: true, found: reply.found, fromCache: false, value });
     });
   }
 
   /**
-   * Raises the bookkeeping of `writes` (beginWrite), then submits the op.
-   * Any throw on the way (the engine refusing the op, closed or dead; memory)
-   * settles every write already raised, as failed, before it propagates as a
-   * typed error: no key is left marked in flight, bypassing the memcache forever.
+   * Raises the bookkeeping of a batch's or transaction's writes. A throw on
+   * the way settles every write already raised, as failed, before it
+   * propagates as a typed error: no key is left marked in flight, bypassing
+   * the memcache forever.
    */
-  private submitWrites(writes: KeyWrite[], op: OpCode, key: string, keyLen: number, payload: Uint8Array | undefined,
-    handler: (reply: Reply, error: TickstoreError | undefined, done: WriteDone[]) => void, durable?: boolean, deadline?: number): void {
+  private beginWrites(writes: KeyWrite[]): WriteDone[] {
     const done: WriteDone[] = [];
     try {
       for (const w of writes) done.push(this.beginWrite(w.op, w.key, w.value, w.deadline));
     } catch (err) {
-      const error = asStoreError(err, 'the engine refused the op');
-      for (const d of done) d(error);
-      throw error;
+      throw settleRefused(done, err);
     }
-    this.submitGuarded(done, op, key, keyLen, payload, (reply, error) => handler(reply, error, done), durable, deadline);
-  }
-
-  /**
-   * Submits an op whose bookkeeping (`done`: one write's, or a batch's) is already raised: if the
-   * submit throws, it is settled with the typed error, so no key stays marked in flight.
-   */
-  private submitGuarded(done: WriteDone | WriteDone[], op: OpCode, key: string, keyLen: number, payload: Uint8Array | undefined,
-    handler: ReplyHandler, durable?: boolean, deadline?: number): void {
-    try {
-      this.backend.submit(op, key, keyLen, payload, handler, durable, deadline);
-    } catch (err) {
-      const error = asStoreError(err, 'the engine refused the op');
-      if (Array.isArray(done)) for (const d of done) d(error); else done(error);
-      throw error;
-    }
+    return done;
   }
 
   /**
@@ -897,8 +982,21 @@ export class Store implements TickerHost {
   }
 }
 
-function readVersion(b: Uint8Array | undefined): number | undefined {
-  if (!b || b.length !== 8) return undefined;
-  const v = Number(new DataView(b.buffer, b.byteOffset, 8).getBigUint64(0, true));
-  return v > 0 ? v : undefined;
+/** How long a shared engine's value may stay cached: the bound on staleness if a change notice is lost unnoticed. */
+export const SHARED_CACHE_MAX_AGE_MS = 1000;
+/** Keys whose latest remote change is remembered for in-flight GETs (past it, all in-flight GETs skip caching). */
+const MAX_REMOTE_TRACKED = 65_536;
+const DELETE_OPTIONS = ['fence', 'durable'] as const;
+const EXPIRY_OPTIONS = ['ttlMs', 'expiresAt'] as const;
+
+/** A batch's options: `fence` and `durable`. */
+function checkBatchOptions(o: unknown): WriteFlags {
+  return checkWriteOptions(o, DELETE_OPTIONS);
+}
+
+/** The engine refused an op at submission (closed, dead): its raised bookkeeping settles as failed, and the typed error propagates. */
+function settleRefused(done: WriteDone | WriteDone[], err: unknown): TickstoreError {
+  const error = asStoreError(err, 'the engine refused the op');
+  if (Array.isArray(done)) for (const d of done) d(error); else done(error);
+  return error;
 }

@@ -1,6 +1,7 @@
 import { StoreClosedError, type TickstoreError } from './errors.js';
 import { optionalFunction, readOptions, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
 import type { Transaction, TransactionOptions } from './transaction.js';
+import type { Lease } from './lease.js';
 
 /** Which operation a {@link StoreResult} answers. */
 export type OpName = 'get' | 'put' | 'delete' | 'exists' | 'scan' | 'batch' | 'putIf' | 'tx' | 'flush';
@@ -60,9 +61,18 @@ export interface ScanOptions {
 }
 
 /** Options of a put: an expiry, and whether it must be fsync'd before its result whatever the flush policy. */
-export interface WriteOptions extends ExpiryOptions {
-  /** Fsync this write (and every write before it) before acknowledging it, even under the grouped policy (default false). */
+export interface WriteOptions extends ExpiryOptions, DeleteOptions {}
+
+/** Options of a delete and a batch (and, with {@link ExpiryOptions}, of a put: {@link WriteOptions}). */
+export interface DeleteOptions {
+  /** Make this write (and every write before it) durable before acknowledging it, even under the grouped flush policy (default false). */
   durable?: boolean;
+  /**
+   * Apply the write only while this lease (from {@link Store.lease}) is its
+   * scope's current one, checked atomically with the write; otherwise the
+   * result fails with {@link LeaseLostError} and nothing is written.
+   */
+  fence?: Lease;
 }
 
 /** Options of a GET ({@link Ticker.get}, {@link Store.get}). */
@@ -196,8 +206,8 @@ export class Ticker implements ResultSink {
    * @throws {@link InvalidKeyError} `key` is not a non-empty, well-formed string of at most {@link MAX_KEY_BYTES} UTF-8 bytes.
    * @throws {@link StoreClosedError} The ticker is disposed, or the store is closed.
    */
-  delete(key: string): number {
-    return this.issue('delete', key, undefined);
+  delete(key: string, options?: DeleteOptions): number {
+    return this.issue('delete', key, undefined, options);
   }
 
   /**
@@ -244,8 +254,8 @@ export class Ticker implements ResultSink {
    * ]);
    * ```
    */
-  batch(ops: BatchOp[]): number {
-    return this.issue('batch', '', ops);
+  batch(ops: BatchOp[], options?: DeleteOptions): number {
+    return this.issue('batch', '', ops, options);
   }
 
   /**

@@ -1,6 +1,7 @@
 import { giveCopy, keepCopy } from './bytes.js';
 import { InvalidArgumentError, describeValue } from './errors.js';
-import { checkBatchBytes, checkExpiry, checkKey, checkValue, opBytes, readOptions, type BatchOp, type ExpiryOptions } from './input.js';
+import { checkBatchBytes, checkExpiry, checkKey, checkValue, opBytes, readOptions, type ExpiryOptions } from './input.js';
+import type { WriteOp } from './backend.js';
 
 /** Most `retries` a transaction may ask for: 1,000,000 (default 16); enough to retry under any real contention, and a bound on a typo. */
 export const MAX_TX_RETRIES = 1_000_000;
@@ -51,7 +52,7 @@ export class TxRetry extends Error {
 export class Transaction {
   /** @internal key → version read (0: absent). */
   readonly reads = new Map<string, number>();
-  private readonly writes = new Map<string, BatchOp>();
+  private readonly writes = new Map<string, WriteOp>();
   /** The encoded size of `writes` (see MAX_BATCH_BYTES): checked as each write is staged, so an oversized commit fails at the call that made it so. */
   private bytes = 0;
 
@@ -103,7 +104,7 @@ export class Transaction {
   }
 
   /** Replaces the key's staged write, refusing it (nothing staged) if the commit would grow past MAX_BATCH_BYTES. */
-  private stage(op: BatchOp): void {
+  private stage(op: WriteOp): void {
     const old = this.writes.get(op.key);
     const bytes = this.bytes - (old ? opBytes(old) : 0) + opBytes(op);
     checkBatchBytes(bytes);
@@ -112,5 +113,5 @@ export class Transaction {
   }
 
   /** @internal */
-  get ops(): BatchOp[] { return [...this.writes.values()]; }
+  get ops(): WriteOp[] { return [...this.writes.values()]; }
 }

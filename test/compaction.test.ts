@@ -1,9 +1,9 @@
 import { expect } from 'chai';
 import { existsSync, readdirSync, readlinkSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { Compaction } from '../src/engine/compaction.js';
-import { nodeFileSystem } from '../src/engine/fs.js';
-import { ENTRY_HEADER_BYTES, FILE_HEADER_BYTES } from '../src/engine/record.js';
+import { Compaction } from '../src/engines/disk/thread/compaction.js';
+import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
+import { ENTRY_HEADER_BYTES, FILE_HEADER_BYTES } from '../src/engines/disk/thread/record.js';
 import { openStore } from '../src/index.js';
 import { FaultFs } from './faultFs.js';
 import { bytes, openEngine, runOps, text, tmpDir, waitFor, type EngineOp } from './helpers.js';

@@ -73,6 +73,7 @@ function readmeSnippets(): string {
     'declare const alice: bigint, bob: bigint, sword: number, aliceInv: string, bobInv: string;',
     'declare const expected: Uint8Array, next: Uint8Array, sessionKey: string, token: Uint8Array;',
     'declare const lockKey: string, owner: Uint8Array, inviteKey: string, invite: Uint8Array;',
+    'declare const redisUrl: string, publicHost: string, port: number;',
     'declare function text(b: Uint8Array | undefined): string;',
     'declare function encode(v: unknown): Uint8Array;',
     ...bodies.map((b, i) => `export async function snippet${i + 1}(): Promise<void> {\n${b}}\n`),
@@ -117,6 +118,8 @@ describe('the packed package in a fresh Colyseus app', function () {
         '@colyseus/core': corePatch,
         '@colyseus/schema': dev['@colyseus/schema'],
         '@colyseus/ws-transport': dev['@colyseus/ws-transport'],
+        // The README's multi-process snippets: tickstore/redis (ioredis is its optional peer) beside Colyseus' Redis packages.
+        ioredis: dev.ioredis, '@colyseus/redis-presence': dev['@colyseus/redis-presence'], '@colyseus/redis-driver': dev['@colyseus/redis-driver'],
       },
       devDependencies: {
         '@colyseus/sdk': dev['@colyseus/sdk'], '@colyseus/testing': dev['@colyseus/testing'], '@colyseus/tools': dev['@colyseus/tools'],
@@ -133,7 +136,7 @@ describe('the packed package in a fresh Colyseus app', function () {
     const strays = files.map((f) => f.path).filter((p) => !allowed.test(p));
     expect(strays, 'files that are not the build').to.deep.equal([]);
     const paths = new Set(files.map((f) => f.path));
-    for (const p of ['dist/esm/plugin.js', 'dist/cjs/plugin.js', 'dist/esm/src/engine/worker.js', 'dist/cjs/src/engine/worker.js',
+    for (const p of ['dist/esm/plugin.js', 'dist/cjs/plugin.js', 'dist/esm/src/engines/disk/thread/worker.js', 'dist/cjs/src/engines/disk/thread/worker.js',
       'dist/esm/plugin.d.ts', 'dist/cjs/plugin.d.ts', 'dist/esm/src/index.d.ts', 'dist/cjs/src/index.d.ts', 'LICENSE', 'README.md']) {
       expect(paths.has(p), p).to.equal(true);
     }

@@ -41,9 +41,10 @@ describe('API reference (typedoc)', function () {
     expect(result.code, result.output).to.equal(0);
   });
 
-  it('shows the modules tickstore and tickstore/plugin', () => {
+  it('shows the modules tickstore, tickstore/plugin and tickstore/redis', () => {
     expect(page('modules/tickstore.html')).to.include('tickstore');
     expect(page('modules/tickstore_plugin.html')).to.include('tickstore/plugin');
+    expect(page('modules/tickstore_redis.html')).to.include('redisBackend');
   });
 
   for (const path of [

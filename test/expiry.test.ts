@@ -1,30 +1,24 @@
 import { expect } from 'chai';
-import { openStore, type StoreChange } from '../src/index.js';
+import { openStore } from '../src/index.js';
 import { BACKENDS, bytes, sleep, tmpDir, waitFor } from './helpers.js';
 
+// The expire change a watcher hears is in test/conformance/suite.ts; here the engine's sweep figures.
 for (const backend of BACKENDS) {
   describe(`[${backend} backend] expiry sweep`, () => {
-    it('expired keys leave the key counts and the live bytes, and their watchers hear "expire"', async () => {
+    it('expired keys leave the key counts and the live bytes', async () => {
       const store = await openStore({ dir: tmpDir(), backend });
-      const changes: StoreChange[] = [];
-      const t = store.ticker();
-      t.watch({ prefix: 'buff:' }, (c) => changes.push(c));
       for (let i = 0; i < 50; i++) await store.put(`buff:${i}`, bytes('x'.repeat(100)), { ttlMs: 100 });
       for (let i = 0; i < 10; i++) await store.put(`keep:${i}`, bytes('y'));
       await store.put('buff:renewed', bytes('short'), { ttlMs: 100 });
       await store.put('buff:renewed', bytes('forever'));
       const before = store.metrics();
       expect(before.writeCount).to.equal(61);
-      await waitFor(() => { t.tick(); return store.metrics().expiredKeys === 50; }, 'the sweep', 5000);
+      await waitFor(() => store.metrics().expiredKeys === 50, 'the sweep', 5000);
       await sleep(20);
-      t.tick();
       const after = store.metrics();
       expect(after.writeCount, 'write store count').to.equal(11);
       expect(after.readCount, 'replica count').to.equal(11);
       expect(after.writeLogDeadBytes, 'expired entries are dead bytes').to.be.greaterThan(before.writeLogDeadBytes + 50 * 100);
-      const expired = changes.filter((c) => c.op === 'expire');
-      expect(expired.map((c) => c.key).sort()).to.deep.equal([...Array(50)].map((_, i) => `buff:${i}`).sort());
-      expect(expired.every((c) => c.value === undefined)).to.equal(true);
       expect(await store.get('buff:renewed'), 'a key rewritten without a deadline is not swept').to.deep.equal(bytes('forever'));
       await store.close();
     });

@@ -1,6 +1,6 @@
 import { DEFAULTS, engineConfig, type Tunables } from '../src/config.js';
-import { nodeFileSystem, type FileSystem } from '../src/engine/fs.js';
-import { WorkerBackend } from '../src/engine/workerBackend.js';
+import { nodeFileSystem, type FileSystem } from '../src/engines/disk/thread/fs.js';
+import { WorkerBackend } from '../src/engines/disk/backend.js';
 import { Store } from '../src/store.js';
 
 type Call = keyof FileSystem;

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { statSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeFileSystem } from '../src/engine/fs.js';
+import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
 import { bytes, openEngine, runOps, text, tmpDir } from './helpers.js';
 import { FaultFs } from './faultFs.js';
 import { SimFs } from './durability/simFs.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeFileSystem } from '../src/engine/fs.js';
+import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
 import { CorruptionError } from '../src/errors.js';
 import { bytes, openEngine, runOps, text, tmpDir } from './helpers.js';
 

@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DiskEngine } from '../src/engine/diskEngine.js';
+import { DiskEngine } from '../src/engines/disk/thread/diskEngine.js';
 import { InvalidConfigError, StoreIOError, openStore } from '../src/index.js';
 import { FaultFs, faultStore } from './faultFs.js';
 import { BACKENDS, bytes, engineCfg, runOps, sleep, text, tmpDir, waitFor, type EngineOp } from './helpers.js';

@@ -1,7 +1,6 @@
 import { expect } from 'chai';
-import { DiskEngine } from '../src/engine/diskEngine.js';
-import { Op, OpWriter, ReplyReader, ReplyWriter, readOps } from '../src/engine/wire.js';
-import { encodeCondition } from '../src/input.js';
+import { DiskEngine } from '../src/engines/disk/thread/diskEngine.js';
+import { Op, OpWriter, ReplyReader, ReplyWriter, encodeCondition, readOps } from '../src/engines/disk/wire.js';
 import { FaultFs, faultStore } from './faultFs.js';
 import { bytes, engineCfg, runOps, text, tmpDir, waitFor } from './helpers.js';
 import { SimFs } from './durability/simFs.js';
@@ -81,7 +80,7 @@ describe('review regressions: grouped flushing and format 2', () => {
     const e = DiskEngine.open(fs, DIR, engineCfg(GROUPED));
     runOps(e, [['put', 'lock', bytes('owner-A')]]);
     const w = new OpWriter();
-    w.push(Op.CondPut, 'lock', 4, encodeCondition({ absent: true }, bytes('owner-B')), true);
+    w.push(Op.CondPut, 'lock', encodeCondition({ absent: true }, bytes('owner-B')), true);
     const out = new ReplyWriter();
     e.execute(readOps(w.take()), out);
     const rep = new ReplyReader(out.take()).next();

@@ -139,13 +139,13 @@ describe('hardening: the public API under bad input (issue 11)', () => {
       expect(staged, 'the put that crossed the bound threw').to.equal(7);
       expect(await store.exists('t0'), 'nothing of it was written').to.equal(false);
       // A throw anywhere in the submit path settles the key's in-flight count.
-      const backend = (store as unknown as { backend: { submit: (...a: unknown[]) => void } }).backend;
-      const submit = backend.submit;
-      backend.submit = () => { throw new RangeError('injected submit failure'); };
+      const backend = (store as unknown as { backend: { put: (...a: unknown[]) => void } }).backend;
+      const put = backend.put;
+      backend.put = () => { throw new RangeError('injected submit failure'); };
       try {
         const e = await failure(() => store.put('k0', bytes('x')));
         expect(e, String(e)).to.be.instanceOf(TickstoreError);
-      } finally { backend.submit = submit; }
+      } finally { backend.put = put; }
       await store.get('k0');
       ticker.get('k0');
       const [again] = await tickFor(ticker, 1);

@@ -2,12 +2,12 @@ import { expect } from 'chai';
 import { readFileSync, readdirSync, truncateSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptionError, openStore } from '../src/index.js';
-import { nodeFileSystem } from '../src/engine/fs.js';
+import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
 import { StoreIOError } from '../src/errors.js';
 import { bytes, openEngine, runOps, text, tmpDir } from './helpers.js';
 import { FaultFs } from './faultFs.js';
-import { MemFileSystem } from '../src/engine/memFs.js';
-import type { DiskEngine } from '../src/engine/diskEngine.js';
+import { MemFileSystem } from '../src/engines/memory/memFs.js';
+import type { DiskEngine } from '../src/engines/disk/thread/diskEngine.js';
 
 const grouped = { flushPolicy: { mode: 'grouped', intervalMs: 1000 } } as const;
 

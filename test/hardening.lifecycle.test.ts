@@ -4,8 +4,8 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join, relative } from 'node:path';
 import { CorruptionError, StoreIOError, StoreLockedError, createRegistry, openStore, type Store } from '../src/index.js';
-import { dropMemoryDir } from '../src/engine/memFs.js';
-import type { WorkerBackend } from '../src/engine/workerBackend.js';
+import { dropMemoryDir } from '../src/engines/memory/memFs.js';
+import type { WorkerBackend } from '../src/engines/disk/backend.js';
 import { bytes, text, tmpDir } from './helpers.js';
 
 async function waitUntil(cond: () => boolean, ms = 5000): Promise<void> {

@@ -2,11 +2,11 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { DEFAULTS, engineConfig, type EngineConfig, type Tunables } from '../src/config.js';
-import { DiskEngine } from '../src/engine/diskEngine.js';
-import type { FileSystem } from '../src/engine/fs.js';
-import { Op, OpWriter, ReplyReader, ReplyWriter, readOps, type Reply } from '../src/engine/wire.js';
+import { DiskEngine } from '../src/engines/disk/thread/diskEngine.js';
+import type { FileSystem } from '../src/engines/disk/thread/fs.js';
+import { Op, OpWriter, ReplyReader, ReplyWriter, encodeBatch, encodeTx, readOps, type Reply } from '../src/engines/disk/wire.js';
 import type { Ticker, StoreResult } from '../src/index.js';
-import { encodeBatch, encodeTx, type BatchOp } from '../src/input.js';
+import type { WriteOp as BatchOp } from '../src/backend.js';
 
 const made: string[] = [];
 
@@ -60,12 +60,12 @@ export type EngineOp =
 export function runOps(engine: DiskEngine, ops: EngineOp[]): (Reply & { error?: string; errorCode?: string })[] {
   const w = new OpWriter();
   for (const o of ops) {
-    if (o[0] === 'batch') { w.push(Op.Batch, '', 0, encodeBatch(o[1])); continue; }
-    if (o[0] === 'flush') { w.push(Op.Flush, '', 0); continue; }
-    if (o[0] === 'tx') { w.push(Op.TxCommit, '', 0, encodeTx(o[1], o[2])); continue; }
-    if (o[0] === 'put') { w.push(Op.Put, o[1], Buffer.byteLength(o[1]), o[2], o[3]?.durable, o[3]?.deadline); continue; }
+    if (o[0] === 'batch') { w.push(Op.Batch, '', encodeBatch(o[1])); continue; }
+    if (o[0] === 'flush') { w.push(Op.Flush, ''); continue; }
+    if (o[0] === 'tx') { w.push(Op.TxCommit, '', encodeTx(o[1], o[2])); continue; }
+    if (o[0] === 'put') { w.push(Op.Put, o[1], o[2], o[3]?.durable, o[3]?.deadline); continue; }
     const code = o[0] === 'get' ? Op.Get : o[0] === 'exists' ? Op.Exists : Op.Delete;
-    w.push(code, o[1], Buffer.byteLength(o[1]));
+    w.push(code, o[1]);
   }
   const out = new ReplyWriter();
   const errors = engine.execute(readOps(w.take()), out);

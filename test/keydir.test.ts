@@ -1,6 +1,6 @@
 import { expect } from 'chai';
-import { KeyTable, Keydir, locate, type KeyLocation } from '../src/engine/keydir.js';
-import { EntryType, entrySize } from '../src/engine/record.js';
+import { KeyTable, Keydir, locate, type KeyLocation } from '../src/engines/disk/thread/keydir.js';
+import { EntryType, entrySize } from '../src/engines/disk/thread/record.js';
 
 /** A small deterministic PRNG. */
 function rng(seed: number): (n: number) => number {

@@ -4,8 +4,8 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { StoreLockedError } from '../src/errors.js';
-import { DirLock } from '../src/engine/lock.js';
-import { MemFileSystem } from '../src/engine/memFs.js';
+import { DirLock } from '../src/engines/disk/thread/lock.js';
+import { MemFileSystem } from '../src/engines/memory/memFs.js';
 import { FaultFs } from './faultFs.js';
 import { tmpDir } from './helpers.js';
 

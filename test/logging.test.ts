@@ -4,7 +4,7 @@ import { appendFileSync, readFileSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import { format } from 'node:util';
 import type { Debugger } from 'debug';
-import { FILE_HEADER_BYTES, entrySize } from '../src/engine/record.js';
+import { FILE_HEADER_BYTES, entrySize } from '../src/engines/disk/thread/record.js';
 import { openStore, type StoreMetrics } from '../src/index.js';
 import { engineLog, storeLog } from '../src/log.js';
 import { FaultFs } from './faultFs.js';

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { appendFileSync, copyFileSync, readFileSync, statSync, truncateSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { CorruptionError, openStore } from '../src/index.js';
-import { ENTRY_HEADER_BYTES, FILE_HEADER_BYTES } from '../src/engine/record.js';
+import { ENTRY_HEADER_BYTES, FILE_HEADER_BYTES } from '../src/engines/disk/thread/record.js';
 import { bytes, text, tmpDir } from './helpers.js';
 
 /** A deterministic workload: puts, overwrites, deletes, empty values. Returns the expected state. */

@@ -1,10 +1,10 @@
 import { expect } from 'chai';
 import { readFileSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { nodeFileSystem } from '../src/engine/fs.js';
-import { LogFile } from '../src/engine/logFile.js';
-import { ENTRY_HEADER_BYTES, EntryType, FILE_HEADER_BYTES, LogKind, entrySize, writeEntry } from '../src/engine/record.js';
-import { LogScrub } from '../src/engine/scrub.js';
+import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
+import { LogFile } from '../src/engines/disk/thread/logFile.js';
+import { ENTRY_HEADER_BYTES, EntryType, FILE_HEADER_BYTES, LogKind, entrySize, writeEntry } from '../src/engines/disk/thread/record.js';
+import { LogScrub } from '../src/engines/disk/thread/scrub.js';
 import { openStore } from '../src/index.js';
 import { tmpDir, waitFor } from './helpers.js';
 

@@ -3,7 +3,9 @@
  * saved on leave) and a world room (a counter shared by every world room,
  * with change notifications delivered on each room's tick).
  */
+import type { AddressInfo } from 'node:net';
 import { Room, definePlugins, type Client } from '@colyseus/core';
+import type { WebSocketTransport } from '@colyseus/ws-transport';
 import { schema, t, type SchemaType } from '@colyseus/schema';
 import { StorePlugin, schemaCodec, msgpackCodec, type RecordSpec } from '../../plugin.js';
 
@@ -36,6 +38,13 @@ export function authenticate(options: { token?: unknown } | undefined): { userId
 export const log = (msg: string): void => {
   if (process.env.TICKSTORE_QUIET !== '1') console.log(`[${new Date().toISOString()}] ${msg}`);
 };
+
+/** Where a listening transport really is: `ws://host:port (bound to address port port)`, for the startup log. */
+export function listeningOn(transport: WebSocketTransport, port: number): string {
+  const bound = transport.server?.address() as AddressInfo | null;
+  const shown = bound ? (bound.address === '::' || bound.address === '0.0.0.0' ? 'localhost' : bound.address) : 'localhost';
+  return bound ? `ws://${shown.includes(':') ? `[${shown}]` : shown}:${bound.port} (bound to ${bound.address} port ${bound.port})` : `port ${port}`;
+}
 
 export class InventoryRoom extends Room<{ state: InventoryState }> {
   override plugins = definePlugins([new StorePlugin()]);

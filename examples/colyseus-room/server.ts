@@ -4,11 +4,10 @@
  * it); the port is 2567 (PORT; 0 picks a free one) on every interface
  * (HOST to bind one). `DEBUG=tickstore:*` shows the store's own log.
  */
-import type { AddressInfo } from 'node:net';
 import { Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { attachStore, processStore } from '../../plugin.js';
-import { InventoryRoom, WorldRoom, log } from './rooms.js';
+import { InventoryRoom, WorldRoom, listeningOn, log } from './rooms.js';
 
 const port = Number(process.env.PORT ?? 2567);
 const host = process.env.HOST || undefined;
@@ -25,7 +24,4 @@ server.onShutdown(() => log('rooms disposed and saved; closing the store'));
 await server.listen(port, host);
 
 log(`store open in ${dir}: ${processStore().metrics().writeCount} keys`);
-const bound = transport.server?.address() as AddressInfo | null;
-const shown = bound ? (bound.address === '::' || bound.address === '0.0.0.0' ? 'localhost' : bound.address) : 'localhost';
-const where = bound ? `ws://${shown.includes(':') ? `[${shown}]` : shown}:${bound.port} (bound to ${bound.address} port ${bound.port})` : `port ${port}`;
-log(`listening on ${where}; rooms: inventory, world`);
+log(`listening on ${listeningOn(transport, port)}; rooms: inventory, world`);

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { CorruptionError } from '../../src/errors.js';
-import { DiskEngine } from '../../src/engine/diskEngine.js';
-import { FILE_HEADER_BYTES } from '../../src/engine/record.js';
+import { DiskEngine } from '../../src/engines/disk/thread/diskEngine.js';
+import { FILE_HEADER_BYTES } from '../../src/engines/disk/thread/record.js';
 import { engineCfg, runOps, text, type EngineOp } from '../helpers.js';
 import { SimFs } from './simFs.js';
 import { DIR, KEYS, makeWorkload, rng, runWorkload, stepWrites, type Step } from './workload.js';

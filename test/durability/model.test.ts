@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import fc from 'fast-check';
 import { openStore, type Store, type SyncMode, type WritePolicy } from '../../src/index.js';
-import { compareKeys } from '../../src/engine/scan.js';
+import { compareKeys } from '../../src/keys.js';
 import { bytes, text, tickFor, tmpDir, waitFor } from '../helpers.js';
 
 /**

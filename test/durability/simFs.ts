@@ -1,5 +1,5 @@
 import { basename, dirname } from 'node:path';
-import type { FileSystem } from '../../src/engine/fs.js';
+import type { FileSystem } from '../../src/engines/disk/thread/fs.js';
 
 /** Thrown by SimFs at the call chosen for a power cut; the engine never sees past it. */
 export class PowerCut extends Error {

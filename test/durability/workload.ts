@@ -1,5 +1,5 @@
 import { expect } from 'chai';
-import { DiskEngine } from '../../src/engine/diskEngine.js';
+import { DiskEngine } from '../../src/engines/disk/thread/diskEngine.js';
 import { bytes, engineCfg, runOps, text, type EngineOp } from '../helpers.js';
 import { PowerCut, type SimFs } from './simFs.js';
 
