@@ -53,6 +53,20 @@ const lastJson = (out: string): Record<string, unknown> => {
   return JSON.parse(line) as Record<string, unknown>;
 };
 
+/** The snippets' import lines as one program's: the names each snippet takes from a module, once per module. */
+function mergeImports(lines: readonly string[]): string[] {
+  const named = new Map<string, Set<string>>();
+  const other = new Set<string>();
+  for (const line of lines) {
+    const m = /^import \{([^}]*)\} from '([^']+)';/.exec(line);
+    if (!m) { other.add(line.replace(/\s*\/\/.*$/, '')); continue; }
+    const names = named.get(m[2]!) ?? new Set<string>();
+    for (const n of m[1]!.split(',')) if (n.trim()) names.add(n.trim());
+    named.set(m[2]!, names);
+  }
+  return [...other, ...[...named].map(([mod, names]) => `import { ${[...names].join(', ')} } from '${mod}';`)];
+}
+
 /** Every TypeScript block of README.md that is not taken from the example, each in a function of its own. */
 function readmeSnippets(): string {
   const readme = readFileSync(join(repo, 'README.md'), 'utf8');
@@ -65,7 +79,7 @@ function readmeSnippets(): string {
     bodies.push(lines.filter((l) => !l.startsWith('import ')).join('\n'));
   }
   return [
-    ...imports,
+    ...mergeImports(imports),
     "import type { Store, Ticker } from 'tickstore';",
     "import { InventoryRoom } from './rooms.js';",
     '// The names the snippets take as given.',
