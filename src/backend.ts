@@ -98,7 +98,7 @@ export type ReplyHandler = (reply: BackendReply, error: TickstoreError | undefin
  * back (announced again then).
  */
 export type RemoteChange =
-  | { resync?: undefined; key: string; op: 'put' | 'delete' | 'expire'; version: number }
+  | { resync?: undefined; key: string; op: 'put' | 'delete' | 'expire'; version: number; /** A put's value, when the notice carried it (small values). */ value?: Uint8Array }
   | { resync: true; connected: boolean };
 
 /** Where a background check of stored bytes stands (the disk engine's write-log scrub; other engines stay `idle`). */

@@ -176,7 +176,8 @@ export class Store implements TickerHost, LeaseHost {
   /**
    * Another process committed a change (shared engines): the key's cached
    * value goes, a read already in flight for it must not cache what it
-   * brings back, and its watchers hear of it, with the value read anew.
+   * brings back, and its watchers hear of it, with the value the notice
+   * carried (small values) or one read anew.
    * `resync`: changes may have been missed (the subscription dropped):
    * everything cached goes, and the memcache is bypassed until it is back.
    */
@@ -197,6 +198,7 @@ export class Store implements TickerHost, LeaseHost {
     const watchers = this.watchersOf(key);
     if (!watchers) return;
     if (change.op !== 'put') { this.notifyWatchers(watchers, { key, op: change.op, value: undefined }); return; }
+    if (change.value) { this.notifyWatchers(watchers, { key, op: 'put', value: change.value }); return; }
     this.backend.get(key, (reply, error) => {
       // Gone again (or unreadable) by now: a later notice (or none, if this one was superseded) tells the rest.
       if (error || !reply.found || this.closed) return;

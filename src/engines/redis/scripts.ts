@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Cluster, Redis } from 'ioredis';
+import { NOTICE_VALUE_MAX } from './subscriber.js';
 
 /*
  * Every write path is one Lua script: Redis runs a script atomically, so a
@@ -63,7 +64,7 @@ end
 for i = 1, h do redis.call('ZADD', reg, 'NX', 0, ARGV[4 + i]) end
 local m = tonumber(ARGV[a]); a = a + 1
 local res = {1}
-local msg = {'1 ', origin}
+local msg = {'2 ', origin}
 local changed = false
 for i = 1, m do
   local dk, ck, ik = KEYS[k], KEYS[k + 1], KEYS[k + 2]
@@ -77,6 +78,7 @@ for i = 1, m do
     redis.call('ZADD', ik, 0, key)
     res[#res + 1] = ver
     msg[#msg + 1] = string.format(' p %d %d ', ver, #key) .. key
+    if #val <= ${NOTICE_VALUE_MAX} then msg[#msg + 1] = string.format(' %d ', #val) .. val else msg[#msg + 1] = ' -' end
     changed = true
   else
     redis.call('ZREM', ik, key)

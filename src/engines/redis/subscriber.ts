@@ -6,20 +6,27 @@ import { describeError, storeLog } from '../../log.js';
  * Coherence: every committed write script PUBLISHes one message (atomically
  * with the write) on `{prefix}:c`:
  *
- *     '1' ' ' origin ( ' ' op ' ' version ' ' keyByteLength ' ' key )+
+ *     '2' ' ' origin ( ' ' op ' ' version ' ' keyByteLength ' ' key [ ' ' value ] )+
+ *     value = valueByteLength ' ' bytes | '-'      (put only)
  *
  * op is `p` (put), `d` (delete) or `e` (expired: published by the process
  * that wrote the deadline, after Redis dropped the key; version 0); numbers are ASCII decimal; the key's
- * length is in UTF-8 bytes, so any key (spaces included) parses. A dedicated
+ * length is in UTF-8 bytes, so any key (spaces included) parses. A put
+ * carries the value it wrote when that is at most NOTICE_VALUE_MAX bytes
+ * (`-` otherwise): a watcher then hears it without a read. A dedicated
  * connection listens and turns other origins' messages into RemoteChanges.
  * Pub/sub is at-most-once: whenever the connection drops, a `resync` says
  * changes may have been missed (`connected: false` at the drop, `connected:
- * true` once subscribed again).
+ * true` once subscribed again). A message this build cannot read (another
+ * format version, or damaged) may be a change it missed: a resync too.
  */
+
+/** The largest value a put's notice carries (bigger ones are read by the watcher). */
+export const NOTICE_VALUE_MAX = 4096;
 
 const SPACE = 0x20;
 
-/** One message's origin and changes; undefined for a message this format does not know (skipped, not fatal). */
+/** One message's origin and changes; undefined for a message this format does not know. */
 export function decodeMessage(msg: Buffer): { origin: string; changes: RemoteChange[] } | undefined {
   let at = 0;
   const word = (): string | undefined => {
@@ -30,7 +37,7 @@ export function decodeMessage(msg: Buffer): { origin: string; changes: RemoteCha
     at = stop + 1;
     return w;
   };
-  if (word() !== '1') return undefined;
+  if (word() !== '2') return undefined;
   const origin = word();
   if (origin === undefined) return undefined;
   const changes: RemoteChange[] = [];
@@ -38,16 +45,24 @@ export function decodeMessage(msg: Buffer): { origin: string; changes: RemoteCha
     const op = word();
     const version = Number(word());
     const len = Number(word());
-    if ((op !== 'p' && op !== 'd' && op !== 'e') || !Number.isSafeInteger(version) || !Number.isSafeInteger(len) || at + len > msg.length) return undefined;
-    changes.push({ key: msg.toString('utf8', at, at + len), op: op === 'p' ? 'put' : op === 'd' ? 'delete' : 'expire', version });
+    if ((op !== 'p' && op !== 'd' && op !== 'e') || !Number.isSafeInteger(version) || !Number.isSafeInteger(len) || len < 0 || at + len > msg.length) return undefined;
+    const key = msg.toString('utf8', at, at + len);
     at += len + 1;
+    if (op !== 'p') { changes.push({ key, op: op === 'd' ? 'delete' : 'expire', version }); continue; }
+    const vlen = word();
+    if (vlen === '-') { changes.push({ key, op: 'put', version }); continue; }
+    const n = Number(vlen);
+    if (vlen === undefined || !Number.isSafeInteger(n) || n < 0 || n > NOTICE_VALUE_MAX || at + n > msg.length) return undefined;
+    // A copy: the message's buffer is the client's, and the value outlives this call.
+    changes.push({ key, op: 'put', version, value: new Uint8Array(msg.subarray(at, at + n)) });
+    at += n + 1;
   }
   return { origin, changes };
 }
 
 /** The notice that `keys` expired (see the format above). */
 export function encodeExpired(origin: string, keys: readonly string[]): Buffer {
-  let text = `1 ${origin}`;
+  let text = `2 ${origin}`;
   for (const k of keys) text += ` e 0 ${Buffer.byteLength(k, 'utf8')} ${k}`;
   return Buffer.from(text, 'utf8');
 }
@@ -106,7 +121,8 @@ export class Subscriber {
   private onMessage(ch: Buffer, msg: Buffer): void {
     if (this.closed || !this.handler || ch.toString('latin1') !== this.channel) return;
     const m = decodeMessage(msg);
-    if (!m || m.origin === this.origin) return;
+    if (!m) { storeLog('redis subscriber: a coherence message of an unknown format; resyncing'); this.resync(true); return; }
+    if (m.origin === this.origin) return;
     for (const c of m.changes) this.handler(c);
   }
 
