@@ -36,6 +36,8 @@ import type { ContenderEvent, WriteRecord } from './fixtures/leaseContender.js';
 
 const FIXTURE = new URL('./fixtures/leaseContender.ts', import.meta.url).pathname;
 const TTL_MS = 1200;
+/** Each process's own scope (uncontended: a freeze leaves it lapsed, not taken over) is OWN_BASE + its number. */
+const OWN_BASE = 1000;
 const REACQUIRE_BOUND_MS = TTL_MS + 1000;
 const RUN_MS = Number(process.env.TICKSTORE_LEASE_SOAK_MS ?? 20_000);
 
@@ -82,6 +84,7 @@ interface Worker {
   w: string;
   proc: ChildProcessWithoutNullStreams;
   pid: number;
+  own: number;
   ready: boolean;
   frozen: boolean;
   killed: boolean;
@@ -103,11 +106,12 @@ async function runContention(server: RedisServer, o: RunOptions): Promise<RunRes
 
   const launch = (): Worker => {
     const w = `w${++spawned}`;
-    const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE, server.url, o.prefix, w, String(o.scopes), String(TTL_MS), o.mode], { stdio: 'pipe' });
+    const own = OWN_BASE + spawned;
+    const proc = spawn(process.execPath, ['--import', 'tsx', FIXTURE, server.url, o.prefix, w, String(o.scopes), String(TTL_MS), o.mode, String(own)], { stdio: 'pipe' });
     children.add(proc);
     const exited = new Promise<void>((resolve) => proc.once('exit', () => { children.delete(proc); resolve(); }));
     const worker: Worker = {
-      w, proc, pid: proc.pid ?? -1, ready: false, frozen: false, killed: false, held: new Map(), exited, stderr: '',
+      w, proc, pid: proc.pid ?? -1, own, ready: false, frozen: false, killed: false, held: new Map(), exited, stderr: '',
       closed: Promise.resolve(),
     };
     const lines = createInterface({ input: proc.stdout });
@@ -145,7 +149,8 @@ async function runContention(server: RedisServer, o: RunOptions): Promise<RunRes
     while (o.kills || o.freezes) {
       await sleep(Math.max(0, next - Date.now()));
       if (Date.now() >= chaosEnd) break;
-      const candidates = workers.filter((x) => x.ready && !x.frozen && !x.killed && x.held.size > 0);
+      // A holder of contended scopes (whose re-acquisition by others is measured).
+      const candidates = workers.filter((x) => x.ready && !x.frozen && !x.killed && [...x.held.keys()].some((s) => s <= o.scopes));
       if (candidates.length === 0) { next = Date.now() + 100; continue; }
       const victim = candidates[Math.floor(Math.random() * candidates.length)]!;
       if (kind === 'kill') {
@@ -180,7 +185,8 @@ async function runContention(server: RedisServer, o: RunOptions): Promise<RunRes
     }));
     await Promise.all(workers.map((x) => x.closed));
     for (const x of workers) if (!x.killed && !events.some((e) => e.w === x.w && e.ev === 'done')) problems.push(`${x.w} never reported done`);
-    const read = await readBack(server.url, o.prefix, o.scopes);
+    const scopeIds = [...Array.from({ length: o.scopes }, (_, i) => i + 1), ...workers.map((x) => x.own)];
+    const read = await readBack(server.url, o.prefix, scopeIds);
     return { options: o, events, episodes, spawned, problems, ...read };
   } finally {
     // Even on failure: resume and kill every contender still there, and wait for it.
@@ -192,7 +198,7 @@ async function runContention(server: RedisServer, o: RunOptions): Promise<RunRes
 }
 
 /** Every record of the run, read raw from Redis (data hash: `v` the value, `n` the version). */
-async function readBack(url: string, prefix: string, scopes: number): Promise<Pick<RunResult, 'records' | 'last' | 'stray'>> {
+async function readBack(url: string, prefix: string, scopes: readonly number[]): Promise<Pick<RunResult, 'records' | 'last' | 'stray'>> {
   const redis = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
   await redis.connect();
   const L = new Layout(prefix);
@@ -200,7 +206,7 @@ async function readBack(url: string, prefix: string, scopes: number): Promise<Pi
   const last = new Map<number, Applied>();
   const stray: string[] = [];
   try {
-    for (let scope = 1; scope <= scopes; scope++) {
+    for (const scope of scopes) {
       const tag = tagOf(keyPrefix(1, scope));
       const head = L.data(tag, '');
       const names: string[] = [];
@@ -238,8 +244,10 @@ interface Verdict {
   rounds: number;
   acked: number;
   refusals: number;
-  /** Refused writes a frozen process issued after it resumed, with a lease it held when frozen. */
-  resumedRefusals: number;
+  /** Refused writes a frozen process issued after it resumed, with a lease it held when frozen: the scope taken over by then… */
+  resumedTakenOver: number;
+  /** …or the lease lapsed and nobody had taken it (its own scope). */
+  resumedLapsed: number;
   /** Scopes held at a kill or freeze, each with the delay to its re-acquisition by another process. */
   delays: number[];
   /** Held at a kill or freeze but already taken over before it (the holder had lapsed unawares): not a death's scope. */
@@ -315,8 +323,34 @@ function verify(run: RunResult): Verdict {
   }
   for (const s of run.stray) fail('stray', `a data key that is no record: ${s}`);
 
+  // Leases are exclusive: a token is granted only once its predecessor was released or had lapsed. Sound
+  // bounds: an acquire or renew reply (its exp exact, by Redis' clock) arrived before the next token was asked
+  // for, and that token was granted (its reply arrived) before that exp, with no release asked for before it.
+  const killed = new Set(episodes.filter((e) => e.kind === 'kill').map((e) => e.w));
+  const facts = new Map<string, { at: number; exp: number }[]>();
+  const releaseAsked = new Map<string, number>();
+  for (const e of events) {
+    const id = `${'scope' in e ? e.scope : ''}/${'token' in e ? e.token : ''}`;
+    if (e.ev === 'acquired' || e.ev === 'renewed') facts.set(id, [...(facts.get(id) ?? []), { at: e.at, exp: e.exp }]);
+    else if (e.ev === 'released') releaseAsked.set(id, e.asked);
+  }
+  for (const [scope, acq] of acqByScope) {
+    for (let i = 1; i < acq.length; i++) {
+      const a = acq[i - 1]!;
+      const b = acq[i]!;
+      // A killed holder may have had a release on its way that it never reported.
+      if (b.token !== a.token + 1 || killed.has(a.w)) continue;
+      const id = `${scope}/${a.token}`;
+      const rel = releaseAsked.get(id);
+      if (rel !== undefined && rel <= b.at) continue;
+      const alive = (facts.get(id) ?? []).find((f) => f.at <= b.asked && b.at < f.exp);
+      if (alive) fail('exclusive', `scope ${scope} token ${b.token} granted to ${b.w} at ${b.at}, while token ${a.token} of ${a.w} was held until ${alive.exp}`);
+    }
+  }
+
   // A frozen process, resumed: every write it issues with a lease it held when frozen is refused, and none is applied.
-  let resumedRefusals = 0;
+  let resumedTakenOver = 0;
+  let resumedLapsed = 0;
   const frozenWorkers = new Set<string>();
   for (const ep of episodes) {
     if (ep.kind !== 'freeze') continue;
@@ -327,7 +361,10 @@ function verify(run: RunResult): Verdict {
     const heldToken = (scope: number, token: number): boolean => held.get(scope) === token;
     for (const e of writes) {
       if (e.w !== ep.w || e.issuedAt < ep.contAt || !heldToken(e.scope, e.token)) continue;
-      if (e.outcome === 'refused') resumedRefusals++;
+      if (e.outcome === 'refused') {
+        const takenOver = (acqByScope.get(e.scope) ?? []).some((a) => a.token > e.token && a.at <= e.issuedAt);
+        if (takenOver) resumedTakenOver++; else resumedLapsed++;
+      }
       else fail('resumed', `${ep.w}, frozen ${ep.at}..${ep.contAt}, wrote after resuming with its old lease: scope ${e.scope} token ${e.token} seq ${e.seq} → ${e.outcome}`);
     }
     for (const r of records) {
@@ -365,6 +402,7 @@ function verify(run: RunResult): Verdict {
   for (const ep of episodes) {
     const held = heldAt(events, ep.w, ep.kind === 'freeze' ? ep.at : Infinity);
     for (const [scope, token] of held) {
+      if (scope > run.options.scopes) continue; // its own scope: nobody else takes it
       const acq = acqByScope.get(scope) ?? [];
       const next = acq.find((a) => a.token > token && a.w !== ep.w);
       if (!next) { fail('reacquire', `scope ${scope} (token ${token}) of ${ep.kind === 'kill' ? 'killed' : 'frozen'} ${ep.w} was never re-acquired`); continue; }
@@ -378,7 +416,7 @@ function verify(run: RunResult): Verdict {
     }
   }
 
-  return { violations, rounds: acquisitions.length, acked, refusals, resumedRefusals, delays, lapsedBefore, unmeasured, lapsedUnderLoad, errors };
+  return { violations, rounds: acquisitions.length, acked, refusals, resumedTakenOver, resumedLapsed, delays, lapsedBefore, unmeasured, lapsedUnderLoad, errors };
 }
 
 function summary(run: RunResult, v: Verdict): string {
@@ -390,7 +428,7 @@ function summary(run: RunResult, v: Verdict): string {
   const p50 = d[Math.floor(d.length / 2)] ?? NaN;
   return `lease contention (${o.mode}): ${o.workers} processes × ${o.scopes} scopes, ttl ${TTL_MS} ms, ${(o.runMs / 1000).toFixed(0)} s: `
     + `${v.rounds} rounds (acquisitions), ${kills} kills, ${freezes} freezes, `
-    + `${v.refusals} refusals (LeaseLostError on fenced writes; ${v.resumedRefusals} after a resume), `
+    + `${v.refusals} refusals (LeaseLostError on fenced writes; after a resume ${v.resumedTakenOver} taken over + ${v.resumedLapsed} lapsed), `
     + `re-acquire after a death max ${max} ms / p50 ${p50} ms over ${d.length} scopes (bound ttl + 1000 = ${REACQUIRE_BOUND_MS} ms)`
     + `${v.unmeasured ? `, ${v.unmeasured} unmeasured` : ''}${v.lapsedBefore ? `, ${v.lapsedBefore} lapsed before` : ''}, `
     + `${run.records.length} writes applied (${v.acked} acked, every one present), ${v.violations.length} violations, `
@@ -418,7 +456,8 @@ describe('Redis engine: leases under contention, SIGKILL and SIGSTOP (multi-proc
     const freezes = run.episodes.filter((e) => e.kind === 'freeze').length;
     expect(kills, 'holders killed').to.be.at.least(2);
     expect(freezes, 'holders frozen').to.be.at.least(2);
-    expect(v.resumedRefusals, 'fenced writes refused after a resume').to.be.greaterThan(0);
+    expect(v.resumedTakenOver, 'fenced writes refused after a resume, the scope taken over').to.be.greaterThan(0);
+    expect(v.resumedLapsed, 'fenced writes refused after a resume, the lease lapsed and free').to.be.greaterThan(0);
     expect(v.delays.length, 're-acquisitions measured').to.be.at.least(kills + freezes);
     expect(Math.max(...v.delays)).to.be.at.most(REACQUIRE_BOUND_MS);
     expect(v.acked, 'acked writes').to.be.greaterThan(1000);
