@@ -57,6 +57,21 @@ describe('redis engine: faults', function () {
     }
   });
 
+  it('a process paused past the deadline (a blocking tick, a long GC) reads the replies already on its socket before judging them lost', async () => {
+    const key = buildKey(1, 77n);
+    // The put's bytes leave in this turn's check phase (ioredis' pipeline flush), then the thread blocks
+    // past the deadline: the next turn runs timers before it reads the socket, where the answer waits.
+    const outcome = await new Promise<Outcome>((resolve) => setTimeout(() => {
+      void call((d) => b.put(key, bytes('paused'), NO_WRITE_FLAGS, d)).then(resolve);
+      setImmediate(() => {
+        const until = performance.now() + timeoutMs + 300;
+        while (performance.now() < until) { /* blocked */ }
+      });
+    }, 0));
+    expect(outcome.error, 'the write was answered; it is not unknown').to.equal(undefined);
+    expect(text((await ok((d) => b.get(key, d))).value)).to.equal('paused');
+  });
+
   it('redis-server killed: a write in flight is OutcomeUnknownError; later ops fail fast as StoreUnavailableError', async () => {
     const pauser = new Redis(server.url);
     await pauser.client('PAUSE', 5000, 'ALL');

@@ -197,7 +197,12 @@ export class RedisBackend implements Backend {
   private armTimer(): void {
     if (this.timer || this.head >= this.queue.length) return;
     const delay = Math.max(0, this.queue[this.head]!.deadline - performance.now());
-    this.timer = setTimeout(() => { this.timer = undefined; this.expire(); }, Math.ceil(delay) + 1);
+    const t = setTimeout(() => {
+      // Judged after this turn's I/O: when the process itself was paused past the deadline (a long GC,
+      // a blocking tick, SIGSTOP), replies already waiting on the socket are read first, not called lost.
+      setImmediate(() => { if (this.timer !== t) return; this.timer = undefined; this.expire(); });
+    }, Math.ceil(delay) + 1);
+    this.timer = t;
   }
 
   private expire(): void {
