@@ -677,6 +677,26 @@ function keyValueRules({ open }: Ctx): void {
     let store: Store;
     beforeEach(async () => { store = await open(); });
 
+    it("a value's bytes are taken at the call: the caller reusing its array right after changes nothing stored", async () => {
+      const buf = bytes('AAAA');
+      const t = store.ticker();
+      t.put('r:ticker', buf);
+      t.batch([{ type: 'put', key: 'r:batch', value: buf }]);
+      t.putIf('r:cond', buf, { absent: true });
+      buf.fill(0x5a); // 'ZZZZ', before the ops were sent anywhere
+      await tickFor(t, 3);
+      const p = store.put('r:promise', buf);
+      const cas = bytes('ZZZZ');
+      const swapped = store.compareAndSwap('r:promise', cas, bytes('next'));
+      buf.fill(0x42);
+      cas.fill(0x43); // the expected value too is the one given at the call
+      await p;
+      expect(await swapped, 'compared with ZZZZ, as given').to.equal(true);
+      await store.transaction((tx) => { tx.put('r:tx', buf); buf.fill(0x44); });
+      expect(await Promise.all(['r:ticker', 'r:batch', 'r:cond', 'r:promise', 'r:tx'].map(async (k) => text(await store.get(k)))))
+        .to.deep.equal(['AAAA', 'AAAA', 'AAAA', 'next', 'BBBB']);
+    });
+
     it('an empty value is a value everywhere: get, exists, scan, batch, putIfAbsent, compareAndSwap, transactions', async () => {
       const empty = new Uint8Array(0);
       await store.batch([{ type: 'put', key: 'e:batch', value: empty }]);

@@ -59,9 +59,14 @@ function zeroStats(): BackendStats {
   };
 }
 
-/** A zero-copy Buffer over a value (ioredis would stringify a plain Uint8Array). */
-function asBuffer(v: Uint8Array): Buffer {
-  return Buffer.isBuffer(v) ? v : Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+/**
+ * A value's bytes as of now, in a Buffer of their own (ioredis would stringify
+ * a plain Uint8Array). A copy: ioredis serializes later (its pipeline flushes
+ * on the next turn; in a cluster the op may wait for a registry write), and
+ * the caller may reuse its array as soon as the call returns.
+ */
+function snapshot(v: Uint8Array): Buffer {
+  return Buffer.from(v);
 }
 
 function badReply(what: string, r: unknown): StoreIOError {
@@ -135,8 +140,13 @@ export class RedisBackend implements Backend {
   static create(client: Redis | Cluster, owned: boolean, subscriber: Subscriber, settings: RedisSettings, origin: string): RedisBackend {
     const reload = scriptReloader(client, (err) => storeLog('redis: reloading scripts failed: %s', describeError(err)));
     const b = new RedisBackend(client, owned, defineScripts(client, reload), subscriber, settings, origin);
+    // A reconnect may follow a restart that lost data (no AOF, everysec, a failover): the registry
+    // heads this process remembers adding may be gone, so it adds them again on their next write.
+    const forget = (): void => b.knownHeads.clear();
     client.on('ready', reload);
-    b.unhook = () => client.off('ready', reload);
+    client.on('ready', forget);
+    if (client.isCluster) { client.on('+node', forget); client.on('-node', forget); }
+    b.unhook = () => { client.off('ready', reload); client.off('ready', forget); client.off('+node', forget); client.off('-node', forget); };
     return b;
   }
 
@@ -339,7 +349,7 @@ export class RedisBackend implements Backend {
     let check: Check;
     if ('absent' in condition) check = { key, kind: 'n', operand: '0' };
     else if ('version' in condition) check = { key, kind: 'n', operand: String(condition.version) };
-    else check = condition.value === undefined ? { key, kind: 'n', operand: '0' } : { key, kind: 'v', operand: asBuffer(condition.value) };
+    else check = condition.value === undefined ? { key, kind: 'n', operand: '0' } : { key, kind: 'v', operand: snapshot(condition.value) };
     this.write('putIf', [{ type: 'put', key, value, ...(flags.deadline !== undefined ? { expiresAt: flags.deadline } : {}) }], [check], flags, done,
       (r) => ({ found: true, version: r[1] }),
       (version) => (version > 0 ? { found: false, version } : NO_REPLY));
@@ -402,7 +412,7 @@ export class RedisBackend implements Backend {
       const t = tagOf(op.key);
       if (!note(t)) { this.refuse(what, done, this.crossSlot(`a ${what}`)); return; }
       keys.push(L.data(t, op.key), L.counter(t), L.index(t));
-      if (op.type === 'put') argv.push('p', op.key, asBuffer(op.value), op.expiresAt === undefined ? '' : String(Math.ceil(op.expiresAt)));
+      if (op.type === 'put') argv.push('p', op.key, snapshot(op.value), op.expiresAt === undefined ? '' : String(Math.ceil(op.expiresAt)));
       else argv.push('d', op.key, '', '');
     }
     if (ops.length === 0 && checks.length === 0) { this.settle(this.enqueue(what, true, done), APPLIED, undefined); return; }

@@ -16,6 +16,10 @@ import { NOTICE_VALUE_MAX } from './subscriber.js';
  */
 
 const SHEBANG = '#!lua flags=allow-cross-slot-keys\n';
+/** Reads: `no-writes`, so Redis runs them while it refuses writes (maxmemory reached, a failed background save). */
+const READ_SHEBANG = '#!lua flags=no-writes,allow-cross-slot-keys\n';
+/** Scans drop index members whose key expired (a write that only frees memory): allowed when out of memory. */
+const SCAN_SHEBANG = '#!lua flags=allow-oom,allow-cross-slot-keys\n';
 
 /** Is a registry member a player group's head (`ffffffff:uuuuuuuuuuuuuuuu`) rather than a world key? */
 const IS_HEAD = `
@@ -103,7 +107,7 @@ return res
  * ahead of it. KEYS: the data key. ARGV: '1' to read the value too.
  * Reply: {0} absent; {version, value or '', pttl} (pttl -1: no deadline).
  */
-const GET = `${SHEBANG}
+const GET = `${READ_SHEBANG}
 local r = redis.call('HMGET', KEYS[1], 'n', ARGV[1] == '1' and 'v' or 'n')
 if not r[1] then return {0} end
 return {tonumber(r[1]), ARGV[1] == '1' and r[2] or '', redis.call('PTTL', KEYS[1])}
@@ -114,7 +118,7 @@ return {tonumber(r[1]), ARGV[1] == '1' and r[2] or '', redis.call('PTTL', KEYS[1
  * KEYS: n read-set data keys, then the data key to read. ARGV: n versions (0 = was absent).
  * Reply: {1} stale; {0, 0} absent; {0, version, value}.
  */
-const TX_READ = `${SHEBANG}
+const TX_READ = `${READ_SHEBANG}
 local n = #KEYS - 1
 for i = 1, n do
   local cur = redis.call('HGET', KEYS[i], 'n')
@@ -136,7 +140,7 @@ return {0, tonumber(r[1]), r[2]}
  * Reply: {more, e, x, items…, expired…}: `e` items follow, `x` expired keys after them; an item is
  * 'k', key, value or (registry only) 'h', head. `more`: members remain past the last one looked at.
  */
-const SCAN = `${SHEBANG}${IS_HEAD}
+const SCAN = `${SCAN_SHEBANG}${IS_HEAD}
 local set, dp, lo, hi, rev, limit, isReg = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6] == '1'
 local items, expired, got, e = {}, {}, 0, 0
 -- Built by loops, not unpack(): a page may hold more values than Lua's C stack.
@@ -198,6 +202,9 @@ const LEASE_ACQUIRE = `${SHEBANG}${NOW}
 local cur = redis.call('HMGET', KEYS[1], 'token', 'exp')
 if cur[1] then return {0, tonumber(cur[1]), tonumber(cur[2])} end
 local tok = redis.call('INCR', KEYS[2])
+-- Never below the server clock's ms × 1000: if Redis lost the counter (no AOF, everysec, a failover),
+-- a new grant still exceeds every token granted before, so a stale holder's token never comes back.
+if tok < now * 1000 then tok = now * 1000; redis.call('SET', KEYS[2], string.format('%d', tok)) end
 local exp = now + tonumber(ARGV[1])
 redis.call('HSET', KEYS[1], 'token', string.format('%d', tok), 'exp', string.format('%d', exp))
 redis.call('PEXPIREAT', KEYS[1], string.format('%d', exp))
