@@ -189,6 +189,7 @@ export class Store implements TickerHost, LeaseHost {
       this.lastRemote.clear();
       this.remoteFloor = this.remoteGen;
       this.cacheOff = !change.connected;
+      if (change.connected) this.catchUpWatchers();
       return;
     }
     const { key } = change;
@@ -204,6 +205,31 @@ export class Store implements TickerHost, LeaseHost {
       if (error || !reply.found || this.closed) return;
       this.notifyWatchers(watchers, { key, op: 'put', value: keepCopy(reply.value!) });
     });
+  }
+
+  /**
+   * The change feed is back after a gap: changes in between were missed, so
+   * every watched key, and the first CATCH_UP_LIMIT keys under each watched
+   * prefix, is read and its watchers hear its current state (perhaps one they
+   * knew). A read that a newer notice overtook delivers nothing: the notice told.
+   */
+  private catchUpWatchers(): void {
+    const gen = this.remoteGen;
+    const current = (key: string): boolean => gen >= this.remoteFloor && (this.lastRemote.get(key) ?? 0) <= gen;
+    for (const [key, set] of this.keyWatchers) {
+      this.backend.get(key, (reply, error) => {
+        if (error || this.closed || !current(key)) return;
+        this.notifyWatchers([...set], reply.found ? { key, op: 'put', value: keepCopy(reply.value!) } : { key, op: 'delete', value: undefined });
+      });
+    }
+    for (const [prefix, set] of this.prefixWatchers) {
+      this.backend.scan({ prefix, limit: CATCH_UP_LIMIT, reverse: false }, (reply, error) => {
+        if (error || this.closed) return;
+        for (const e of reply.entries ?? []) {
+          if (current(e.key)) this.notifyWatchers([...set], { key: e.key, op: 'put', value: keepCopy(e.value) });
+        }
+      });
+    }
   }
 
   /** Whether a GET issued at remote generation `gen` may cache its value for `key`: no remote change to it came since. */
@@ -988,6 +1014,8 @@ export class Store implements TickerHost, LeaseHost {
 export const SHARED_CACHE_MAX_AGE_MS = 1000;
 /** Keys whose latest remote change is remembered for in-flight GETs (past it, all in-flight GETs skip caching). */
 const MAX_REMOTE_TRACKED = 65_536;
+/** Keys read per watched prefix when the change feed comes back after a gap (see catchUpWatchers). */
+const CATCH_UP_LIMIT = 1000;
 const DELETE_OPTIONS = ['fence', 'durable'] as const;
 const EXPIRY_OPTIONS = ['ttlMs', 'expiresAt'] as const;
 

@@ -162,4 +162,20 @@ describe('Redis engine: coherence across processes', function () {
     await waitFor(() => a.metrics().memcacheSize === 0, 'the notice to evict k', 5000);
     expect(text(await a.get('k'))).to.equal('v3');
   });
+
+  it('once the feed is back after a gap, watchers hear the current state of their keys and prefixes (changes in the gap were missed)', async () => {
+    const a = await open('coh5');
+    await a.put('world', bytes('1'));
+    await a.put('p:x', bytes('old'));
+    const t = a.ticker();
+    const heard: string[] = [];
+    t.watch({ key: 'world' }, (c) => heard.push(`key ${c.key}=${text(c.value)}`));
+    t.watch({ prefix: 'p:' }, (c) => heard.push(`prefix ${c.key}=${text(c.value)}`));
+    // Changes that announce nothing (what the feed's gap hides), then the gap itself.
+    cli(server.port, 'HSET', 'coh5:{_}:d:world', 'v', '2');
+    cli(server.port, 'HSET', 'coh5:{_}:d:p:x', 'v', 'new');
+    cli(server.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub');
+    for (let i = 0; i < 400 && heard.length < 2; i++) { t.tick(); await sleep(10); }
+    expect(heard.sort()).to.deep.equal(['key world=2', 'prefix p:x=new']);
+  });
 });
