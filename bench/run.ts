@@ -251,6 +251,7 @@ function report(rows: Row[]): string {
   lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}; sizes ${JSON.stringify(sizes)}.`, '');
   for (const c of CASES) {
     const rs = rows.filter((r) => r.case === c.id);
+    if (rs.length === 0) continue; // every store of it skipped (no redis-server)
     const keys = [...new Set(rs.flatMap((r) => Object.keys(r.figures ?? {})))];
     lines.push(`**${c.id}**`, '', `| store | ${keys.join(' | ')} |`, `| --- | ${keys.map(() => '---:').join(' | ')} |`);
     for (const r of rs) lines.push(`| ${r.store} | ${r.error ? `failed: ${r.error}` : keys.map((k) => num(r.figures?.[k])).join(' | ')} |`);
