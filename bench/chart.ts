@@ -8,7 +8,7 @@ export function barChart(title: string, bars: { name: string; value: number }[])
   const rows = bars.map((b, i) => {
     const y = top + i * rowH;
     const w = Math.max(1, ((width - left - 90) * b.value) / max);
-    const fill = b.name === 'tickstore' ? '#2b7bb9' : '#9aa5b1';
+    const fill = b.name.startsWith('tickstore') ? '#2b7bb9' : '#9aa5b1';
     return `<text x="${left - 8}" y="${y + 16}" text-anchor="end">${esc(b.name)}</text>`
       + `<rect x="${left}" y="${y + 3}" width="${w.toFixed(1)}" height="${rowH - 8}" fill="${fill}"/>`
       + `<text x="${(left + w + 6).toFixed(1)}" y="${y + 16}">${fmt(b.value)}</text>`;

@@ -1,10 +1,10 @@
 /**
- * One benchmark case in a fresh process: `child.ts <case> <store> <dir> <sizes-json>`.
+ * One benchmark case in a fresh process: `child.ts <case> <store> <dir> <sizes-json> [worker]`.
  * Prints one line `RESULT <json>` with the case's figures.
  */
 import { unlinkSync } from 'node:fs';
 import { join } from 'node:path';
-import { adapter, SIZES, w1, w2, w3, w4, w5, w6, w6Preload, w7, preload, type Figures, type Sizes } from './workloads.js';
+import { adapter, SIZES, w1, w2, w3, w4, w5, w6, w6Preload, w7, w9Worker, preload, type Figures, type Sizes } from './workloads.js';
 
 const [kase, storeName, dir, sizesJson] = process.argv.slice(2) as [string, string, string, string];
 const sizes = JSON.parse(sizesJson) as Sizes;
@@ -26,6 +26,8 @@ async function run(): Promise<Figures> {
     case 'preload-W6': return w6Preload(dir, sizes.w6Bytes);
     case 'W6': return w6(dir, sizes.w3Seconds);
     case 'W7': return w7(dir, sizes.w7Keys);
+    // One of the W9 processes; the runner starts 1, 2 or 4 of them (argument 6: this one's index).
+    case 'W9-worker': return w9Worker(store(), dir, sizes.w9Seconds, Number(process.argv[6] ?? 0));
     default: throw new Error(`unknown case ${kase}`);
   }
 }

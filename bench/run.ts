@@ -3,16 +3,18 @@
  *
  * Every (workload, store) case runs in its own fresh child process (bench/child.ts)
  * in its own temporary directory; Redis runs as a local redis-server started and
- * stopped here. Results go to bench/results/<label>.jsonl (one JSON line per
+ * stopped here (bench/redisServer.ts), emptied before every case that uses it.
+ * W9 runs 1, 2 and 4 such processes at once against that one server. Results go to bench/results/<label>.jsonl (one JSON line per
  * case), a Markdown table with the target ratios to bench/results/<label>.md,
  * and SVG charts to docs/bench/<label>-*.svg.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { cpus, totalmem, tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { barChart } from './chart.js';
+import { startRedis, type BenchRedis } from './redisServer.js';
 import { SIZES, type Figures } from './workloads.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -24,41 +26,35 @@ const label = opt('label', `${size}-${new Date().toISOString().slice(0, 16).repl
 const sizes = SIZES[size];
 if (!sizes) throw new Error(`--size must be smoke or full, got ${size}`);
 
-const PEERS = ['tickstore', 'lmdb', 'better-sqlite3', 'classic-level', 'redis', 'append+fdatasync'];
+/** The stores that live in the runner's redis-server: skipped, with the reason printed, when there is none. */
+const REDIS_STORES = new Set(['redis', 'tickstore-redis', 'ioredis-set', 'ioredis-lua']);
+/** tickstore's Redis engine and its raw peer (plain ioredis SET), on the same server in the same run. */
+const REDIS_PAIR = ['tickstore-redis', 'ioredis-set'];
+/** The same, with tickstore's script sent by bare ioredis in between (where the cost is: script or client). */
+const REDIS_TRIO = ['tickstore-redis', 'ioredis-lua', 'ioredis-set'];
+const PEERS = ['tickstore', 'lmdb', 'better-sqlite3', 'classic-level', 'redis', 'append+fdatasync', ...REDIS_TRIO];
 const READERS = ['tickstore', 'lmdb', 'better-sqlite3', 'classic-level', 'redis'];
+/** W9: this many processes share the one Redis. */
+const SCALE_OUT = [1, 2, 4];
 
-interface Case { id: string; stores: string[]; preload?: string; gc?: boolean }
+interface Case { id: string; stores: string[]; preload?: string; gc?: boolean; processes?: number }
 const CASES: Case[] = [
   { id: 'W1-1', stores: PEERS },
   { id: 'W1-64', stores: PEERS },
   { id: 'W2-ticker', stores: READERS, preload: 'preload-W2' },
   { id: 'W2-promise', stores: ['tickstore'], preload: 'preload-W2' },
-  { id: 'W3', stores: ['none', ...READERS] },
+  { id: 'W3', stores: ['none', ...READERS, ...REDIS_PAIR] },
   { id: 'W4', stores: ['tickstore', 'lmdb', 'better-sqlite3', 'classic-level'], preload: 'preload-W4' },
   { id: 'W4-scan', stores: ['tickstore'], preload: 'preload-W4' },
   { id: 'W5', stores: ['tickstore'] },
   { id: 'W6', stores: ['tickstore'], preload: 'preload-W6' },
   { id: 'W7', stores: ['tickstore'], gc: true },
+  ...SCALE_OUT.map((n) => ({ id: `W9-${n}`, stores: REDIS_TRIO, processes: n })),
 ].filter((c) => only.length === 0 || only.some((o) => c.id.startsWith(o)));
 
-interface Row { label: string; case: string; store: string; figures?: Figures; error?: string }
-
-/** A local redis-server with every write fsync'd to its append-only file, or why there is none. */
-async function startRedis(): Promise<{ port: number; stop: () => void } | string> {
-  if (spawnSync('which', ['redis-server']).status !== 0) return 'redis-server is not installed (Debian: apt-get install redis-server)';
-  const dir = mkdtempSync(join(tmpdir(), 'bench-redis-'));
-  const port = 16379 + Math.floor(Math.random() * 1000);
-  const proc: ChildProcess = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--appendonly', 'yes',
-    '--appendfsync', 'always', '--save', '', '--daemonize', 'no'], { stdio: 'ignore' });
-  for (let i = 0; i < 100; i++) {
-    if (spawnSync('redis-cli', ['-p', String(port), 'ping']).stdout?.toString().trim() === 'PONG') {
-      return { port, stop: () => { proc.kill('SIGTERM'); rmSync(dir, { recursive: true, force: true }); } };
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  proc.kill('SIGKILL');
-  return 'redis-server did not answer within 10 s';
-}
+/** One command's share of a case in the Redis server's INFO commandstats: calls, and server µs spent in it. */
+type CommandStats = Record<string, { calls: number; usec: number }>;
+interface Row { label: string; case: string; store: string; figures?: Figures; error?: string; redisCommands?: CommandStats }
 
 function runChild(kase: string, store: string, dir: string, env: NodeJS.ProcessEnv, gc: boolean): Promise<Figures> {
   return new Promise((resolve, reject) => {
@@ -75,7 +71,89 @@ function runChild(kase: string, store: string, dir: string, env: NodeJS.ProcessE
   });
 }
 
-function flushRedis(port: number): void { spawnSync('redis-cli', ['-p', String(port), 'flushall']); }
+/** The Redis server's INFO commandstats as command → calls and µs. */
+function commandStats(redis: BenchRedis): CommandStats {
+  const out: CommandStats = {};
+  for (const [k, v] of redis.info('commandstats')) {
+    const calls = /calls=(\d+)/.exec(v); const usec = /usec=(\d+)/.exec(v);
+    if (calls && usec) out[k.replace(/^cmdstat_/, '')] = { calls: Number(calls[1]), usec: Number(usec[1]) };
+  }
+  return out;
+}
+
+/** Busy and total jiffies of all CPUs (/proc/stat), to tell whether the machine itself was saturated. */
+function machineJiffies(): { busy: number; total: number } {
+  const f = readFileSync('/proc/stat', 'utf8').split('\n')[0]!.trim().split(/\s+/).slice(1).map(Number);
+  const total = f.reduce((a, b) => a + b, 0);
+  return { busy: total - (f[3] ?? 0) - (f[4] ?? 0), total };
+}
+
+/**
+ * W9: `n` worker processes (child.ts W9-worker) write to the one Redis at
+ * once. Each opens its store and says READY; then all are told to go at the
+ * same moment and write for `sizes.w9Seconds`. The Redis server's CPU
+ * (utime + stime from /proc/<pid>/stat) and the machine's are read at the
+ * start and the end of that window.
+ */
+function runWorkers(kase: string, store: string, n: number, dir: string, env: NodeJS.ProcessEnv, redis: BenchRedis): Promise<Figures> {
+  return new Promise((resolve, reject) => {
+    const children = Array.from({ length: n }, (_, w) => spawn(process.execPath,
+      ['--import', 'tsx', join(ROOT, 'bench/child.ts'), 'W9-worker', store, dir, JSON.stringify(sizes), String(w)],
+      { cwd: ROOT, env, stdio: ['pipe', 'pipe', 'pipe'] }));
+    const outs = children.map(() => ''); const errs = children.map(() => '');
+    let ready = 0; let failed = false;
+    let window: { cpu: number; run: number; wait: number; machine: number; machineCores: number; seconds: number } | undefined;
+    const fail = (why: string): void => {
+      if (failed) return;
+      failed = true;
+      for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
+      reject(new Error(`${kase} ${store}: ${why}`));
+    };
+    const go = (): void => {
+      const cpu0 = redis.cpuSeconds(); const s0 = redis.schedSeconds(); const m0 = machineJiffies(); const t0 = performance.now();
+      for (const c of children) c.stdin!.write('GO\n');
+      setTimeout(() => {
+        const m1 = machineJiffies(); const s1 = redis.schedSeconds();
+        window = {
+          cpu: redis.cpuSeconds() - cpu0, run: s1.run - s0.run, wait: s1.wait - s0.wait,
+          machine: (m1.busy - m0.busy) / (m1.total - m0.total), machineCores: cpus().length, seconds: (performance.now() - t0) / 1000,
+        };
+      }, sizes.w9Seconds * 1000);
+    };
+    let exited = 0;
+    children.forEach((child, w) => {
+      child.stdout!.on('data', (d: Buffer) => {
+        const before = outs[w]!;
+        outs[w] += d.toString();
+        if (!before.includes('READY\n') && outs[w]!.includes('READY\n') && ++ready === n) go();
+      });
+      child.stderr!.on('data', (d: Buffer) => { errs[w] += d.toString(); });
+      child.on('exit', (code) => {
+        if (code !== 0) { fail(`worker ${w} exited ${code}: ${errs[w]!.trim().split('\n').slice(-3).join(' | ')}`); return; }
+        if (++exited < n || failed) return;
+        const results = outs.map((o) => JSON.parse(o.split('\n').find((l) => l.startsWith('RESULT '))!.slice(7)) as Figures);
+        if (!window) { fail('the workers finished before the measuring window closed'); return; }
+        const acked = results.reduce((a, r) => a + r.acked!, 0);
+        const perSec = results.reduce((a, r) => a + r.opsPerSec!, 0);
+        resolve({
+          processes: n,
+          writesPerSec: perSec,
+          perProcessPerSec: perSec / n,
+          p50Ms: Math.max(...results.map((r) => r.p50Ms!)),
+          p99Ms: Math.max(...results.map((r) => r.p99Ms!)),
+          // Each worker's CPU (from its GO until its last ack was in) per write it had acknowledged in the window.
+          clientCpuUsPerWrite: results.reduce((a, r) => a + r.cpuUs!, 0) / acked,
+          redisCpuPct: (100 * window.cpu) / window.seconds,
+          redisCpuUsPerWrite: (1e6 * window.cpu) / acked,
+          // Redis' main thread: the share of the window it ran, and the share it was ready but waited for a core.
+          redisMainOnCpuPct: (100 * window.run) / window.seconds,
+          redisMainRunqueuePct: (100 * window.wait) / window.seconds,
+          machineCpuPct: 100 * window.machine * window.machineCores,
+        });
+      });
+    });
+  });
+}
 
 /** `--report-only`: the tables and charts of an earlier run, from its JSON lines (no case is run). */
 function reportOnly(): void {
@@ -89,8 +167,12 @@ function reportOnly(): void {
 
 async function main(): Promise<void> {
   if (args.includes('--report-only')) { reportOnly(); return; }
-  const redis = CASES.some((c) => c.stores.includes('redis')) ? await startRedis() : 'not needed';
-  if (typeof redis === 'string' && redis !== 'not needed') console.log(`redis: skipped — ${redis}`);
+  const needsRedis = CASES.filter((c) => c.stores.some((st) => REDIS_STORES.has(st)));
+  const redis = needsRedis.length > 0 ? await startRedis() : undefined;
+  if (typeof redis === 'string') {
+    redisSkipped = redis;
+    console.log(`redis: skipped — ${redis}; not run: ${needsRedis.map((c) => `${c.id} (${c.stores.filter((st) => REDIS_STORES.has(st)).join(', ')})`).join('; ')}`);
+  }
   const env = { ...process.env, ...(typeof redis === 'object' ? { REDIS_PORT: String(redis.port) } : {}) };
   const rows: Row[] = [];
   const resultsDir = join(ROOT, 'bench/results');
@@ -100,13 +182,38 @@ async function main(): Promise<void> {
   try {
     for (const c of CASES) {
       for (const store of c.stores) {
-        if (store === 'redis' && typeof redis === 'string') continue;
+        const onRedis = REDIS_STORES.has(store);
+        if (onRedis && typeof redis !== 'object') continue;
         const dir = mkdtempSync(join(tmpdir(), `bench-${c.id}-`));
+        let redisCommands: CommandStats | undefined;
         try {
-          if (store === 'redis' && typeof redis === 'object') flushRedis(redis.port);
+          if (onRedis) await (redis as BenchRedis).reset();
           if (c.preload) await runChild(c.preload, store, dir, env, false);
-          const figures = await runChild(c.id, store, dir, env, c.gc === true);
-          rows.push({ label, case: c.id, store, figures });
+          let figures: Figures;
+          if (c.processes !== undefined) {
+            figures = await runWorkers(c.id, store, c.processes, dir, env, redis as BenchRedis);
+          } else if (onRedis && c.id.startsWith('W1')) {
+            // Server-side cost per acknowledged write: CPU from /proc, command time and AOF bytes from INFO.
+            const r = redis as BenchRedis;
+            const aof0 = Number(r.info('persistence').get('aof_current_size') ?? 0);
+            const cpu0 = r.cpuSeconds();
+            figures = await runChild(c.id, store, dir, env, false);
+            const cpu1 = r.cpuSeconds();
+            const ops = figures.ops ?? 0;
+            redisCommands = commandStats(r);
+            const top = Object.entries(redisCommands).filter(([k]) => k === 'evalsha' || k === 'set')
+              .reduce((a, [, v]) => a + v.usec, 0);
+            figures = {
+              ...figures,
+              // The whole child's life (connect, load scripts, subscribe, close) is in it: its writes dominate.
+              redisCpuUsPerWrite: (1e6 * (cpu1 - cpu0)) / ops,
+              redisCmdUsPerWrite: top / ops,
+              aofBytesPerWrite: (Number(r.info('persistence').get('aof_current_size') ?? 0) - aof0) / ops,
+            };
+          } else {
+            figures = await runChild(c.id, store, dir, env, c.gc === true);
+          }
+          rows.push({ label, case: c.id, store, figures, ...(redisCommands ? { redisCommands } : {}) });
           console.log(`${c.id.padEnd(11)} ${store.padEnd(17)} ${fmt(figures)}`);
         } catch (e) {
           rows.push({ label, case: c.id, store, error: (e as Error).message });
@@ -118,7 +225,7 @@ async function main(): Promise<void> {
       }
     }
   } finally {
-    if (typeof redis === 'object') redis.stop();
+    if (typeof redis === 'object') await redis.stop();
   }
   const md = report(rows);
   writeFileSync(join(resultsDir, `${label}.md`), md);
@@ -126,6 +233,9 @@ async function main(): Promise<void> {
   charts(rows);
   if (rows.some((r) => r.error)) process.exitCode = 1;
 }
+
+/** Why the Redis cases did not run in this run (no redis-server), for the report. */
+let redisSkipped: string | undefined;
 
 function fmt(f: Figures): string {
   return Object.entries(f).map(([k, v]) => `${k}=${v >= 100 ? Math.round(v) : Number(v.toPrecision(3))}`).join(' ');
@@ -141,6 +251,7 @@ function report(rows: Row[]): string {
   lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}; sizes ${JSON.stringify(sizes)}.`, '');
   for (const c of CASES) {
     const rs = rows.filter((r) => r.case === c.id);
+    if (rs.length === 0) continue; // every store of it skipped (no redis-server)
     const keys = [...new Set(rs.flatMap((r) => Object.keys(r.figures ?? {})))];
     lines.push(`**${c.id}**`, '', `| store | ${keys.join(' | ')} |`, `| --- | ${keys.map(() => '---:').join(' | ')} |`);
     for (const r of rs) lines.push(`| ${r.store} | ${r.error ? `failed: ${r.error}` : keys.map((k) => num(r.figures?.[k])).join(' | ')} |`);
@@ -162,7 +273,71 @@ function report(rows: Row[]): string {
   lines.push(t('W7 bytes per key beyond key bytes (heap + ArrayBuffers)', num(fig(rows, 'W7', 'tickstore', 'beyondKeyBytes')), '≤ 64'));
   lines.push(t('W7 the same, index built by a full scan', num(fig(rows, 'W7', 'tickstore', 'beyondKeyBytesScanned')), '—'));
   lines.push('');
+  lines.push(...redisReport(rows));
   return lines.join('\n');
+}
+
+/**
+ * The Redis primary: tickstore's Redis engine against plain ioredis SETs on
+ * the same server in the same run, the server's time per write, and W9's
+ * scale-out. Empty when no Redis case ran (with the reason when Redis was missing).
+ */
+function redisReport(rows: Row[]): string[] {
+  const lines: string[] = [];
+  if (redisSkipped) return ['**Redis primary**: not run — ' + redisSkipped, ''];
+  const has = rows.some((r) => r.store === 'tickstore-redis');
+  if (!has) return lines;
+  const T = 'tickstore-redis'; const S = 'ioredis-set';
+  const r1 = (kase: string, k: string): string => ratio(fig(rows, kase, T, k), fig(rows, kase, S, k));
+  lines.push('**Redis primary** (tickstore-redis ÷ ioredis-set, same server, same run)', '', '| measure | ratio |', '| --- | ---: |');
+  lines.push(`| W1 1 outstanding: acknowledged writes/s | ${r1('W1-1', 'opsPerSec')} |`);
+  lines.push(`| W1 1 outstanding: ack latency p50 | ${r1('W1-1', 'p50Ms')} |`);
+  lines.push(`| W1 64 outstanding: acknowledged writes/s | ${r1('W1-64', 'opsPerSec')} |`);
+  lines.push(`| W1 64 outstanding: ack latency p99 | ${r1('W1-64', 'p99Ms')} |`);
+  lines.push(`| W1 64 outstanding: Redis server CPU per write | ${r1('W1-64', 'redisCpuUsPerWrite')} |`);
+  lines.push(`| W1 64 outstanding: client process CPU per write | ${r1('W1-64', 'cpuUsPerWrite')} |`);
+  lines.push(`| W1 64 outstanding: AOF bytes per write | ${r1('W1-64', 'aofBytesPerWrite')} |`);
+  const L = 'ioredis-lua';
+  const rl = (kase: string, k: string, a: string, b: string): string => ratio(fig(rows, kase, a, k), fig(rows, kase, b, k));
+  lines.push(`| W1 64 outstanding: writes/s, tickstore-redis ÷ ioredis-lua (tickstore's client side) | ${rl('W1-64', 'opsPerSec', T, L)} |`);
+  lines.push(`| W1 64 outstanding: writes/s, ioredis-lua ÷ ioredis-set (the script and its message instead of SET) | ${rl('W1-64', 'opsPerSec', L, S)} |`);
+  lines.push(`| W1 1 outstanding: writes/s, tickstore-redis ÷ ioredis-lua | ${rl('W1-1', 'opsPerSec', T, L)} |`);
+  lines.push(`| W1 1 outstanding: writes/s, ioredis-lua ÷ ioredis-set | ${rl('W1-1', 'opsPerSec', L, S)} |`);
+  lines.push(`| W3 event-loop delay p99 | ${r1('W3', 'delayP99Ms')} |`);
+  lines.push(`| W3 event-loop delay p99, each ÷ no store | ${ratio(fig(rows, 'W3', T, 'delayP99Ms'), fig(rows, 'W3', 'none', 'delayP99Ms'))} / ${ratio(fig(rows, 'W3', S, 'delayP99Ms'), fig(rows, 'W3', 'none', 'delayP99Ms'))} |`);
+  lines.push(`| W3 late ticks (> 5 ms), each | ${num(fig(rows, 'W3', T, 'lateTicks'))} / ${num(fig(rows, 'W3', S, 'lateTicks'))} |`);
+  for (const n of SCALE_OUT) lines.push(`| W9 ${n} process${n > 1 ? 'es' : ''}: aggregate acknowledged writes/s | ${r1(`W9-${n}`, 'writesPerSec')} |`);
+  lines.push('');
+  lines.push('**W9 scale-out** (processes sharing one Redis; ratios against the same store with 1 process)', '',
+    '| store | processes | writes/s | ÷ 1 process | per process | Redis CPU (% of one core) | Redis main thread waiting for a core (%) | Redis CPU µs per write | client CPU µs per write | machine CPU (% of one core) | p99 ms |',
+    '| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |');
+  for (const st of REDIS_TRIO) {
+    for (const n of SCALE_OUT) {
+      const k = `W9-${n}`;
+      const row = rows.find((r) => r.case === k && r.store === st);
+      if (!row) continue;
+      if (row.error) { lines.push(`| ${st} | ${n} | failed: ${row.error} |||||||||`); continue; }
+      lines.push(`| ${st} | ${n} | ${num(fig(rows, k, st, 'writesPerSec'))} | ${ratio(fig(rows, k, st, 'writesPerSec'), fig(rows, 'W9-1', st, 'writesPerSec'))} | ${num(fig(rows, k, st, 'perProcessPerSec'))} | ${num(fig(rows, k, st, 'redisCpuPct'))} | ${num(fig(rows, k, st, 'redisMainRunqueuePct'))} | ${num(fig(rows, k, st, 'redisCpuUsPerWrite'))} | ${num(fig(rows, k, st, 'clientCpuUsPerWrite'))} | ${num(fig(rows, k, st, 'machineCpuPct'))} | ${num(fig(rows, k, st, 'p99Ms'))} |`);
+    }
+  }
+  lines.push('');
+  // Where the server's time goes: INFO commandstats of W1-64 (a script's inner commands are counted too, and inside its own time).
+  const cmds = (st: string): CommandStats | undefined => rows.find((r) => r.case === 'W1-64' && r.store === st)?.redisCommands;
+  const ct = cmds(T); const cs = cmds(S); const cl = cmds(L) ?? {};
+  const ops = fig(rows, 'W1-64', T, 'ops');
+  if (ct && cs && ops) {
+    lines.push('**Redis server time per write in W1-64** (INFO commandstats, µs per acknowledged write; a script\'s commands run inside its EVALSHA time)', '',
+      '| command | tickstore-redis | ioredis-lua | ioredis-set |', '| --- | ---: | ---: | ---: |');
+    const names = [...new Set([...Object.keys(ct), ...Object.keys(cl), ...Object.keys(cs)])]
+      .filter((k) => !['script', 'subscribe', 'ping', 'info', 'config', 'quit', 'client', 'select', 'hello', 'command'].includes(k.split('|')[0]!))
+      .sort((a, b) => (ct[b]?.usec ?? cs[b]?.usec ?? 0) - (ct[a]?.usec ?? cs[a]?.usec ?? 0));
+    const per = (c: CommandStats, k: string, n: number): string => (c[k] ? `${(c[k]!.usec / n).toFixed(2)} (${(c[k]!.calls / n).toFixed(2)} calls)` : '—');
+    const opsS = fig(rows, 'W1-64', S, 'ops') ?? ops;
+    const opsL = fig(rows, 'W1-64', L, 'ops') ?? ops;
+    for (const k of names) lines.push(`| ${k.toUpperCase()} | ${per(ct, k, ops)} | ${per(cl, k, opsL)} | ${per(cs, k, opsS)} |`);
+    lines.push('');
+  }
+  return lines;
 }
 
 function num(v: number | undefined): string {
@@ -180,6 +355,9 @@ function charts(rows: Row[]): void {
     ['W3', 'delayP99Ms', 'W3: event-loop delay p99 (ms) under 3k writes/s + 3k reads/s'],
     ['W4', 'openAndFirstGetMs', 'W4: open 1M keys + first get (ms), fresh process'],
   ];
+  const w9 = rows.filter((r) => r.case.startsWith('W9-') && r.figures?.writesPerSec !== undefined)
+    .map((r) => ({ name: `${r.store} ×${r.figures!.processes}`, value: r.figures!.writesPerSec! }));
+  if (w9.length > 0) writeFileSync(join(out, `${label}-W9.svg`), barChart('W9: acknowledged 2 KiB writes/s, 1/2/4 processes on one Redis', w9));
   for (const [kase, k, title] of spec) {
     const bars = rows.filter((r) => r.case === kase && r.figures?.[k] !== undefined).map((r) => ({ name: r.store, value: r.figures![k]! }));
     if (bars.length > 0) writeFileSync(join(out, `${label}-${kase}.svg`), barChart(title, bars));

@@ -9,7 +9,15 @@
  * - better-sqlite3: WAL with `synchronous = FULL` (fsync on every commit);
  *   its API is synchronous, so every call blocks the event loop.
  * - classic-level (LevelDB): `put(…, { sync: true })`.
- * - redis: a local redis-server with `appendonly yes`, `appendfsync always`.
+ * - redis: a local redis-server with `appendonly yes`, `appendfsync always`
+ *   (bench/redisServer.ts), through ioredis with its default settings.
+ * - tickstore-redis: tickstore with its Redis engine (`tickstore/redis`) on
+ *   that same server; every write is one EVALSHA of tickstoreWrite1.
+ * - ioredis-set: the raw peer of tickstore-redis: one plain `SET` per put and
+ *   `GET` per get, through an ioredis client with the settings tickstore's own
+ *   client uses (auto-pipelining on), so the two differ only in what they send.
+ * - ioredis-lua: tickstore's write script and coherence subscription driven
+ *   by bare ioredis: splits tickstore-redis's cost into script and client.
  * - log: a plain append + fdatasync file, the disk's practical limit: one
  *   write + fdatasync per op at 1 outstanding, group commit above that.
  */
@@ -27,6 +35,19 @@ const openStore = async (...args: Parameters<typeof import('../src/index.js').op
   return built.openStore(...args);
 };
 
+/** tickstore's Redis engine from the compiled package, for the same reason. */
+const redisBackend = async (...args: Parameters<typeof import('../redis.js').redisBackend>): Promise<ReturnType<typeof import('../redis.js').redisBackend>> => {
+  const built = (await import(new URL('../dist/esm/redis.js', import.meta.url).href)) as typeof import('../redis.js');
+  return built.redisBackend(...args);
+};
+
+/** The redis-server the runner started (it passes the port in REDIS_PORT). */
+export function redisUrl(): string {
+  const port = process.env.REDIS_PORT;
+  if (!port) throw new Error('REDIS_PORT is not set: the runner starts redis-server and passes its port');
+  return `redis://127.0.0.1:${port}`;
+}
+
 export interface Adapter {
   readonly name: string;
   open(dir: string): Promise<void>;
@@ -39,7 +60,7 @@ export interface Adapter {
 }
 
 export class TickstoreAdapter implements Adapter {
-  readonly name = 'tickstore';
+  readonly name: string = 'tickstore';
   readonly syncGets = false;
   store!: Store;
   constructor(private readonly memcacheCapacity = 0) {}
@@ -50,6 +71,17 @@ export class TickstoreAdapter implements Adapter {
   get(key: string): Promise<Uint8Array | undefined> { return this.store.get(key); }
   ticker(): Ticker { return this.store.ticker(); }
   close(): Promise<void> { return this.store.close(); }
+}
+
+/**
+ * tickstore on the runner's redis-server (`openStore({ backend: redisBackend({ url, prefix }) })`),
+ * otherwise as TickstoreAdapter: defaults, the promise API or a ticker. `dir` is unused (the data is in Redis).
+ */
+export class TickstoreRedisAdapter extends TickstoreAdapter {
+  override readonly name: string = 'tickstore-redis';
+  override async open(): Promise<void> {
+    this.store = await openStore({ backend: await redisBackend({ url: redisUrl(), prefix: 'bench' }) });
+  }
 }
 
 interface LmdbDb {
@@ -129,11 +161,92 @@ export class RedisAdapter implements Adapter {
   private client!: RedisClient;
   async open(): Promise<void> {
     const Redis = (await import('ioredis')).default as unknown as new (o: object) => RedisClient;
-    this.client = new Redis({ host: '127.0.0.1', port: Number(process.env.REDIS_PORT), lazyConnect: false, maxRetriesPerRequest: 1 });
+    this.client = new Redis({ host: '127.0.0.1', port: Number(new URL(redisUrl()).port), lazyConnect: false, maxRetriesPerRequest: 1 });
   }
   async put(key: string, value: Uint8Array): Promise<void> { await this.client.set(key, Buffer.from(value.buffer, value.byteOffset, value.length)); }
   async get(key: string): Promise<Uint8Array | undefined> { return (await this.client.getBuffer(key)) ?? undefined; }
   async close(): Promise<void> { await this.client.quit(); }
+}
+
+/**
+ * The raw peer of tickstore-redis: a plain `SET` per put (`GET` per get), no
+ * script, no version, no index, no coherence message, through a client with
+ * tickstore's own ioredis settings (auto-pipelining: the commands of one turn
+ * of the event loop leave in one write; no offline queue, no resends).
+ */
+export class IoredisSetAdapter implements Adapter {
+  readonly name = 'ioredis-set';
+  readonly syncGets = false;
+  private client!: RedisClient;
+  async open(): Promise<void> {
+    const Redis = (await import('ioredis')).default as unknown as new (url: string, o: object) => RedisClient & { connect(): Promise<void> };
+    const c = new Redis(redisUrl(), {
+      enableAutoPipelining: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, lazyConnect: true,
+    });
+    await c.connect();
+    this.client = c;
+  }
+  async put(key: string, value: Uint8Array): Promise<void> { await this.client.set(key, Buffer.from(value.buffer, value.byteOffset, value.length)); }
+  async get(key: string): Promise<Uint8Array | undefined> { return (await this.client.getBuffer(key)) ?? undefined; }
+  async close(): Promise<void> { await this.client.quit(); }
+}
+
+interface LuaClient {
+  script(sub: 'LOAD', lua: string): Promise<string>;
+  evalsha(sha: string, numKeys: number, ...args: (string | Buffer | number)[]): Promise<unknown>;
+  hgetBuffer(k: string, f: string): Promise<Buffer | null>;
+  duplicate(): LuaClient;
+  subscribe(ch: string): Promise<unknown>;
+  on(ev: 'messageBuffer', f: () => void): unknown;
+  connect(): Promise<void>;
+  quit(): Promise<unknown>;
+}
+
+/**
+ * Between the two: tickstore's own write script (tickstoreWrite1, taken
+ * from the compiled package) sent by plain EVALSHA with the KEYS and ARGV
+ * tickstore sends for a put, and a second connection subscribed to the
+ * coherence channel (its messages are received and dropped) — the same
+ * traffic on the wire and the same work in Redis as tickstore-redis, without
+ * tickstore's client side (input checks, memcache, reply FIFO, message decoding).
+ * tickstore-redis ÷ ioredis-lua is the client's share; ioredis-lua ÷ ioredis-set the script's.
+ * (It does not add player group heads to the registry: one ZADD NX per player per process.)
+ */
+export class IoredisLuaAdapter implements Adapter {
+  readonly name = 'ioredis-lua';
+  readonly syncGets = false;
+  private client!: LuaClient;
+  private sub!: LuaClient;
+  private sha = '';
+  private readonly origin = '0123456789abcdef';
+  async open(): Promise<void> {
+    const Redis = (await import('ioredis')).default as unknown as new (url: string, o: object) => LuaClient;
+    const { SCRIPTS } = (await import(new URL('../dist/esm/src/engines/redis/scripts.js', import.meta.url).href)) as typeof import('../src/engines/redis/scripts.js');
+    const c = new Redis(redisUrl(), {
+      enableAutoPipelining: true, enableOfflineQueue: false, autoResendUnfulfilledCommands: false, maxRetriesPerRequest: 0, lazyConnect: true,
+    });
+    await c.connect();
+    this.client = c;
+    this.sha = await c.script('LOAD', SCRIPTS.tickstoreWrite1);
+    this.sub = new Redis(redisUrl(), { lazyConnect: true });
+    await this.sub.connect();
+    this.sub.on('messageBuffer', () => undefined);
+    await this.sub.subscribe('bench:c');
+  }
+  /** The Redis keys of a tickstore key (docs/redis.md): its tag, data hash, counter and index. */
+  private keys(key: string): [string, string, string] {
+    const m = /^[0-9a-f]{8}:([0-9a-f]{16})/.exec(key);
+    const tag = m ? m[1]! : '_';
+    return [`bench:{${tag}}:d:${key}`, `bench:{${tag}}:n`, tag === '_' ? 'bench:{_}:r' : `bench:{${tag}}:i`];
+  }
+  async put(key: string, value: Uint8Array): Promise<void> {
+    const [dk, ck, ik] = this.keys(key);
+    const r = await this.client.evalsha(this.sha, 3, dk, ck, ik, 'bench:c', this.origin, '', 0, 0, 1, 'p', key,
+      Buffer.from(value.buffer, value.byteOffset, value.length), '');
+    if (!Array.isArray(r) || r[0] !== 1) throw new Error(`tickstoreWrite1 answered ${JSON.stringify(r)}`);
+  }
+  async get(key: string): Promise<Uint8Array | undefined> { return (await this.client.hgetBuffer(this.keys(key)[0], 'v')) ?? undefined; }
+  async close(): Promise<void> { await this.sub.quit(); await this.client.quit(); }
 }
 
 /**
@@ -192,6 +305,9 @@ export function adapter(name: string): Adapter {
     case 'better-sqlite3': return new SqliteAdapter();
     case 'classic-level': return new LevelAdapter();
     case 'redis': return new RedisAdapter();
+    case 'tickstore-redis': return new TickstoreRedisAdapter();
+    case 'ioredis-set': return new IoredisSetAdapter();
+    case 'ioredis-lua': return new IoredisLuaAdapter();
     case 'append+fdatasync': return new LogAdapter();
     default: throw new Error(`unknown store ${name}`);
   }

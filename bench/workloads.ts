@@ -32,11 +32,13 @@ export interface Sizes {
   w6Bytes: number;
   /** W7 keys. */
   w7Keys: number;
+  /** W9 seconds of writing, per process count. */
+  w9Seconds: number;
 }
 
 export const SIZES: Record<'smoke' | 'full', Sizes> = {
-  smoke: { w1Ops: 300, w2Keys: 5000, w2Gets: 5000, w3Seconds: 1, w4Keys: 20_000, w5Gets: 200_000, w6Bytes: 8 << 20, w7Keys: 20_000 },
-  full: { w1Ops: 5000, w2Keys: 200_000, w2Gets: 200_000, w3Seconds: 10, w4Keys: 1_000_000, w5Gets: 5_000_000, w6Bytes: 512 << 20, w7Keys: 1_000_000 },
+  smoke: { w1Ops: 300, w2Keys: 5000, w2Gets: 5000, w3Seconds: 1, w4Keys: 20_000, w5Gets: 200_000, w6Bytes: 8 << 20, w7Keys: 20_000, w9Seconds: 1 },
+  full: { w1Ops: 5000, w2Keys: 200_000, w2Gets: 200_000, w3Seconds: 10, w4Keys: 1_000_000, w5Gets: 5_000_000, w6Bytes: 512 << 20, w7Keys: 1_000_000, w9Seconds: 10 },
 };
 
 const key = (i: number): string => `player:${String(i).padStart(8, '0')}`;
@@ -56,6 +58,7 @@ export async function w1(store: Adapter, dir: string, outstanding: number, ops: 
   const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
   if (store instanceof LogAdapter && outstanding === 1) {
     // The single synchronous writer: the 1-outstanding floor.
     for (let i = 0; i < ops; i++) { const s = performance.now(); store.putSync(value); lat.push(performance.now() - s); }
@@ -71,9 +74,11 @@ export async function w1(store: Adapter, dir: string, outstanding: number, ops: 
     await Promise.all(Array.from({ length: outstanding }, lane));
   }
   const secs = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(cpu0);
   await store.close();
   lat.sort((a, b) => a - b);
-  return { opsPerSec: ops / secs, p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99) };
+  // This process's CPU (all its threads: a disk engine's thread too) per acknowledged write.
+  return { opsPerSec: ops / secs, p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99), ops, cpuUsPerWrite: (cpu.user + cpu.system) / ops };
 }
 
 /** Fills a store with `n` keys of `size` bytes, 64 writes in flight. */
@@ -331,7 +336,7 @@ export async function w7(dir: string, n: number): Promise<Figures> {
   const v = bytes(100, 1);
   for (let i = 0; i < n; i += 5000) {
     const w = new OpWriter();
-    for (let j = i; j < Math.min(n, i + 5000); j++) { const k = key(j); w.push(Op.Put, k, k.length, v); }
+    for (let j = i; j < Math.min(n, i + 5000); j++) { w.push(Op.Put, key(j), v); }
     engine.execute(readOps(w.take()), new ReplyWriter());
   }
   engine.close();
@@ -358,3 +363,42 @@ export async function w7(dir: string, n: number): Promise<Figures> {
 }
 
 export { adapter };
+
+/** The W9 processes' player keys: worker `w` writes 10 records each of its own 1000 players (funcId 1), as rooms on one process would. */
+function w9Key(w: number, i: number): string {
+  const hex = (n: number, width: number): string => n.toString(16).padStart(width, '0');
+  return `00000001:${hex(w * 1_000_000 + (i % 1000), 16)}:${hex(Math.floor(i / 1000) % 10, 16)}`;
+}
+
+/**
+ * W9, one of the processes sharing one Redis: opens the store, prints
+ * `READY`, waits for a line on stdin (the runner sends it to all processes
+ * at once), then keeps 64 durable 2 KiB puts in flight for `seconds`.
+ * Counts the puts acknowledged within that window.
+ */
+export async function w9Worker(store: Adapter, dir: string, seconds: number, worker: number): Promise<Figures> {
+  await store.open(dir);
+  const value = bytes(2048, 7 + worker);
+  process.stdout.write('READY\n');
+  await new Promise<void>((resolve) => { process.stdin.once('data', () => resolve()); });
+  process.stdin.pause();
+  const t0 = performance.now();
+  const cpu0 = process.cpuUsage();
+  const end = t0 + seconds * 1000;
+  let acked = 0; let next = 0;
+  const lat: number[] = [];
+  const lane = async (): Promise<void> => {
+    while (performance.now() < end) {
+      const s = performance.now();
+      await store.put(w9Key(worker, next++), value);
+      const now = performance.now();
+      if (now <= end) { acked++; lat.push(now - s); }
+    }
+  };
+  await Promise.all(Array.from({ length: 64 }, lane));
+  const secs = Math.min(performance.now(), end) - t0;
+  const cpu = process.cpuUsage(cpu0);
+  await store.close();
+  lat.sort((a, b) => a - b);
+  return { acked, seconds: secs / 1000, opsPerSec: acked / (secs / 1000), p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99), cpuUs: cpu.user + cpu.system };
+}
