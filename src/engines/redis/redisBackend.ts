@@ -79,8 +79,8 @@ function numbers(what: string, r: unknown): number[] {
 }
 
 /**
- * The Redis engine. Each op is one command (a plain HGET for reads, one Lua
- * script for every write), handed to ioredis at once: with auto-pipelining
+ * The Redis engine. Each op is one Lua script (reads too: see scripts.ts), sent by EVALSHA and
+ * handed to ioredis at once: with auto-pipelining
  * the commands of one turn of the event loop leave together (per node, in a
  * cluster). Handlers wait in a FIFO and run in submission order, whatever
  * order nodes answer in; one timer fails ops past `commandTimeoutMs`.

@@ -74,7 +74,12 @@ export class Subscriber {
   private live = false;
   private closed = false;
 
-  private constructor(private readonly conn: Redis | Cluster, private readonly channel: string, private readonly origin: string) {}
+  /** The start of every message this process publishes. */
+  private readonly ownHeader: Buffer;
+
+  private constructor(private readonly conn: Redis | Cluster, private readonly channel: string, private readonly origin: string) {
+    this.ownHeader = Buffer.from(`2 ${origin} `, 'latin1');
+  }
 
   /** Subscribes (rejects when the server does not answer within `timeoutMs`). */
   static async open(conn: Redis | Cluster, channel: string, origin: string, timeoutMs: number): Promise<Subscriber> {
@@ -120,6 +125,8 @@ export class Subscriber {
 
   private onMessage(ch: Buffer, msg: Buffer): void {
     if (this.closed || !this.handler || ch.toString('latin1') !== this.channel) return;
+    // Our own writes' messages are most of the traffic a busy process hears: skipped undecoded.
+    if (msg.length > this.ownHeader.length && msg.subarray(0, this.ownHeader.length).equals(this.ownHeader)) return;
     const m = decodeMessage(msg);
     if (!m) { storeLog('redis subscriber: a coherence message of an unknown format; resyncing'); this.resync(true); return; }
     if (m.origin === this.origin) return;
