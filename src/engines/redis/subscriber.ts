@@ -86,6 +86,10 @@ export class Subscriber {
     const s = new Subscriber(conn, channel, origin);
     conn.on('messageBuffer', (ch: Buffer, msg: Buffer) => s.onMessage(ch, msg));
     conn.on('error', (err: unknown) => storeLog('redis subscriber: %s', describeError(err)));
+    await withTimeout(conn.subscribe(channel), timeoutMs, 'subscribing to the coherence channel');
+    s.live = true;
+    // Only from here: the connection's first 'ready' (and a cluster's first topology events) belong to
+    // the open, and a resync from them would clear the memcache and wake every watcher for nothing.
     // Our own re-subscribe (autoResubscribe is off) tells us when the channel is live again.
     conn.on('ready', () => { if (!s.closed) s.subscribe(timeoutMs); });
     conn.on('close', () => s.dropped());
@@ -94,8 +98,6 @@ export class Subscriber {
       conn.on('-node', () => s.resync(true));
       conn.on('+node', () => s.resync(true));
     }
-    await withTimeout(conn.subscribe(channel), timeoutMs, 'subscribing to the coherence channel');
-    s.live = true;
     return s;
   }
 
