@@ -200,11 +200,18 @@ export class Store implements TickerHost, LeaseHost {
     if (!watchers) return;
     if (change.op !== 'put') { this.notifyWatchers(watchers, { key, op: change.op, value: undefined }); return; }
     if (change.value) { this.notifyWatchers(watchers, { key, op: 'put', value: change.value }); return; }
+    const gen = this.remoteGen;
     this.backend.get(key, (reply, error) => {
       // Gone again (or unreadable) by now: a later notice (or none, if this one was superseded) tells the rest.
-      if (error || !reply.found || this.closed) return;
+      // Overtaken by a newer notice (it arrives on another connection, so it can): that one told, and is newer.
+      if (error || !reply.found || this.closed || !this.noRemoteChangeSince(key, gen)) return;
       this.notifyWatchers(watchers, { key, op: 'put', value: keepCopy(reply.value!) });
     });
+  }
+
+  /** No remote change to `key` was heard since remote generation `gen` (nor a resync, nor a tracking overflow). */
+  private noRemoteChangeSince(key: string, gen: number): boolean {
+    return gen >= this.remoteFloor && (this.lastRemote.get(key) ?? 0) <= gen;
   }
 
   /**
@@ -215,26 +222,33 @@ export class Store implements TickerHost, LeaseHost {
    */
   private catchUpWatchers(): void {
     const gen = this.remoteGen;
-    const current = (key: string): boolean => gen >= this.remoteFloor && (this.lastRemote.get(key) ?? 0) <= gen;
+    // A failed read (the main connection may still be reconnecting) is retried, a while.
+    const retry = (attempt: number, again: (attempt: number) => void): void => {
+      if (!this.closed && attempt < CATCH_UP_ATTEMPTS) setTimeout(() => again(attempt + 1), CATCH_UP_RETRY_MS).unref();
+    };
     for (const [key, set] of this.keyWatchers) {
-      this.backend.get(key, (reply, error) => {
-        if (error || this.closed || !current(key)) return;
+      const read = (attempt: number): void => this.backend.get(key, (reply, error) => {
+        if (error) { retry(attempt, read); return; }
+        if (this.closed || !this.noRemoteChangeSince(key, gen)) return;
         this.notifyWatchers([...set], reply.found ? { key, op: 'put', value: keepCopy(reply.value!) } : { key, op: 'delete', value: undefined });
       });
+      read(0);
     }
     for (const [prefix, set] of this.prefixWatchers) {
-      this.backend.scan({ prefix, limit: CATCH_UP_LIMIT, reverse: false }, (reply, error) => {
-        if (error || this.closed) return;
+      const read = (attempt: number): void => this.backend.scan({ prefix, limit: CATCH_UP_LIMIT, reverse: false }, (reply, error) => {
+        if (error) { retry(attempt, read); return; }
+        if (this.closed) return;
         for (const e of reply.entries ?? []) {
-          if (current(e.key)) this.notifyWatchers([...set], { key: e.key, op: 'put', value: keepCopy(e.value) });
+          if (this.noRemoteChangeSince(e.key, gen)) this.notifyWatchers([...set], { key: e.key, op: 'put', value: keepCopy(e.value) });
         }
       });
+      read(0);
     }
   }
 
   /** Whether a GET issued at remote generation `gen` may cache its value for `key`: no remote change to it came since. */
   private cacheable(key: string, gen: number): boolean {
-    return !this.cacheOff && gen >= this.remoteFloor && (this.lastRemote.get(key) ?? 0) <= gen;
+    return !this.cacheOff && this.noRemoteChangeSince(key, gen);
   }
 
   /** The engine swept keys whose deadline passed: their watchers hear of it. */
@@ -1016,6 +1030,9 @@ export const SHARED_CACHE_MAX_AGE_MS = 1000;
 const MAX_REMOTE_TRACKED = 65_536;
 /** Keys read per watched prefix when the change feed comes back after a gap (see catchUpWatchers). */
 const CATCH_UP_LIMIT = 1000;
+/** A catch-up read that fails is retried every CATCH_UP_RETRY_MS, CATCH_UP_ATTEMPTS times at most (~10 s). */
+const CATCH_UP_RETRY_MS = 100;
+const CATCH_UP_ATTEMPTS = 100;
 const DELETE_OPTIONS = ['fence', 'durable'] as const;
 const EXPIRY_OPTIONS = ['ttlMs', 'expiresAt'] as const;
 

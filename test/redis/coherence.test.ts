@@ -2,8 +2,9 @@ import { spawn, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
 import { expect } from 'chai';
 import { openStore, type Store } from '../../src/index.js';
+import type { BackendFactory, ReplyHandler } from '../../src/backend.js';
 import { SHARED_CACHE_MAX_AGE_MS } from '../../src/store.js';
-import { redisBackend } from '../../redis.js';
+import { redisBackend, StoreUnavailableError } from '../../redis.js';
 import { NOTICE_VALUE_MAX } from '../../src/engines/redis/subscriber.js';
 import { bytes, sleep, text, tickFor, waitFor } from '../helpers.js';
 import { RedisServer, cli, requireRedis } from '../support/redisServer.js';
@@ -99,6 +100,76 @@ describe('Redis engine: coherence across processes', function () {
     for (let i = 0; i < 200 && heard.length < 2; i++) { t.tick(); await sleep(5); }
     // The big one is read once its notice arrives, so it may be heard after the small one.
     expect(heard.sort((x, y) => x.key.localeCompare(y.key))).to.deep.equal([{ key: 'w:big', value: big }, { key: 'w:small', value: 's' }]);
+  });
+
+  it('a read of a big value that a newer notice overtook is not delivered: the watcher never ends on the older value', async () => {
+    const b = await open('coh6');
+    // A's engine, with its reads' replies held until a hook has run: the GET read BIG, then a newer
+    // put's notice (its value carried) is heard, then the GET's reply comes in — the order two
+    // connections can give.
+    let hook: (() => Promise<void>) | undefined;
+    const real = redisBackend({ url: server.url, prefix: 'coh6' });
+    const held: BackendFactory = {
+      kind: 'redis',
+      open: async (config) => {
+        const engine = await real.open(config);
+        const get = engine.get.bind(engine);
+        engine.get = (key: string, done: ReplyHandler) => get(key, (reply, error) => {
+          const h = hook;
+          hook = undefined;
+          if (h) void h().then(() => done(reply, error)); else done(reply, error);
+        });
+        return engine;
+      },
+    };
+    const a = await openStore({ backend: held });
+    stores.push(a);
+    const t = a.ticker();
+    const heard: string[] = [];
+    t.watch({ key: 'k' }, (c) => heard.push(text(c.value)!.slice(0, 5)));
+    const pump = setInterval(() => t.tick(), 2);
+    try {
+      hook = async () => {
+        await b.put('k', bytes('small'));
+        await waitFor(() => heard.includes('small'), 'the newer notice', 5000);
+      };
+      await b.put('k', bytes('BIG'.repeat(NOTICE_VALUE_MAX)));
+      await waitFor(() => hook === undefined, 'the read of BIG', 5000);
+      await sleep(100);
+      expect(heard, 'never the older value after the newer').to.deep.equal(['small']);
+      expect(text(await a.get('k'))).to.equal('small');
+    } finally {
+      clearInterval(pump);
+    }
+  });
+
+  it('a catch-up read that fails (the main connection still reconnecting) is retried until it answers', async () => {
+    let failures = 0;
+    const real = redisBackend({ url: server.url, prefix: 'coh7' });
+    const flaky: BackendFactory = {
+      kind: 'redis',
+      open: async (config) => {
+        const engine = await real.open(config);
+        const get = engine.get.bind(engine);
+        engine.get = (key: string, done: ReplyHandler) => {
+          if (failures > 0) { failures--; queueMicrotask(() => done({ found: false }, new StoreUnavailableError('get: not connected (test)'))); return; }
+          get(key, done);
+        };
+        return engine;
+      },
+    };
+    const a = await openStore({ backend: flaky });
+    stores.push(a);
+    await a.put('w', bytes('v1'));
+    const t = a.ticker();
+    const heard: string[] = [];
+    t.watch({ key: 'w' }, (c) => heard.push(text(c.value)!));
+    cli(server.port, 'HSET', 'coh7:{_}:d:w', 'v', 'v2'); // missed: no notice
+    failures = 3;
+    cli(server.port, 'CLIENT', 'KILL', 'TYPE', 'pubsub');
+    for (let i = 0; i < 300 && heard.length === 0; i++) { t.tick(); await sleep(10); }
+    expect(failures, 'the catch-up read failed 3 times').to.equal(0);
+    expect(heard).to.deep.equal(['v2']);
   });
 
   it('a change whose notice is lost leaves a cached value stale for at most SHARED_CACHE_MAX_AGE_MS', async () => {

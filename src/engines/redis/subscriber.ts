@@ -25,6 +25,8 @@ import { describeError, storeLog } from '../../log.js';
 export const NOTICE_VALUE_MAX = 4096;
 
 const SPACE = 0x20;
+/** The least time between two resyncs caused by unreadable messages. */
+const UNKNOWN_RESYNC_MS = 1000;
 
 /** One message's origin and changes; undefined for a message this format does not know. */
 export function decodeMessage(msg: Buffer): { origin: string; changes: RemoteChange[] } | undefined {
@@ -74,6 +76,8 @@ export class Subscriber {
   private live = false;
   private closed = false;
 
+  /** When the last unreadable message caused a resync (performance.now()). */
+  private lastUnknown = -Infinity;
   /** The start of every message this process publishes. */
   private readonly ownHeader: Buffer;
 
@@ -130,7 +134,17 @@ export class Subscriber {
     // Our own writes' messages are most of the traffic a busy process hears: skipped undecoded.
     if (msg.length > this.ownHeader.length && msg.subarray(0, this.ownHeader.length).equals(this.ownHeader)) return;
     const m = decodeMessage(msg);
-    if (!m) { storeLog('redis subscriber: a coherence message of an unknown format; resyncing'); this.resync(true); return; }
+    if (!m) {
+      // At most one resync a second: during a rolling upgrade every message of the older build lands
+      // here, and a resync per message would re-read every watch each time (the memcache's age limit
+      // bounds what such messages leave stale in between).
+      const now = performance.now();
+      if (now - this.lastUnknown < UNKNOWN_RESYNC_MS) return;
+      this.lastUnknown = now;
+      storeLog('redis subscriber: a coherence message of an unknown format; resyncing');
+      this.resync(true);
+      return;
+    }
     if (m.origin === this.origin) return;
     for (const c of m.changes) this.handler(c);
   }
