@@ -1,7 +1,8 @@
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createConnection, createServer } from 'node:net';
+import { createConnection } from 'node:net';
 import { tmpdir } from 'node:os';
+import { freePort } from './freePort.js';
 import { join } from 'node:path';
 
 /*
@@ -40,19 +41,7 @@ export function requireRedis(ctx: Mocha.Context): void {
   ctx.skip();
 }
 
-/** A free loopback port: listen on port 0, read the port, close. */
-export function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.unref();
-    srv.on('error', reject);
-    srv.listen(0, '127.0.0.1', () => {
-      const addr = srv.address();
-      const port = typeof addr === 'object' && addr ? addr.port : 0;
-      srv.close(() => resolve(port));
-    });
-  });
-}
+export { freePort };
 
 /** Sends one inline command and returns the first reply line (e.g. `+PONG`); rejects on a connection error. */
 export function rawCommand(port: number, command: string, timeoutMs = 1000): Promise<string> {
