@@ -1,6 +1,6 @@
 import type { BackendFactory } from './backend.js';
 import { InvalidConfigError, describeValue } from './errors.js';
-import { readOptions, type ErrorMaker } from './input.js';
+import { readOptions, wholeNumber, type ErrorMaker } from './input.js';
 
 /**
  * How the read replica follows the write store. `'per-key'` (default): the
@@ -133,12 +133,6 @@ export const LIMITS = {
 const TUNABLES = Object.keys(DEFAULTS) as (keyof Tunables)[];
 const configError: ErrorMaker = (m) => new InvalidConfigError(m);
 
-function wholeNumber(name: string, v: unknown, min: number, max: number): number {
-  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
-    throw new InvalidConfigError(`${name} must be a whole number in ${min}..${max}, got ${describeValue(v)}`);
-  }
-  return v;
-}
 
 /**
  * Checks a partial set of tunables (read by property access) against their
@@ -164,10 +158,10 @@ function applyTunables(o: { [K in keyof Tunables]?: unknown }, base: Tunables): 
     t.writePolicy = o.writePolicy;
   }
   if (o.memcacheCapacity !== undefined) {
-    const n = wholeNumber('memcacheCapacity', o.memcacheCapacity, 0, LIMITS.memcacheCapacity);
+    const n = wholeNumber('memcacheCapacity', o.memcacheCapacity, 0, LIMITS.memcacheCapacity, configError);
     t.memcacheCapacity = n === 0 ? DEFAULT_MEMCACHE_CAPACITY : n;
   }
-  if (o.memcacheMaxBytes !== undefined) t.memcacheMaxBytes = wholeNumber('memcacheMaxBytes', o.memcacheMaxBytes, 1, LIMITS.memcacheMaxBytes);
+  if (o.memcacheMaxBytes !== undefined) t.memcacheMaxBytes = wholeNumber('memcacheMaxBytes', o.memcacheMaxBytes, 1, LIMITS.memcacheMaxBytes, configError);
   if (o.compactRatio !== undefined) {
     const r = o.compactRatio;
     if (typeof r !== 'number' || !(r > 0 && r <= 1)) {
@@ -175,8 +169,8 @@ function applyTunables(o: { [K in keyof Tunables]?: unknown }, base: Tunables): 
     }
     t.compactRatio = r;
   }
-  if (o.compactMinBytes !== undefined) t.compactMinBytes = wholeNumber('compactMinBytes', o.compactMinBytes, 0, LIMITS.compactMinBytes);
-  if (o.syncIntervalMs !== undefined) t.syncIntervalMs = wholeNumber('syncIntervalMs', o.syncIntervalMs, 1, LIMITS.intervalMs);
+  if (o.compactMinBytes !== undefined) t.compactMinBytes = wholeNumber('compactMinBytes', o.compactMinBytes, 0, LIMITS.compactMinBytes, configError);
+  if (o.syncIntervalMs !== undefined) t.syncIntervalMs = wholeNumber('syncIntervalMs', o.syncIntervalMs, 1, LIMITS.intervalMs, configError);
   if (o.flushPolicy !== undefined) t.flushPolicy = checkFlushPolicy(o.flushPolicy);
   return t;
 }
@@ -187,7 +181,7 @@ function checkFlushPolicy(p: unknown): FlushPolicy {
   if (p === null || typeof p !== 'object') throw new InvalidConfigError(`${FLUSH_POLICY}, got ${describeValue(p)}`);
   const o = readOptions(p, 'flushPolicy', ['mode', 'intervalMs'], configError);
   if (o.mode === 'immediate' && o.intervalMs === undefined) return { mode: 'immediate' };
-  if (o.mode === 'grouped') return { mode: 'grouped', intervalMs: wholeNumber('flushPolicy.intervalMs', o.intervalMs, 1, LIMITS.intervalMs) };
+  if (o.mode === 'grouped') return { mode: 'grouped', intervalMs: wholeNumber('flushPolicy.intervalMs', o.intervalMs, 1, LIMITS.intervalMs, configError) };
   throw new InvalidConfigError(`${FLUSH_POLICY}, got mode ${describeValue(o.mode)}${o.intervalMs === undefined ? '' : ` with intervalMs ${describeValue(o.intervalMs)}`}`);
 }
 

@@ -17,7 +17,8 @@ export type ErrorCode =
   | 'OUTCOME_UNKNOWN'
   | 'LEASE_HELD'
   | 'LEASE_LOST'
-  | 'CROSS_SLOT';
+  | 'CROSS_SLOT'
+  | 'SESSION_REFUSED';
 
 /**
  * The base class of every error tickstore raises; `code` is stable and
@@ -160,6 +161,21 @@ export class LeaseLostError extends TickstoreError {
   constructor(scope: string, message = `the lease of scope ${describeValue(scope)} is no longer held; nothing was written`) {
     super('LEASE_LOST', message);
     this.scope = scope;
+  }
+}
+
+/**
+ * `SESSION_REFUSED`: a player's records could not be given to this session:
+ * another live session owns them and the plugin's `secondSession` policy is
+ * `'refuse'`, or the owner did not hand them over in time. Nothing was read
+ * or written for this session.
+ */
+export class SessionRefusedError extends TickstoreError {
+  /** The player's user id. */
+  readonly userId: bigint;
+  constructor(userId: bigint, message: string) {
+    super('SESSION_REFUSED', message);
+    this.userId = userId;
   }
 }
 

@@ -29,7 +29,7 @@ export { DEFAULTS, LIMITS } from './config.js';
 export {
   TickstoreError, InvalidKeyError, InvalidValueError, InvalidArgumentError, InvalidConfigError,
   StoreClosedError, StoreLockedError, CorruptionError, StoreIOError, TransactionConflictError, TransactionAbortedError,
-  StoreUnavailableError, OutcomeUnknownError, LeaseHeldError, LeaseLostError, CrossSlotError, type ErrorCode,
+  StoreUnavailableError, OutcomeUnknownError, LeaseHeldError, LeaseLostError, CrossSlotError, SessionRefusedError, type ErrorCode,
 } from './errors.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, MAX_BATCH_BYTES, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
 export { Store, type StoreMetrics, type StoreHealth } from './store.js';

@@ -78,6 +78,14 @@ export function optionalBoolean(name: string, v: unknown, fail: ErrorMaker = arg
   return v;
 }
 
+/** Checks a whole-number option in `min..max`. */
+export function wholeNumber(name: string, v: unknown, min: number, max: number, fail: ErrorMaker = argError): number {
+  if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min || v > max) {
+    throw fail(`${name} must be a whole number in ${min}..${max}, got ${describeValue(v)}`);
+  }
+  return v;
+}
+
 /** Checks an optional callback option (a function), so that a bad one fails at the call, not later inside tick(). */
 export function optionalFunction<F>(name: string, v: unknown, fail: ErrorMaker = argError): F | undefined {
   if (v !== undefined && typeof v !== 'function') throw fail(`${name} must be a function, got ${describeValue(v)}`);

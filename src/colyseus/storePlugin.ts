@@ -1,11 +1,18 @@
-import { ErrorCode, RoomPlugin, ServerError, logger, type Client } from '@colyseus/core';
+import { randomUUID } from 'node:crypto';
+import { ClientState, ErrorCode, RoomPlugin, ServerError, logger, type Client } from '@colyseus/core';
 import { buildKey, keyPrefix } from '../buildKey.js';
-import { InvalidArgumentError, InvalidConfigError, describeValue } from '../errors.js';
-import { guard, optionalBoolean, optionalFunction, readOptions } from '../input.js';
+import { InvalidArgumentError, InvalidConfigError, LeaseLostError, SessionRefusedError, describeValue } from '../errors.js';
+import { guard, optionalBoolean, optionalFunction, readOptions, wholeNumber } from '../input.js';
+import { MAX_LEASE_TTL_MS } from '../lease.js';
 import { pluginLog } from '../log.js';
 import { Store } from '../store.js';
 import type { StoreChange, Ticker, TickerOptions, WatchTarget } from '../ticker.js';
+import { Autosave, type SessionDuties } from './autosave.js';
 import type { Codec } from './codecs.js';
+import { decodeRecord, encodeRecord } from './envelope.js';
+import { RESERVED_FUNC_IDS, acquireOwnership, controlKey, ownerScope, requestNonce, type OwnershipOptions, type SecondSessionPolicy } from './ownership.js';
+import { countersOf, type PlayerMetrics } from './playerMetrics.js';
+import { PlayerSession } from './playerSession.js';
 import { processStore } from './processStore.js';
 
 /**
@@ -23,7 +30,7 @@ import { processStore } from './processStore.js';
  * ```
  */
 export interface RecordSpec<T> {
-  /** The record's function id: a u32 (0..2^32-1), the first part of its key (see {@link buildKey}). Required. */
+  /** The record's function id: 0..0xfffffeff (the plugin reserves 0xffffff00 and up), the first part of its key (see {@link buildKey}). Required. */
   funcId: number;
   /** Up to 32 u64 params, the last part of its key (default none). */
   params?: readonly (number | bigint)[];
@@ -52,13 +59,48 @@ export interface StorePluginOptions {
    * player records (only shared ones) and admits anonymous clients.
    */
   requireUserId?: boolean;
+  /**
+   * What a second session of a player (another tab, a reconnect that lands
+   * in another room or process) does while the first one owns the player's
+   * records (default `'takeover'`):
+   * - `'takeover'`: the first session is saved, given up and its client
+   *   closed with {@link StoreCloseCode.TAKEN_OVER}; the newcomer then loads
+   *   that final save. A first session that died (its process killed) is
+   *   taken over once its lease lapses (`leaseTtlMs`).
+   * - `'refuse'`: the newcomer's `load()` rejects with
+   *   {@link SessionRefusedError} (after waiting `handoffMs` for a first
+   *   session that is leaving).
+   */
+  secondSession?: SecondSessionPolicy;
+  /**
+   * Saves each player's changed records every this many ms (default 30000;
+   * 0: only explicit saves, leave and dispose). Sessions save at random
+   * phases, at most a few per tick; an unchanged player writes nothing.
+   * A crash loses at most one interval of progress.
+   */
+  autosaveMs?: number;
+  /** The ttl of a player's ownership lease, renewed every third of it (default 10000; 1000..86400000). A dead owner blocks its player this long. */
+  leaseTtlMs?: number;
+  /** How long a second session waits for the first to hand over (default 3000; 0..600000). */
+  handoffMs?: number;
 }
 
-interface Tracked {
-  key: string;
-  codec: Codec<unknown>;
-  value: unknown;
-}
+/**
+ * The WebSocket close codes the plugin closes a client with (a code the SDK
+ * does not auto-reconnect on).
+ */
+export const StoreCloseCode = {
+  /** A newer session of the same player took over its records (they were saved first). */
+  TAKEN_OVER: 4100,
+  /** The session lost ownership of its records (a pause past the lease's ttl, the store unreachable): changes since its last save were not saved. */
+  OWNERSHIP_LOST: 4101,
+} as const;
+
+const DEFAULT_AUTOSAVE_MS = 30_000;
+const DEFAULT_LEASE_TTL_MS = 10_000;
+const DEFAULT_HANDOFF_MS = 3_000;
+/** After a failed renewal, try again this soon (the lease still has two thirds of its ttl). */
+const RENEW_RETRY_MS = 500;
 
 const FIX_USER_ID = 'return { userId } (a whole number 0..2^64-1) from the room\'s onAuth, '
   + 'or pass a userId function to new StorePlugin({ userId: (auth) => ... })';
@@ -78,14 +120,22 @@ const configError = (m: string): InvalidConfigError => new InvalidConfigError(m)
 const argError = (m: string): InvalidArgumentError => new InvalidArgumentError(m);
 
 /** The plugin's options, read once by property access and checked, so that a mistake fails at `new StorePlugin()`, not in a room. */
-function checkPluginOptions(o: unknown): StorePluginOptions {
-  const r = readOptions(o, 'StorePlugin', ['store', 'userId', 'onResult', 'requireUserId'], configError);
+function checkPluginOptions(o: unknown): StorePluginOptions & { autosaveMs: number; ownership: OwnershipOptions } {
+  const r = readOptions(o, 'StorePlugin', ['store', 'userId', 'onResult', 'requireUserId', 'secondSession', 'autosaveMs', 'leaseTtlMs', 'handoffMs'], configError);
   if (r.store !== undefined && !(r.store instanceof Store)) throw new InvalidConfigError(`store must be a Store (from openStore), got ${describeValue(r.store)}`);
+  const policy = r.secondSession ?? 'takeover';
+  if (policy !== 'takeover' && policy !== 'refuse') throw new InvalidConfigError(`secondSession must be 'takeover' or 'refuse', got ${describeValue(policy)}`);
   return {
     store: r.store,
     userId: optionalFunction<StorePluginOptions['userId']>('userId', r.userId, configError),
     onResult: optionalFunction<StorePluginOptions['onResult']>('onResult', r.onResult, configError),
     requireUserId: optionalBoolean('requireUserId', r.requireUserId, configError),
+    autosaveMs: r.autosaveMs === undefined ? DEFAULT_AUTOSAVE_MS : wholeNumber('autosaveMs', r.autosaveMs, 0, MAX_LEASE_TTL_MS, configError),
+    ownership: {
+      policy,
+      ttlMs: r.leaseTtlMs === undefined ? DEFAULT_LEASE_TTL_MS : wholeNumber('leaseTtlMs', r.leaseTtlMs, 1000, MAX_LEASE_TTL_MS, configError),
+      handoffMs: r.handoffMs === undefined ? DEFAULT_HANDOFF_MS : wholeNumber('handoffMs', r.handoffMs, 0, 600_000, configError),
+    },
   };
 }
 
@@ -121,7 +171,7 @@ function keyParts(spec: unknown): { funcId: number; params: readonly (number | b
  *     const saved = await this.plugins.store.load(client, inventorySpec);
  *     const live = saved.clone();
  *     this.state.players.set(client.sessionId, live);
- *     this.plugins.store.set(client, inventorySpec, live);   // saved on leave
+ *     this.plugins.store.set(client, inventorySpec, live);   // autosaved, saved on leave
  *   }
  * }
  * ```
@@ -131,10 +181,17 @@ function keyParts(spec: unknown): { funcId: number; params: readonly (number | b
  * a fixed timestep, or none): results and watched changes arrive inside the
  * room's tick, and none arrive after the room is disposed.
  *
- * Player records are keyed by the authenticated identity (`client.auth`),
- * loaded with `load()` (in onJoin), and saved when the player leaves (this
- * plugin's onLeave runs after the room's, i.e. after any reconnection
- * window), when the room is disposed, and so at server shutdown.
+ * Player records are keyed by the authenticated identity (`client.auth`)
+ * and owned by one session at a time: a player's first `load()` takes the
+ * player's lease (in this process on the disk engine, across processes on
+ * Redis), waiting for or taking over another session per `secondSession`,
+ * so that it always loads the previous session's final save. Every save
+ * writes the records that changed, in one atomic batch fenced by that lease:
+ * a session that lost ownership writes nothing. Records are autosaved every
+ * `autosaveMs`, and saved once more when the player leaves (this plugin's
+ * onLeave runs after the room's, i.e. after any reconnection window: a
+ * player who reconnects keeps the session), when the room is disposed, and
+ * so at server shutdown.
  *
  * A room whose store cannot be found (no process store open, and no `store`
  * option) fails to be created: the server logs what to call, the client gets
@@ -144,17 +201,35 @@ function keyParts(spec: unknown): { funcId: number; params: readonly (number | b
 export class StorePlugin extends RoomPlugin {
   override readonly pluginName = 'store' as const;
   private tickerRef: Ticker | undefined;
-  private readonly tracked = new Map<string, Tracked[]>();
+  /** Owned sessions by client session id; a closed one stays until its client leaves, so its saves keep failing. */
+  private readonly sessions = new Map<string, PlayerSession>();
+  /** Clients whose first load is waiting for ownership. */
+  private readonly joining = new Map<string, { owned: Promise<PlayerSession>; gone: boolean }>();
+  /** Sessions being closed outside leave and dispose (a takeover), which dispose waits for. */
+  private readonly closing = new Set<Promise<void>>();
+  private disposed = false;
+  private readonly autosave: Autosave;
+  private readonly duties: SessionDuties;
 
-  private readonly opts: StorePluginOptions;
+  private readonly opts: ReturnType<typeof checkPluginOptions>;
 
   /**
-   * @param opts The store, how to derive the user id, and more (see {@link StorePluginOptions}); all optional.
-   * @throws {@link InvalidConfigError} An unknown option, or one of the wrong type (a `store` that is not a Store, a `userId` or `onResult` that is not a function, a non-boolean `requireUserId`).
+   * @param opts The store, how to derive the user id, the second-session policy, autosave, and more (see {@link StorePluginOptions}); all optional.
+   * @throws {@link InvalidConfigError} An unknown option, or one of the wrong type or range (a `store` that is not a Store, a `userId` or `onResult` that is not a function, a non-boolean `requireUserId`, a `secondSession` other than 'takeover' or 'refuse', an `autosaveMs`, `leaseTtlMs` or `handoffMs` out of range).
    */
   constructor(opts?: StorePluginOptions) {
     super();
     this.opts = checkPluginOptions(opts);
+    this.autosave = new Autosave(this.opts.autosaveMs, Math.floor(this.opts.ownership.ttlMs / 3));
+    this.duties = {
+      autosave: (session) => { session.save('auto').catch((err: unknown) => this.saveFailed(session, err, 'autosave')); },
+      renew: (session) => {
+        session.lease.renew().catch((err: unknown) => {
+          if (err instanceof LeaseLostError) this.endSession(session, 'lost');
+          else if (session.open) { session.renewAt = Date.now() + RENEW_RETRY_MS; this.autosave.wake(); }
+        });
+      },
+    };
   }
 
   /**
@@ -180,6 +255,11 @@ export class StorePlugin extends RoomPlugin {
     return this.tickerRef;
   }
 
+  /** The player-record counters of this room's store (every room of this process using it; see {@link playerMetrics}). */
+  get metrics(): PlayerMetrics {
+    return { ...countersOf(this.store) };
+  }
+
   protected override onCreate(): void {
     let ticker: Ticker;
     try {
@@ -189,19 +269,27 @@ export class StorePlugin extends RoomPlugin {
       logger.error(`tickstore: room '${this.room.roomName}' uses StorePlugin but ${(err as Error).message}`);
       throw new ServerError(ErrorCode.MATCHMAKE_UNHANDLED, UNAVAILABLE);
     }
-    this.room.clock.setInterval(() => ticker.tick(), 0);
+    this.room.clock.setInterval(() => {
+      ticker.tick();
+      this.autosave.tick(Date.now(), this.sessions, this.duties);
+    }, 0);
     pluginLog('room %s (%s) created', this.room.roomId, this.room.roomName);
   }
 
   protected override onJoin(client: Client): void {
     if (this.opts.requireUserId === false) return;
     try {
-      keyPrefix(0, (this.opts.userId ?? defaultUserId)(client.auth));
+      keyPrefix(0, this.userIdOf(client));
     } catch (err) {
       const why = (err as Error).message;
       logger.error(`tickstore: room '${this.room.roomName}' refused client ${client.sessionId}: ${why}${why.includes(FIX_USER_ID) ? '' : ` (client.auth.userId): ${FIX_USER_ID}`}`);
       throw new ServerError(ErrorCode.AUTH_FAILED, NOT_AUTHORIZED);
     }
+  }
+
+  private userIdOf(client: Client): number | bigint {
+    const auth = guard('client.auth', argError, () => client.auth);
+    return (this.opts.userId ?? defaultUserId)(auth);
   }
 
   /**
@@ -211,19 +299,25 @@ export class StorePlugin extends RoomPlugin {
    * @throws {@link InvalidArgumentError} `client.auth` gives no user id, or an id or param is out of range (see {@link buildKey}).
    */
   keyOf(client: Client, funcId: number, params: readonly (number | bigint)[] = []): string {
-    const auth = guard('client.auth', argError, () => client.auth);
-    return buildKey(funcId, (this.opts.userId ?? defaultUserId)(auth), params);
+    return buildKey(funcId, this.userIdOf(client), params);
   }
 
   /**
    * Loads a player's record (or `spec.initial()`) and keeps it for saving:
-   * mutate the returned value freely; it is written back on leave, on
-   * dispose, or when you call `save(client)`. Loading the same record again
-   * replaces what is kept for it. Call it in `onJoin`.
+   * mutate the returned value freely (or hand another with {@link
+   * StorePlugin.set}); it is autosaved, and saved on leave, on dispose, or
+   * when you call `save(client)`. Loading the same record again replaces
+   * what is kept for it. Call it in `onJoin`.
+   *
+   * The player's first load makes this session the owner of the player's
+   * records (see {@link StorePluginOptions.secondSession}), and reads from
+   * the source of truth, so it sees the previous session's final save.
    *
    * @returns The decoded record (a fresh value; see {@link schemaCodec} for schema state), or `spec.initial()`.
-   * @throws {@link InvalidArgumentError} (rejects) No user id in `client.auth`, a bad `funcId`/`params`, or a spec without a codec (`encode`, `decode`) or an `initial` function.
-   * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} (rejects) As {@link Store.get}; or whatever `spec.codec.decode` throws.
+   * @throws {@link InvalidArgumentError} (rejects) No user id in `client.auth`, a bad or reserved `funcId`, bad `params`, or a spec without a codec (`encode`, `decode`) or an `initial` function.
+   * @throws {@link SessionRefusedError} (rejects) Another session owns the player and did not hand over (policy `'refuse'`, or not in time), or the client left meanwhile.
+   * @throws {@link LeaseLostError} (rejects) This session already lost ownership (taken over).
+   * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} | {@link StoreUnavailableError} (rejects) As {@link Store.transaction}; or whatever decoding the record throws.
    *
    * @example
    * ```ts
@@ -236,13 +330,12 @@ export class StorePlugin extends RoomPlugin {
     const initial = optionalFunction<() => T>('initial', r.initial);
     if (!initial) throw new InvalidArgumentError('a record spec needs an initial function');
     const key = this.keyOf(client, r.funcId as number, r.params as RecordSpec<T>['params']);
-    const bytes = await this.store.get(key);
-    const value = bytes ? codec.decode(bytes) as T : initial();
-    const list = this.tracked.get(client.sessionId) ?? [];
-    const at = list.findIndex((t) => t.key === key);
-    const entry: Tracked = { key, codec, value };
-    if (at >= 0) list[at] = entry; else list.push(entry);
-    this.tracked.set(client.sessionId, list);
+    if ((r.funcId as number) >= RESERVED_FUNC_IDS) throw new InvalidArgumentError(`funcId ${describeValue(r.funcId)} is reserved by the plugin (record specs use 0..${RESERVED_FUNC_IDS - 1})`);
+    const session = await this.ownedSession(client);
+    const bytes = await this.store.transaction((tx) => tx.get(key));
+    const value = bytes ? decodeRecord(codec, bytes) as T : initial();
+    session.keep(key, codec, value, bytes);
+    countersOf(this.store).loads++;
     return value;
   }
 
@@ -261,24 +354,111 @@ export class StorePlugin extends RoomPlugin {
   set<T>(client: Client, spec: Pick<RecordSpec<T>, 'funcId' | 'params'>, value: T): void {
     const { funcId, params } = keyParts(spec);
     const key = this.keyOf(client, funcId, params);
-    const t = this.tracked.get(client.sessionId)?.find((x) => x.key === key);
-    if (!t) throw new InvalidArgumentError(`record ${key} was not loaded for this client`);
-    t.value = value;
+    if (!this.sessions.get(client.sessionId)?.set(key, value)) throw new InvalidArgumentError(`record ${key} was not loaded for this client`);
   }
 
   /**
-   * Writes every record loaded for `client` now; resolves once they are
+   * Writes the client's records that changed since their last save now, in
+   * one atomic batch fenced by the session's ownership; resolves once it is
    * acknowledged (per the store's flush policy: durable under the default,
    * immediate one). The records stay kept, and are saved again on leave.
    *
-   * @throws {@link StoreClosedError} | {@link StoreIOError} (rejects) As {@link Store.put}; or whatever a codec's `encode` throws.
+   * @throws {@link LeaseLostError} (rejects) This session no longer owns the player (taken over, or its lease lapsed): nothing was written.
+   * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link StoreUnavailableError} | {@link OutcomeUnknownError} (rejects) As {@link Store.batch}, after a retry; or whatever a codec's `encode` throws.
    */
   async save(client: Client): Promise<void> {
-    await this.saveTracked(this.tracked.get(client.sessionId) ?? []);
+    const session = this.sessions.get(client.sessionId);
+    if (!session) return;
+    if (!session.open) throw new LeaseLostError(session.lease.scope, `user ${session.userId}'s records are owned by another session now; nothing was written`);
+    try {
+      await session.save('explicit');
+    } catch (err) {
+      this.saveFailed(session, err, 'save');
+      throw err;
+    }
   }
 
-  private async saveTracked(list: Tracked[]): Promise<void> {
-    await Promise.all(list.map((t) => this.store.put(t.key, t.codec.encode(t.value))));
+  /** This client's session, owning its player: the one it has, or a new one once ownership is won. */
+  private ownedSession(client: Client): Promise<PlayerSession> {
+    const id = client.sessionId;
+    const had = this.sessions.get(id);
+    if (had) {
+      return had.open ? Promise.resolve(had)
+        : Promise.reject(new LeaseLostError(had.lease.scope, `user ${had.userId}'s records are owned by another session now`));
+    }
+    const waiting = this.joining.get(id);
+    if (waiting) return waiting.owned;
+    const entry = { owned: undefined as unknown as Promise<PlayerSession>, gone: false };
+    entry.owned = this.becomeOwner(client, entry).finally(() => this.joining.delete(id));
+    this.joining.set(id, entry);
+    return entry.owned;
+  }
+
+  private async becomeOwner(client: Client, entry: { gone: boolean }): Promise<PlayerSession> {
+    const userId = BigInt(this.userIdOf(client));
+    const nonce = randomUUID();
+    const counters = countersOf(this.store);
+    const gone = (): boolean => entry.gone || this.disposed;
+    let lease;
+    try {
+      lease = await acquireOwnership(this.store, userId, nonce, this.opts.ownership, gone);
+      if (gone()) {
+        await lease.release().catch(() => false);
+        throw new SessionRefusedError(userId, `user ${userId} left while waiting for its records`);
+      }
+    } catch (err) {
+      if (err instanceof SessionRefusedError) counters.refusals++;
+      throw err;
+    }
+    const now = Date.now();
+    let session: PlayerSession | undefined;
+    // A newer session of this player asks for its records by writing its nonce here.
+    const stopWatch = this.ticker.watch({ key: controlKey(userId) }, (change) => {
+      const asker = requestNonce(change.value);
+      if (session && asker !== undefined && asker !== nonce) this.endSession(session, 'takeover');
+    });
+    session = new PlayerSession(this.store, client.sessionId, lease, userId, nonce, counters, stopWatch,
+      this.autosave.firstSaveAt(now), now + this.autosave.renewMs);
+    this.sessions.set(client.sessionId, session);
+    counters.sessions++;
+    this.autosave.wake();
+    pluginLog('room %s: client %s owns user %s (token %d)', this.room.roomId, client.sessionId, userId, lease.token);
+    return session;
+  }
+
+  /**
+   * Ends a session that must stop owning its player: for a takeover after a
+   * final save (the newcomer then loads it), for a lost lease without one;
+   * then closes its client. The session stays (closed) until its client
+   * leaves, so that its saves fail instead of silently doing nothing.
+   */
+  private endSession(session: PlayerSession, why: 'takeover' | 'lost'): void {
+    if (!session.open || this.sessions.get(session.sessionId) !== session) return;
+    const counters = countersOf(this.store);
+    const done = this.closeSession(session, why === 'takeover', why).then(() => {
+      if (why === 'takeover') counters.takeovers++; else counters.leaseLost++;
+      const code = why === 'takeover' ? StoreCloseCode.TAKEN_OVER : StoreCloseCode.OWNERSHIP_LOST;
+      this.room.clients.getById(session.sessionId)?.leave(code, why === 'takeover' ? 'signed in elsewhere' : 'session lost');
+    });
+    this.closing.add(done);
+    void done.finally(() => this.closing.delete(done));
+  }
+
+  /** Closes a session (final save unless `save` is false, then its lease is given up); a failed final save is logged, as nothing else can report it. */
+  private async closeSession(session: PlayerSession, save: boolean, why: string): Promise<void> {
+    const started = Date.now();
+    try {
+      await session.close(save);
+      pluginLog('room %s: user %s session ended (%s) in %d ms', this.room.roomId, session.userId, why, Date.now() - started);
+    } catch (err) {
+      logger.error(`tickstore: room '${this.room.roomName}' could not save user ${session.userId}'s records (${why}): ${(err as Error).message}; changes since their last save are lost`);
+    }
+  }
+
+  /** A save that failed: a lost lease ends the session; anything else is logged (the next save retries). */
+  private saveFailed(session: PlayerSession, err: unknown, what: string): void {
+    if (err instanceof LeaseLostError) this.endSession(session, 'lost');
+    else if (what === 'autosave') logger.warn(`tickstore: room '${this.room.roomName}' autosave of user ${session.userId} failed: ${(err as Error).message}`);
   }
 
   /**
@@ -295,7 +475,7 @@ export class StorePlugin extends RoomPlugin {
   async getShared<T>(key: string, codec: Codec<T>): Promise<T | undefined> {
     const c = checkCodec(codec);
     const bytes = await this.store.get(key);
-    return bytes ? c.decode(bytes) as T : undefined;
+    return bytes ? decodeRecord(c, bytes) as T : undefined;
   }
 
   /**
@@ -310,7 +490,7 @@ export class StorePlugin extends RoomPlugin {
    * ```
    */
   async setShared<T>(key: string, value: T, codec: Codec<T>): Promise<void> {
-    await this.store.put(key, checkCodec(codec).encode(value));
+    await this.store.put(key, encodeRecord(checkCodec(codec) as Codec<T>, value));
   }
 
   /**
@@ -332,20 +512,24 @@ export class StorePlugin extends RoomPlugin {
   }
 
   protected override async onLeave(client: Client): Promise<void> {
-    const list = this.tracked.get(client.sessionId);
-    this.tracked.delete(client.sessionId);
-    if (!list) return;
-    const started = Date.now();
-    await this.saveTracked(list);
-    pluginLog('room %s saved %d record(s) of client %s on leave in %d ms', this.room.roomId, list.length, client.sessionId, Date.now() - started);
+    // Reconnected within the room's own onLeave (allowReconnection there): still its session.
+    if (client.state === ClientState.RECONNECTED) return;
+    const id = client.sessionId;
+    const waiting = this.joining.get(id);
+    if (waiting) waiting.gone = true;
+    const session = this.sessions.get(id);
+    if (!session) return;
+    this.sessions.delete(id);
+    if (session.open) await this.closeSession(session, true, 'leave');
   }
 
   protected override async onDispose(): Promise<void> {
-    const all = [...this.tracked.values()].flat();
-    this.tracked.clear();
+    this.disposed = true;
     this.tickerRef?.dispose();
+    const open = [...this.sessions.values()].filter((s) => s.open);
+    this.sessions.clear();
     const started = Date.now();
-    await this.saveTracked(all);
-    pluginLog('room %s disposed; saved %d record(s) in %d ms', this.room.roomId, all.length, Date.now() - started);
+    await Promise.all([...open.map((s) => this.closeSession(s, true, 'dispose')), ...this.closing]);
+    pluginLog('room %s disposed; saved %d session(s) in %d ms', this.room.roomId, open.length, Date.now() - started);
   }
 }
