@@ -9,41 +9,15 @@ import { Server, matchMaker } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { Client, type Room as ClientRoom } from '@colyseus/sdk';
 import {
-  Lease, buildKey, closeProcessStore, openProcessStore, playerMetrics, processStore, schemaCodec, type BatchOp, type PlayerMetrics,
+  Lease, buildKey, closeProcessStore, openProcessStore, playerMetrics, processStore, type BatchOp, type PlayerMetrics,
 } from '../plugin.js';
 import { ownerScope } from '../src/colyseus/ownership.js';
-import { decodeRecord } from '../src/colyseus/envelope.js';
-import { BAG, Bag, PROFILE, Profile, START_GOLD, playerRoom, type PlayerView } from './fixtures/playerRooms.js';
+import { BAG, PROFILE, START_GOLD, playerRoom, type PlayerView } from './fixtures/playerRooms.js';
 import { freePort } from './support/freePort.js';
+import { ask, closed, saveNow, storedPlayer } from './support/playerClient.js';
 import { sleep, tmpDir, waitFor } from './helpers.js';
 
-const profileCodec = schemaCodec(Profile);
-const bagCodec = schemaCodec(Bag);
-
-/** The player's records as stored now (undefined: never saved). */
-async function stored(userId: number): Promise<{ gold: number; bagGold: number; items: string[]; step: number } | undefined> {
-  const store = processStore();
-  const [p, b] = await Promise.all([store.get(buildKey(PROFILE, userId)), store.get(buildKey(BAG, userId))]);
-  if (!p && !b) return undefined;
-  const profile = p ? decodeRecord(profileCodec, p) : undefined;
-  const bag = b ? decodeRecord(bagCodec, b) : undefined;
-  return { gold: profile?.gold ?? -1, bagGold: bag?.gold ?? -1, items: bag ? [...bag.items] : [], step: profile?.step ?? -1 };
-}
-
-/** The room's view of this client's player (a round trip, so every message sent before is applied). */
-function ask(room: ClientRoom): Promise<PlayerView | null> {
-  return new Promise((resolve) => {
-    const off = room.onMessage('state', (v: PlayerView | null) => { off(); resolve(v); });
-    room.send('get');
-  });
-}
-function saveNow(room: ClientRoom): Promise<string> {
-  return new Promise((resolve) => {
-    const off = room.onMessage('saved', (v: string) => { off(); resolve(v); });
-    room.send('save');
-  });
-}
-const closed = (room: ClientRoom): Promise<number> => new Promise((resolve) => room.onLeave((code: number) => resolve(code)));
+const stored = (userId: number): ReturnType<typeof storedPlayer> => storedPlayer(processStore(), userId);
 const delta = (before: PlayerMetrics, key: keyof PlayerMetrics): number => playerMetrics(processStore())[key] - before[key];
 
 describe('player sessions in one server (real clients)', function () {
