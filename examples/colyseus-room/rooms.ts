@@ -47,7 +47,9 @@ export function listeningOn(transport: WebSocketTransport, port: number): string
 }
 
 export class InventoryRoom extends Room<{ state: InventoryState }> {
-  override plugins = definePlugins([new StorePlugin()]);
+  // One live owner per player: a second session (another tab, room or process)
+  // takes over once this one has saved; what changed is autosaved every 30 s.
+  override plugins = definePlugins([new StorePlugin({ secondSession: 'takeover', autosaveMs: 30_000 })]);
   override state = new InventoryState();
 
   override onCreate(): void {
@@ -59,8 +61,13 @@ export class InventoryRoom extends Room<{ state: InventoryState }> {
     });
     // Saves now (durably) rather than waiting for leave; the client learns when.
     this.onMessage('save', async (client: Client) => {
-      await this.plugins.store.save(client);
-      client.send('saved', this.state.players.get(client.sessionId)?.items.length ?? 0);
+      try {
+        await this.plugins.store.save(client);
+        client.send('saved', this.state.players.get(client.sessionId)?.items.length ?? 0);
+      } catch (err) {
+        // LEASE_LOST: another session owns the player now (nothing was written).
+        client.send('saveFailed', (err as { code?: string }).code ?? 'error');
+      }
     });
   }
 
@@ -77,8 +84,13 @@ export class InventoryRoom extends Room<{ state: InventoryState }> {
     log(`user ${client.auth.userId} joined ${this.roomId} with ${live.items.length} items`);
   }
 
+  override async onDrop(client: Client): Promise<void> {
+    // A dropped socket keeps its session and ownership for 20 s; nothing is saved meanwhile.
+    await this.allowReconnection(client, 20);
+  }
+
   override onLeave(client: Client): void {
-    // The plugin saves the player's records after this (and after any reconnection window).
+    // The plugin saves the player's records once, after this (and after any reconnection window).
     this.state.players.delete(client.sessionId);
     log(`user ${client.auth.userId} left ${this.roomId}`);
   }
