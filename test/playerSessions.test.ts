@@ -217,5 +217,26 @@ describe('player sessions in one server (real clients)', function () {
       expect(delta(before, 'saves')).to.equal(1);
       expect(await stored(id)).to.include({ gold: 996, bagGold: 4 });
     });
+
+    it(`§1+§10 (${style === 'drop' ? 'onDrop' : 'inside onLeave'}): a session taken over while its socket was down is closed (4100) when it comes back, never left playing unsaved`, async () => {
+      const id = user();
+      const a = await join(`${style}Back`, id);
+      a.reconnection.enabled = false;
+      a.send('move', 6);
+      await ask(a);
+      const token = a.reconnectionToken;
+      a.connection.close(4010);                      // dropped: the room holds its seat
+      await sleep(200);
+      const b = await join('take', id);             // another room takes the player over meanwhile
+      expect(await ask(b), 'the newcomer got the dropped session\'s progress').to.include({ gold: 994, bagGold: 6 });
+      const back = await new Client(endpoint).reconnect(token);
+      back.reconnection.enabled = false;
+      const code = await Promise.race([closed(back), sleep(3000).then(() => -1)]);
+      expect(code, 'the stale session is told it was taken over').to.equal(4100);
+      b.send('move', 1);
+      expect(await saveNow(b)).to.equal('ok');
+      expect(await stored(id)).to.include({ gold: 993, bagGold: 7 });
+      await b.leave();
+    });
   }
 });

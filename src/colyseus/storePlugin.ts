@@ -116,6 +116,8 @@ function defaultUserId(auth: unknown): number | bigint {
 const UNAVAILABLE = 'room unavailable';
 const NOT_AUTHORIZED = 'not authorized';
 
+const closeReason = (code: number): string => (code === StoreCloseCode.TAKEN_OVER ? 'signed in elsewhere' : 'session lost');
+
 const configError = (m: string): InvalidConfigError => new InvalidConfigError(m);
 const argError = (m: string): InvalidArgumentError => new InvalidArgumentError(m);
 
@@ -207,6 +209,8 @@ export class StorePlugin extends RoomPlugin {
   private readonly joining = new Map<string, { owned: Promise<PlayerSession>; gone: boolean }>();
   /** Sessions being closed outside leave and dispose (a takeover), which dispose waits for. */
   private readonly closing = new Set<Promise<void>>();
+  /** Clients whose session ended while their socket was down (a reconnection window): closed with this code if they come back. */
+  private readonly evicted = new Map<string, number>();
   private disposed = false;
   private readonly autosave: Autosave;
   private readonly duties: SessionDuties;
@@ -272,6 +276,7 @@ export class StorePlugin extends RoomPlugin {
     this.room.clock.setInterval(() => {
       ticker.tick();
       this.autosave.tick(Date.now(), this.sessions, this.duties);
+      if (this.evicted.size > 0) this.closeEvicted();
     }, 0);
     pluginLog('room %s (%s) created', this.room.roomId, this.room.roomName);
   }
@@ -438,10 +443,23 @@ export class StorePlugin extends RoomPlugin {
     const done = this.closeSession(session, why === 'takeover', why).then(() => {
       if (why === 'takeover') counters.takeovers++; else counters.leaseLost++;
       const code = why === 'takeover' ? StoreCloseCode.TAKEN_OVER : StoreCloseCode.OWNERSHIP_LOST;
-      this.room.clients.getById(session.sessionId)?.leave(code, why === 'takeover' ? 'signed in elsewhere' : 'session lost');
+      const client = this.room.clients.getById(session.sessionId);
+      if (client) client.leave(code, closeReason(code));
+      else this.evicted.set(session.sessionId, code);   // in a reconnection window: closed if it comes back
     });
     this.closing.add(done);
     void done.finally(() => this.closing.delete(done));
+  }
+
+  /** Closes the clients that came back (reconnected) to a session that ended while they were away. */
+  private closeEvicted(): void {
+    for (const [id, code] of this.evicted) {
+      const client = this.room.clients.getById(id);
+      if (client) {
+        this.evicted.delete(id);
+        client.leave(code, closeReason(code));
+      }
+    }
   }
 
   /** Closes a session (final save unless `save` is false, then its lease is given up); a failed final save is logged, as nothing else can report it. */
@@ -515,6 +533,7 @@ export class StorePlugin extends RoomPlugin {
     // Reconnected within the room's own onLeave (allowReconnection there): still its session.
     if (client.state === ClientState.RECONNECTED) return;
     const id = client.sessionId;
+    this.evicted.delete(id);
     const waiting = this.joining.get(id);
     if (waiting) waiting.gone = true;
     const session = this.sessions.get(id);
