@@ -82,9 +82,11 @@ describe('room state across a server process restart (disk engine, real clients)
       await firstView(a);
       a.send('hit', 'ann');
       // Progress every 20 ms for a few intervals: the round is the step count.
+      // Killed at a random phase of the snapshot interval.
+      const runMs = 4 * everyMs + Math.random() * everyMs;
       const started = Date.now();
       let step = 0;
-      while (Date.now() - started < 4 * everyMs + Math.random() * everyMs) {
+      while (Date.now() - started < runMs) {
         a.send('round', ++step);
         await sleep(20);
       }
