@@ -336,6 +336,23 @@ describe('persistState: checks, and stored states it refuses', function () {
     expect(state.round).to.equal(0);
   });
 
+  it('a room that lost its id (paused past the lease ttl, another took it) writes nothing: its final snapshot is refused', async () => {
+    const before = roomStateMetrics(store);
+    const state = new ArenaState();
+    const plugin = pluginOn(store, state); // the stub's clock never ticks: no renewal, as in a long pause
+    await plugin.persistState({ id: 'paused', leaseTtlMs: 1000, everyMs: 0 });
+    await sleep(1100);
+    const keys = roomStateKeys('paused');
+    const other = await store.lease(keys.scope, { ttlMs: 5000 }); // the next room with the id
+    state.round = 9; // the paused room changed its state meanwhile
+    await (plugin as unknown as { onDispose(): Promise<void> }).onDispose();
+    expect(await store.get(keys.state), 'nothing written by the room that lost the id').to.equal(undefined);
+    expect(roomStateMetrics(store).leaseLost - before.leaseLost).to.equal(1);
+    expect(roomStateMetrics(store).finalFailures - before.finalFailures).to.equal(1);
+    expect(roomStateMetrics(store).snapshots - before.snapshots).to.equal(0);
+    await other.release();
+  });
+
   it('a restored state replaces the room\'s state (a clean clone), with what was saved', async () => {
     const keys = roomStateKeys('direct');
     const saved = new ArenaState();

@@ -322,12 +322,11 @@ export class RoomStateKeeper {
     }
     if (sameBytes(this.lastBytes, bytes)) { this.counters.skippedUnchanged++; return; }
     // Only one write at a time (this one, or close()'s after it), so clearing the slot when it ends is safe.
-    this.writing = this.write(bytes, 1).catch((err: unknown) => this.failed(err, 'snapshot')).finally(() => { this.writing = undefined; });
+    this.writing = this.write(this.lease!, bytes, 1).catch((err: unknown) => this.failed(err, 'snapshot')).finally(() => { this.writing = undefined; });
   }
 
-  /** Writes one snapshot, fenced by the lease; `attempts` > 1 retries transient failures. */
-  private async write(bytes: Uint8Array, attempts: number): Promise<void> {
-    const lease = this.lease!;
+  /** Writes one snapshot, fenced by `lease` (always given: an unfenced write could overwrite a newer holder's state); `attempts` > 1 retries transient failures. */
+  private async write(lease: Lease, bytes: Uint8Array, attempts: number): Promise<void> {
     const meta: SnapshotMeta = { id: this.o.id, savedAt: Date.now(), seq: this.seq + 1, type: this.typeName, bytes: bytes.length };
     const ops: BatchOp[] = [
       { type: 'put', key: this.keys.state, value: bytes },
@@ -400,7 +399,7 @@ export class RoomStateKeeper {
       if (!wasLive) return;
       const bytes = this.encodeNow();
       if (sameBytes(this.lastBytes, bytes)) { this.counters.skippedUnchanged++; return; }
-      await this.write(bytes, FINAL_ATTEMPTS);
+      await this.write(lease, bytes, FINAL_ATTEMPTS);
     } catch (err) {
       if (err instanceof LeaseLostError) this.counters.leaseLost++;
       this.counters.finalFailures++;
