@@ -18,7 +18,8 @@ export type ErrorCode =
   | 'LEASE_HELD'
   | 'LEASE_LOST'
   | 'CROSS_SLOT'
-  | 'SESSION_REFUSED';
+  | 'SESSION_REFUSED'
+  | 'ROOM_STATE_HELD';
 
 /**
  * The base class of every error tickstore raises; `code` is stable and
@@ -259,4 +260,19 @@ export function asStoreError(err: unknown, what: string): TickstoreError {
   const code = (err as { code?: unknown } | null)?.code;
   const msg = err instanceof Error ? err.message : String(err);
   return new StoreIOError(`${what}: ${msg}`, typeof code === 'string' ? code : 'EIO');
+}
+
+/**
+ * `ROOM_STATE_HELD`: another room (in this process or, on Redis, another
+ * one) holds the persistent id passed to `persistState` and did not let go
+ * in time (`handoffMs`). Nothing was read or written; the room's state is
+ * as it set it.
+ */
+export class RoomStateHeldError extends TickstoreError {
+  /** The persistent id. */
+  readonly id: string;
+  constructor(id: string, why: string) {
+    super('ROOM_STATE_HELD', `the state of room id ${describeValue(id)} is held by another room: ${why}`);
+    this.id = id;
+  }
 }

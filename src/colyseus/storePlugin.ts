@@ -14,6 +14,7 @@ import { RESERVED_FUNC_IDS, acquireOwnership, controlKey, ownerScope, requestNon
 import { countersOf, type PlayerMetrics } from './playerMetrics.js';
 import { PlayerSession } from './playerSession.js';
 import { processStore } from './processStore.js';
+import { RoomStateKeeper, type PersistStateOptions, type RestoredState } from './roomState.js';
 
 /**
  * A player record: which key (from the player's identity), how to encode it,
@@ -212,6 +213,8 @@ export class StorePlugin extends RoomPlugin {
   /** Clients whose session ended while their socket was down (a reconnection window): closed with this code if they come back. */
   private readonly evicted = new Map<string, number>();
   private disposed = false;
+  /** The persistence of the room's own state, once `persistState` was called. */
+  private roomState: RoomStateKeeper | undefined;
   private readonly autosave: Autosave;
   private readonly duties: SessionDuties;
 
@@ -529,6 +532,50 @@ export class StorePlugin extends RoomPlugin {
     return this.ticker.watch(target, onChange);
   }
 
+  /**
+   * Keeps this room's state across restarts and deploys under a persistent
+   * id: restores the state last saved under `id` into `this.state` (a clone
+   * of the decoded state becomes the room's state, so read `this.state`
+   * after this resolves: an object taken from it before is no longer the
+   * room's), then snapshots the state every `everyMs` of the room's clock
+   * when its encoding changed, and once more when the room is disposed —
+   * which a graceful shutdown (SIGTERM) awaits before the store closes.
+   * Call it once, in `onCreate`, after setting `this.state` and before any
+   * client joins.
+   *
+   * One room holds an id at a time (a lease; across processes on Redis):
+   * a second room with the id waits `handoffMs` for the first to let go
+   * (its final snapshot), then rejects; every snapshot is fenced by the
+   * lease, so a room that lost the id writes nothing. A crash loses what
+   * changed since the last periodic snapshot.
+   *
+   * A stored snapshot that does not decode with the room's state class (a
+   * schema changed incompatibly: SchemaMismatchError) rejects, and so fails
+   * the room's creation: nothing is restored, nothing is overwritten, the id
+   * is let go — fix the schema (or add a migration) and create it again.
+   *
+   * @param options The persistent id and the snapshot interval (see {@link PersistStateOptions}).
+   * @returns Whether a saved state was restored, when it was saved, its size.
+   * @throws {@link InvalidArgumentError} (rejects) Bad options, `this.state` not a Schema instance, a second call in this room, clients already joined, or an id whose hash collides with another stored id's.
+   * @throws {@link RoomStateHeldError} (rejects) Another room holds the id and did not let go within `handoffMs`.
+   * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} | {@link StoreUnavailableError} (rejects) As {@link Store.transaction} and {@link Store.lease}; or what decoding the snapshot throws (SchemaMismatchError).
+   *
+   * @example
+   * ```ts
+   * override async onCreate(options: { arena: string }): Promise<void> {
+   *   this.state = new ArenaState();
+   *   await this.plugins.store.persistState({ id: `arena:${options.arena}`, everyMs: 5000 });
+   * }
+   * ```
+   */
+  async persistState(options: PersistStateOptions): Promise<RestoredState> {
+    const keeper = new RoomStateKeeper(this.store, this.room, options);
+    if (this.roomState) throw new InvalidArgumentError(`persistState was already called in this room (id ${describeValue(this.roomState.id)})`);
+    if (this.room.clients.length > 0) throw new InvalidArgumentError('persistState must be called in onCreate, before clients join: replacing the state of a room with clients would desynchronize them');
+    this.roomState = keeper;
+    return keeper.start();
+  }
+
   protected override async onLeave(client: Client): Promise<void> {
     // Reconnected within the room's own onLeave (allowReconnection there): still its session.
     if (client.state === ClientState.RECONNECTED) return;
@@ -548,7 +595,7 @@ export class StorePlugin extends RoomPlugin {
     const open = [...this.sessions.values()].filter((s) => s.open);
     this.sessions.clear();
     const started = Date.now();
-    await Promise.all([...open.map((s) => this.closeSession(s, true, 'dispose')), ...this.closing]);
+    await Promise.all([...open.map((s) => this.closeSession(s, true, 'dispose')), ...this.closing, this.roomState?.close()]);
     pluginLog('room %s disposed; saved %d session(s) in %d ms', this.room.roomId, open.length, Date.now() - started);
   }
 }
