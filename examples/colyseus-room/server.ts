@@ -8,6 +8,7 @@ import { Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { attachStore, processStore } from '../../plugin.js';
 import { InventoryRoom, WorldRoom, listeningOn, log } from './rooms.js';
+import { ArenaRoom } from './arenaRoom.js';
 
 const port = Number(process.env.PORT ?? 2567);
 const host = process.env.HOST || undefined;
@@ -17,6 +18,8 @@ const transport = new WebSocketTransport();
 const server = new Server({ transport, greet: false });
 server.define('inventory', InventoryRoom);
 server.define('world', WorldRoom);
+// One room per arena name; its state survives restarts and deploys.
+server.define('arena', ArenaRoom).filterBy(['arena']);
 // Once: the store opens inside listen(), before any room exists, and closes
 // at graceful shutdown after every room has saved.
 attachStore(server, { dir });
@@ -24,4 +27,4 @@ server.onShutdown(() => log('rooms disposed and saved; closing the store'));
 await server.listen(port, host);
 
 log(`store open in ${dir}: ${processStore().metrics().writeCount} keys`);
-log(`listening on ${listeningOn(transport, port)}; rooms: inventory, world`);
+log(`listening on ${listeningOn(transport, port)}; rooms: inventory, world, arena`);
