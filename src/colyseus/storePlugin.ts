@@ -333,7 +333,7 @@ export class StorePlugin extends RoomPlugin {
     if ((r.funcId as number) >= RESERVED_FUNC_IDS) throw new InvalidArgumentError(`funcId ${describeValue(r.funcId)} is reserved by the plugin (record specs use 0..${RESERVED_FUNC_IDS - 1})`);
     const session = await this.ownedSession(client);
     const bytes = await this.store.transaction((tx) => tx.get(key));
-    const value = bytes ? decodeRecord(codec, bytes) as T : initial();
+    const value = bytes ? decodeRecord(codec, bytes, key) as T : initial();
     session.keep(key, codec, value, bytes);
     countersOf(this.store).loads++;
     return value;
@@ -475,7 +475,7 @@ export class StorePlugin extends RoomPlugin {
   async getShared<T>(key: string, codec: Codec<T>): Promise<T | undefined> {
     const c = checkCodec(codec);
     const bytes = await this.store.get(key);
-    return bytes ? decodeRecord(c, bytes) as T : undefined;
+    return bytes ? decodeRecord(c, bytes, key) as T : undefined;
   }
 
   /**
