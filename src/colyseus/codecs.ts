@@ -137,7 +137,8 @@ const packr = new Packr({ useRecords: false, moreTypes: true });
 
 /**
  * MessagePack (msgpackr, which Colyseus itself ships): compact, and keeps
- * more types than JSON (e.g. Dates, Maps, Sets, typed arrays).
+ * more types than JSON (e.g. Dates, Sets, typed arrays; a `Map` comes back
+ * as a plain object, as msgpackr decodes maps).
  *
  * @param options The version and migrations (see {@link CodecOptions}); records without an envelope are version 1 unless `legacyVersion` says otherwise.
  * @throws {@link InvalidArgumentError} As {@link jsonCodec}.

@@ -126,80 +126,101 @@ export function decodeRecord<T>(codec: Codec<T>, bytes: Uint8Array, key?: string
 }
 
 function decodeChecked(r: Resolved, bytes: Uint8Array, key: string | undefined): unknown {
-  const fail = (reason: SchemaMismatchReason, why: string, stored: Stored, cause?: unknown): never => {
-    throw new SchemaMismatchError({
-      reason, key, storedVersion: stored.version, expectedVersion: r.version,
-      storedFingerprint: stored.fingerprint, expectedFingerprint: r.fingerprint, why, cause,
-    });
-  };
-  const unknownStored: Stored = { version: undefined, fingerprint: undefined };
-  if (bytes.length < 2 || bytes[0] !== ENVELOPE_MAGIC[0] || bytes[1] !== ENVELOPE_MAGIC[1]) {
-    if (r.legacyVersion === undefined) {
-      return fail('legacy', `a record without an envelope (written before schema versions), and this ${kindName(r.kind)} codec accepts none (set legacyVersion to the version that wrote it)`, unknownStored);
+  // The common case first: a record this codec wrote, whose 14 header bytes are the codec's own.
+  const h = headerOf(r);
+  if (bytes.length >= ENVELOPE_HEADER_BYTES && sameBytes(bytes, h.bytes, CRC_AT)) {
+    const payload = bytes.subarray(ENVELOPE_HEADER_BYTES);
+    if (crc32(payload, h.crc) === storedCrc(bytes)) {
+      try {
+        return r.codec.decode(payload);
+      } catch (err) {
+        throw mismatch(r, key, 'decode-failed', `the payload did not decode: ${messageOf(err)}`, storedOf(bytes), err);
+      }
     }
-    return fromVersion(r, r.legacyVersion, bytes, { version: r.legacyVersion, fingerprint: undefined }, fail);
   }
-  if (bytes.length < ENVELOPE_HEADER_BYTES) return fail('garbled', `truncated envelope (${bytes.length} bytes, the header is ${ENVELOPE_HEADER_BYTES})`, unknownStored);
-  if (bytes[2] !== ENVELOPE_FORMAT) return fail('garbled', `unknown envelope format ${bytes[2]} (this code reads ${ENVELOPE_FORMAT}: written by a newer tickstore?)`, unknownStored);
-  const crc = (bytes[CRC_AT]! | (bytes[CRC_AT + 1]! << 8) | (bytes[CRC_AT + 2]! << 16) | (bytes[CRC_AT + 3]! << 24)) >>> 0;
-  if (crc32(bytes.subarray(ENVELOPE_HEADER_BYTES), crc32(bytes.subarray(0, CRC_AT))) !== crc) {
-    return fail('garbled', 'envelope checksum mismatch (truncated or damaged bytes)', unknownStored);
-  }
-  const version = bytes[4]! | (bytes[5]! << 8);
-  const stored: Stored = { version, fingerprint: hex(bytes, 6, CRC_AT) };
-  const kind = bytes[3]!;
-  if (version === r.version) {
-    if (kind !== r.kind) return fail('codec-kind', `written by a ${kindName(kind)} codec, read with a ${kindName(r.kind)} codec`, stored);
-    if (!sameFingerprint(bytes, r.fingerprintBytes)) {
-      return fail('fingerprint', `written with another definition at the same version (the definition changed without a version bump and a migration)`, stored);
-    }
-    return decodePayload(() => r.codec.decode(bytes.subarray(ENVELOPE_HEADER_BYTES)), stored, fail);
-  }
-  return fromVersion(r, version, bytes.subarray(ENVELOPE_HEADER_BYTES), { ...stored, kind }, fail);
+  return decodeSlow(r, bytes, key);
 }
 
-type Fail = (reason: SchemaMismatchReason, why: string, stored: Stored, cause?: unknown) => never;
+const unknownStored: Stored = { version: undefined, fingerprint: undefined };
 
-function sameFingerprint(bytes: Uint8Array, fp: Uint8Array): boolean {
-  for (let i = 0; i < 8; i++) if (bytes[6 + i] !== fp[i]) return false;
-  return true;
+/** Every other case: legacy bytes, another version (migrated), or a refusal saying why. */
+function decodeSlow(r: Resolved, bytes: Uint8Array, key: string | undefined): unknown {
+  if (bytes.length < 2 || bytes[0] !== ENVELOPE_MAGIC[0] || bytes[1] !== ENVELOPE_MAGIC[1]) {
+    if (r.legacyVersion === undefined) {
+      throw mismatch(r, key, 'legacy', `a record without an envelope (written before schema versions), and this ${kindName(r.kind)} codec accepts none (set legacyVersion to the version that wrote it)`, unknownStored);
+    }
+    return fromVersion(r, key, r.legacyVersion, bytes, { version: r.legacyVersion, fingerprint: undefined });
+  }
+  if (bytes.length < ENVELOPE_HEADER_BYTES) throw mismatch(r, key, 'garbled', `truncated envelope (${bytes.length} bytes, the header is ${ENVELOPE_HEADER_BYTES})`, unknownStored);
+  if (bytes[2] !== ENVELOPE_FORMAT) throw mismatch(r, key, 'garbled', `unknown envelope format ${bytes[2]} (this code reads ${ENVELOPE_FORMAT}: written by a newer tickstore?)`, unknownStored);
+  if (crc32(bytes.subarray(ENVELOPE_HEADER_BYTES), crc32(bytes.subarray(0, CRC_AT))) !== storedCrc(bytes)) {
+    throw mismatch(r, key, 'garbled', 'envelope checksum mismatch (truncated or damaged bytes)', unknownStored);
+  }
+  const stored = storedOf(bytes);
+  const version = stored.version!;
+  const kind = bytes[3]!;
+  if (version === r.version) {
+    if (kind !== r.kind) throw mismatch(r, key, 'codec-kind', `written by a ${kindName(kind)} codec, read with a ${kindName(r.kind)} codec`, stored);
+    // Same kind and version, and the header differs: only the fingerprint is left.
+    throw mismatch(r, key, 'fingerprint', 'written with another definition at the same version (the definition changed without a version bump and a migration)', stored);
+  }
+  return fromVersion(r, key, version, bytes.subarray(ENVELOPE_HEADER_BYTES), { ...stored, kind });
 }
 
 /** Decodes a payload of an older (or the legacy) version with that version's definition, then migrates it step by step. */
-function fromVersion(r: Resolved, version: number, payload: Uint8Array, stored: Stored, fail: Fail): unknown {
+function fromVersion(r: Resolved, key: string | undefined, version: number, payload: Uint8Array, stored: Stored): unknown {
   if (version > r.version) {
-    return fail('newer-version', `written by version ${version}, newer than this code's ${r.version} (a rollback? deploy the newer code, or add nothing: it is refused)`, stored);
+    throw mismatch(r, key, 'newer-version', `written by version ${version}, newer than this code's ${r.version} (a rollback? such records are refused until the newer code runs again)`, stored);
   }
-  if (version === r.version) return decodePayload(() => r.codec.decode(payload), stored, fail);
+  if (version === r.version) return decodePayload(r, key, () => r.codec.decode(payload), stored);
   for (let v = version + 1; v <= r.version; v++) {
-    if (!r.steps.has(v)) return fail('no-migration', `written by version ${version}, and there is no migration to version ${v}`, stored);
+    if (!r.steps.has(v)) throw mismatch(r, key, 'no-migration', `written by version ${version}, and there is no migration to version ${v}`, stored);
   }
   const first = r.steps.get(version + 1)!;
   // A legacy record has neither kind nor fingerprint: the codec's legacyVersion vouches for it.
   if (stored.kind !== undefined) {
     if (stored.kind !== first.fromKind) {
-      return fail('codec-kind', `written by version ${version} with a ${kindName(stored.kind)} codec; its migration reads ${kindName(first.fromKind)}`, stored);
+      throw mismatch(r, key, 'codec-kind', `written by version ${version} with a ${kindName(stored.kind)} codec; its migration reads ${kindName(first.fromKind)}`, stored);
     }
     const expected = first.fromFingerprint();
     if (stored.fingerprint !== expected) {
-      return fail('fingerprint', `written by version ${version} with another definition than the one its migration names (fingerprint ${expected})`, stored);
+      throw mismatch(r, key, 'fingerprint', `written by version ${version} with another definition than the one its migration names (fingerprint ${expected})`, stored);
     }
   }
-  let value = decodePayload(() => first.decode(payload), stored, fail);
+  let value = decodePayload(r, key, () => first.decode(payload), stored);
   for (let v = version + 1; v <= r.version; v++) {
     try {
       value = r.steps.get(v)!.migrate(value);
     } catch (err) {
-      return fail('migration-failed', `the migration to version ${v} threw ${err instanceof Error ? err.message : describeValue(err)}`, stored, err);
+      throw mismatch(r, key, 'migration-failed', `the migration to version ${v} threw ${messageOf(err)}`, stored, err);
     }
   }
   return value;
 }
 
-function decodePayload(decode: () => unknown, stored: Stored, fail: Fail): unknown {
+function decodePayload(r: Resolved, key: string | undefined, decode: () => unknown, stored: Stored): unknown {
   try {
     return decode();
   } catch (err) {
-    return fail('decode-failed', `the payload did not decode: ${err instanceof Error ? err.message : describeValue(err)}`, stored, err);
+    throw mismatch(r, key, 'decode-failed', `the payload did not decode: ${messageOf(err)}`, stored, err);
   }
+}
+
+function mismatch(r: Resolved, key: string | undefined, reason: SchemaMismatchReason, why: string, stored: Stored, cause?: unknown): SchemaMismatchError {
+  return new SchemaMismatchError({
+    reason, key, storedVersion: stored.version, expectedVersion: r.version,
+    storedFingerprint: stored.fingerprint, expectedFingerprint: r.fingerprint, why, cause,
+  });
+}
+
+const messageOf = (err: unknown): string => (err instanceof Error ? err.message : describeValue(err));
+
+/** The version and fingerprint in a (well-formed) envelope header. */
+const storedOf = (bytes: Uint8Array): Stored => ({ version: bytes[4]! | (bytes[5]! << 8), fingerprint: hex(bytes, 6, CRC_AT) });
+
+const storedCrc = (b: Uint8Array): number => (b[CRC_AT]! | (b[CRC_AT + 1]! << 8) | (b[CRC_AT + 2]! << 16) | (b[CRC_AT + 3]! << 24)) >>> 0;
+
+function sameBytes(a: Uint8Array, b: Uint8Array, n: number): boolean {
+  for (let i = 0; i < n; i++) if (a[i] !== b[i]) return false;
+  return true;
 }
