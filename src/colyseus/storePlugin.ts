@@ -503,7 +503,7 @@ export class StorePlugin extends RoomPlugin {
    * @example
    * ```ts
    * this.plugins.store.watch({ key: WORLD_COUNTER }, (change) => {
-   *   this.state.counter = change.value ? counterCodec.decode(change.value) : 0;
+   *   this.state.counter = change.value ? decodeRecord(counterCodec, change.value, WORLD_COUNTER) : 0;
    * });
    * ```
    */
