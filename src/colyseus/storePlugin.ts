@@ -318,6 +318,7 @@ export class StorePlugin extends RoomPlugin {
    * @throws {@link SessionRefusedError} (rejects) Another session owns the player and did not hand over (policy `'refuse'`, or not in time), or the client left meanwhile.
    * @throws {@link LeaseLostError} (rejects) This session already lost ownership (taken over).
    * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} | {@link StoreUnavailableError} (rejects) As {@link Store.transaction}; or whatever decoding the record throws.
+   * @throws {@link SchemaMismatchError} (rejects) The stored record was written with another definition and no migration applies, by newer code, or is garbled (see docs/records.md); nothing is kept or written for it.
    *
    * @example
    * ```ts
@@ -466,6 +467,7 @@ export class StorePlugin extends RoomPlugin {
    *
    * @returns The value, or undefined when the key is absent.
    * @throws {@link InvalidKeyError} | {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} (rejects) As {@link Store.get}.
+   * @throws {@link SchemaMismatchError} (rejects) The stored value does not fit `codec` (see {@link decodeRecord}).
    *
    * @example
    * ```ts
