@@ -96,6 +96,24 @@ describe('schema evolution (real @colyseus/schema classes)', () => {
       refused(() => decodeRecord(schemaCodec(Hero2), encodeRecord(schemaCodec(Hero1), h)), 'fingerprint');
     });
 
+    it('subclasses registered for a polymorphic field count, even when defined after the codec', () => {
+      const Item = schema({ name: t.string() }, 'PolyItem');
+      const Inv = schema({ items: t.array(Item) }, 'PolyInv');
+      const before = schemaFingerprint(Inv);
+      const codec = schemaCodec(Inv);
+      const Rune = Item.extend({ power: t.uint8() }, 'PolyRune');
+      expect(schemaFingerprint(Inv), 'a new subclass changes the type ids written').to.not.equal(before);
+      expect(codec.fingerprint, 'computed on first use, not at schemaCodec()').to.equal(schemaFingerprint(Inv));
+      const inv = new Inv();
+      const rune = new Rune();
+      rune.name = 'fire';
+      rune.power = 9;
+      inv.items.push(rune);
+      const got = decodeRecord(codec, encodeRecord(codec, inv));
+      expect(got.items[0]).to.be.instanceOf(Rune);
+      expect(got.toJSON()).to.deep.equal({ items: [{ name: 'fire', power: 9 }] });
+    });
+
     it('the same definition declared again (another class, another name) has the same fingerprint and decodes', () => {
       const Again = schema({ gold: t.uint32(), items: t.array('string') }, 'SomethingElse');
       expect(schemaFingerprint(Again)).to.equal(schemaFingerprint(BagV1));

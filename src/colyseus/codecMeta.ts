@@ -78,18 +78,17 @@ function readCodec(codec: unknown, what: string): Resolved {
   if (legacy !== undefined && (checkVersion(`${what}.legacyVersion`, legacy) > version)) {
     throw new InvalidArgumentError(`${what}.legacyVersion (${legacy}) is newer than its version (${version})`);
   }
-  const fpIn = c.fingerprint;
-  if (fpIn !== undefined && (typeof fpIn !== 'string' || !/^[0-9a-f]{16}$/.test(fpIn))) {
-    throw new InvalidArgumentError(`${what}.fingerprint must be 16 lowercase hex digits (see fingerprintOf), got ${describeValue(fpIn)}`);
-  }
   const decode = c.decode.bind(c) as (b: Uint8Array) => unknown;
   const steps = readMigrations(c.migrations, version, kind, decode, what);
   let fp: { text: string; bytes: Uint8Array } | undefined;
   const fingerprint = (): { text: string; bytes: Uint8Array } => {
     if (!fp) {
-      // Read once: a schema codec computes its fingerprint on first access.
-      const text = c.fingerprint ?? NO_FINGERPRINT;
-      if (typeof text !== 'string' || !/^[0-9a-f]{16}$/.test(text)) throw new InvalidArgumentError(`${what}.fingerprint must be 16 lowercase hex digits, got ${describeValue(text)}`);
+      // Read on first need, not when the codec is checked: a schema codec computes its fingerprint on
+      // first access (subclasses registered for its polymorphic fields may be defined after the codec).
+      const text = guard(`${what}.fingerprint`, (m) => new InvalidArgumentError(m), () => c.fingerprint ?? NO_FINGERPRINT);
+      if (typeof text !== 'string' || !/^[0-9a-f]{16}$/.test(text)) {
+        throw new InvalidArgumentError(`${what}.fingerprint must be 16 lowercase hex digits (see fingerprintOf), got ${describeValue(text)}`);
+      }
       fp = { text, bytes: Uint8Array.from(Buffer.from(text, 'hex')) };
     }
     return fp;
