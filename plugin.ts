@@ -11,3 +11,6 @@ export type { SecondSessionPolicy } from './src/colyseus/ownership.js';
 export { attachStore, openProcessStore, processStore, hasProcessStore, closeProcessStore, closeStoreOnShutdown } from './src/colyseus/processStore.js';
 export { jsonCodec, msgpackCodec, schemaCodec, type Codec } from './src/colyseus/codecs.js';
 export { roomStateMetrics, MAX_STATE_ID_LENGTH, type PersistStateOptions, type RestoredState, type RoomStateMetrics } from './src/colyseus/roomState.js';
+export { encodeRecord, decodeRecord, ENVELOPE_HEADER_BYTES } from './src/colyseus/envelope.js';
+export { schemaFingerprint, fingerprintOf } from './src/colyseus/schemaFingerprint.js';
+export type { CodecKind, CodecOptions, Migration, MigrationStep, Migrations, SchemaClass } from './src/colyseus/codecs.js';

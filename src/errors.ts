@@ -19,7 +19,8 @@ export type ErrorCode =
   | 'LEASE_LOST'
   | 'CROSS_SLOT'
   | 'SESSION_REFUSED'
-  | 'ROOM_STATE_HELD';
+  | 'ROOM_STATE_HELD'
+  | 'SCHEMA_MISMATCH';
 
 /**
  * The base class of every error tickstore raises; `code` is stable and
@@ -274,5 +275,61 @@ export class RoomStateHeldError extends TickstoreError {
   constructor(id: string, why: string) {
     super('ROOM_STATE_HELD', `the state of room id ${describeValue(id)} is held by another room: ${why}`);
     this.id = id;
+  }
+}
+
+/** Why a stored record could not be decoded as the codec's current value (see {@link SchemaMismatchError}). */
+export type SchemaMismatchReason =
+  | 'garbled'          // not a well-formed envelope: truncated, bad magic, unknown envelope format, checksum mismatch
+  | 'codec-kind'       // written by another kind of codec (e.g. JSON read with a schema codec)
+  | 'fingerprint'      // same version, but another definition (the class changed without a version bump)
+  | 'newer-version'    // written by a newer version than this code knows (a rollback)
+  | 'no-migration'     // an older version with no migration path to the current one
+  | 'legacy'           // written before the envelope existed, and the codec does not accept such records
+  | 'decode-failed'    // the codec could not decode the payload (or the schema decoder reported a mismatch)
+  | 'migration-failed'; // a migration threw, or returned a value that is not of the next version
+
+/**
+ * `SCHEMA_MISMATCH`: a stored record was written with another definition
+ * than the codec's, and no migration turns it into the current one (or the
+ * bytes are not a record at all). Nothing was decoded into a wrong value and
+ * nothing was written. Carries what was stored and what was expected.
+ *
+ * @example
+ * ```ts
+ * try {
+ *   await this.plugins.store.load(client, inventorySpec);
+ * } catch (err) {
+ *   if (err instanceof SchemaMismatchError && err.reason === 'newer-version') { } // a rollback: deploy the newer code
+ * }
+ * ```
+ */
+export class SchemaMismatchError extends TickstoreError {
+  /** The record's key, when the caller named it. */
+  readonly key: string | undefined;
+  /** What did not match. */
+  readonly reason: SchemaMismatchReason;
+  /** The version the record was written with (undefined: not readable, or a legacy record). */
+  readonly storedVersion: number | undefined;
+  /** The codec's current version. */
+  readonly expectedVersion: number;
+  /** The record's schema fingerprint, 16 hex digits (undefined: not readable, or a legacy record). */
+  readonly storedFingerprint: string | undefined;
+  /** The codec's fingerprint, 16 hex digits (all zeros: the codec has none). */
+  readonly expectedFingerprint: string;
+  constructor(detail: {
+    reason: SchemaMismatchReason; key?: string | undefined; storedVersion?: number | undefined; expectedVersion: number;
+    storedFingerprint?: string | undefined; expectedFingerprint: string; why: string; cause?: unknown;
+  }) {
+    const stored = detail.storedVersion === undefined ? 'unknown' : `v${detail.storedVersion} ${detail.storedFingerprint ?? '?'}`;
+    super('SCHEMA_MISMATCH', `${detail.key === undefined ? 'record' : `record ${describeValue(detail.key)}`}: ${detail.why} `
+      + `(stored ${stored}, expected v${detail.expectedVersion} ${detail.expectedFingerprint}); nothing was decoded`);
+    this.key = detail.key;
+    this.reason = detail.reason;
+    this.storedVersion = detail.storedVersion;
+    this.expectedVersion = detail.expectedVersion;
+    this.storedFingerprint = detail.storedFingerprint;
+    this.expectedFingerprint = detail.expectedFingerprint;
+    if (detail.cause !== undefined) this.cause = detail.cause;
   }
 }

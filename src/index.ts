@@ -32,6 +32,7 @@ export {
   StoreUnavailableError, OutcomeUnknownError, LeaseHeldError, LeaseLostError, CrossSlotError, SessionRefusedError, type ErrorCode,
 } from './errors.js';
 export { RoomStateHeldError } from './errors.js';
+export { SchemaMismatchError, type SchemaMismatchReason } from './errors.js';
 export { MAX_KEY_BYTES, MAX_VALUE_BYTES, MAX_BATCH_OPS, MAX_BATCH_BYTES, type BatchOp, type Condition, type ExpiryOptions } from './input.js';
 export { Store, type StoreMetrics, type StoreHealth } from './store.js';
 export type { ScrubStatus } from './backend.js';

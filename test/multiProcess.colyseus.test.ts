@@ -16,7 +16,7 @@ import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { Redis } from 'ioredis';
 import { Client, type Room as ClientRoom } from '@colyseus/sdk';
-import { buildKey, openStore, schemaCodec, type Store } from '../plugin.js';
+import { buildKey, decodeRecord, openStore, schemaCodec, type Store } from '../plugin.js';
 import { redisBackend } from '../redis.js';
 import { INVENTORY, Inventory } from '../examples/colyseus-room/rooms.js';
 import { RedisServer, freePort, requireRedis } from './support/redisServer.js';
@@ -159,7 +159,7 @@ async function processOf(redis: Redis, roomId: string): Promise<string | undefin
 
 async function savedItems(store: Store, userId: number): Promise<string[] | undefined> {
   const bytes = await store.get(buildKey(INVENTORY, userId));
-  return bytes ? [...inventoryCodec.decode(bytes).items] : undefined;
+  return bytes ? [...decodeRecord(inventoryCodec, bytes).items] : undefined;
 }
 
 interface Node { name: string; port: number; endpoint: string; processId: string; cp: ChildProcess; out: Output }

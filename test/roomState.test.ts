@@ -11,7 +11,7 @@ import { schema, t } from '@colyseus/schema';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { Client, type Room as ClientRoom } from '@colyseus/sdk';
 import {
-  InvalidArgumentError, RoomStateHeldError, StorePlugin, closeProcessStore, openProcessStore, processStore, roomStateMetrics, schemaCodec,
+  InvalidArgumentError, RoomStateHeldError, SchemaMismatchError, StorePlugin, closeProcessStore, openProcessStore, processStore, roomStateMetrics, schemaCodec,
   type RoomStateMetrics, type Store,
 } from '../plugin.js';
 import { readMeta, roomStateKeys } from '../src/colyseus/roomState.js';
@@ -295,28 +295,24 @@ describe('persistState: checks, and stored states it refuses', function () {
     }
   });
 
-  it('a stored state that does not decode fails the creation: nothing restored, nothing overwritten, the id let go', async () => {
-    // A state class whose decoding throws (as decodeRecord does with SchemaMismatchError for a snapshot of another schema).
-    let failing = false;
-    const Brittle = schema({ round: t.uint32().default(0) }, 'Brittle');
-    class Fragile extends Brittle {
-      constructor() {
-        super();
-        if (failing) throw new Error('cannot decode this snapshot');
-      }
-    }
-    const keys = roomStateKeys('brittle');
-    const good = new Fragile();
-    good.round = 5;
-    const bytes = encodeRecord(schemaCodec(Fragile), good);
-    const meta = encodeRecord(jsonCodec(), { id: 'brittle', savedAt: 1, seq: 1, type: 'Fragile', bytes: bytes.length });
+  it('a stored state of another schema (a field inserted before another) fails the creation with SchemaMismatchError: nothing restored, nothing overwritten, the id let go', async () => {
+    // The snapshot was written by the previous deploy's state class; this deploy inserted a field first.
+    const Before = schema({ round: t.uint32().default(0), name: t.string().default('') }, 'ArenaV1');
+    const After = schema({ wave: t.uint8().default(0), round: t.uint32().default(0), name: t.string().default('') }, 'ArenaV2');
+    const keys = roomStateKeys('evolving');
+    const old = new Before();
+    old.round = 1870;
+    old.name = 'north';
+    const bytes = encodeRecord(schemaCodec(Before), old);
+    const meta = encodeRecord(jsonCodec(), { id: 'evolving', savedAt: 1, seq: 1, type: 'ArenaV1', bytes: bytes.length });
     await store.batch([{ type: 'put', key: keys.state, value: bytes }, { type: 'put', key: keys.meta, value: meta }]);
-    const state = new Fragile();
-    failing = true;
-    const err = await rejection(pluginOn(store, state).persistState({ id: 'brittle' }));
-    expect((err as Error).message).to.equal('cannot decode this snapshot');
+    const state = new After();
+    const err = await rejection(pluginOn(store, state).persistState({ id: 'evolving' }));
+    expect(err).to.be.instanceOf(SchemaMismatchError);
+    expect((err as SchemaMismatchError).reason).to.equal('fingerprint');
     expect(state.round, 'the room state is untouched').to.equal(0);
-    expect(await store.get(keys.state)).to.deep.equal(bytes);
+    expect(state.wave).to.equal(0);
+    expect(await store.get(keys.state), 'the old snapshot is kept for a fix or a rollback').to.deep.equal(bytes);
     const lease = await store.lease(keys.scope, { ttlMs: 1000 });
     await lease.release();
   });

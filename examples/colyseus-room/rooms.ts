@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Room, definePlugins, type Client } from '@colyseus/core';
 import type { WebSocketTransport } from '@colyseus/ws-transport';
 import { schema, t, type SchemaType } from '@colyseus/schema';
-import { StorePlugin, schemaCodec, msgpackCodec, type RecordSpec } from '../../plugin.js';
+import { StorePlugin, decodeRecord, schemaCodec, msgpackCodec, type RecordSpec } from '../../plugin.js';
 
 export const INVENTORY = 1;
 export const WORLD_COUNTER = 'world:counter';
@@ -105,7 +105,7 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   override async onCreate(): Promise<void> {
     // Another room's write arrives here, on this room's tick.
     this.plugins.store.watch({ key: WORLD_COUNTER }, (change) => {
-      this.state.counter = change.value ? counterCodec.decode(change.value) : 0;
+      this.state.counter = change.value ? decodeRecord(counterCodec, change.value, WORLD_COUNTER) : 0;
       log(`world room ${this.roomId} sees counter = ${this.state.counter}`);
     });
     this.state.counter = (await this.plugins.store.getShared(WORLD_COUNTER, counterCodec)) ?? 0;

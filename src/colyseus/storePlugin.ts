@@ -326,6 +326,7 @@ export class StorePlugin extends RoomPlugin {
    * @throws {@link SessionRefusedError} (rejects) Another session owns the player and did not hand over (policy `'refuse'`, or not in time), or the client left meanwhile.
    * @throws {@link LeaseLostError} (rejects) This session already lost ownership (taken over).
    * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} | {@link StoreUnavailableError} (rejects) As {@link Store.transaction}; or whatever decoding the record throws.
+   * @throws {@link SchemaMismatchError} (rejects) The stored record was written with another definition and no migration applies, by newer code, or is garbled (see docs/records.md); nothing is kept or written for it.
    *
    * @example
    * ```ts
@@ -341,7 +342,7 @@ export class StorePlugin extends RoomPlugin {
     if ((r.funcId as number) >= RESERVED_FUNC_IDS) throw new InvalidArgumentError(`funcId ${describeValue(r.funcId)} is reserved by the plugin (record specs use 0..${RESERVED_FUNC_IDS - 1})`);
     const session = await this.ownedSession(client);
     const bytes = await this.store.transaction((tx) => tx.get(key));
-    const value = bytes ? decodeRecord(codec, bytes) as T : initial();
+    const value = bytes ? decodeRecord(codec, bytes, key) as T : initial();
     session.keep(key, codec, value, bytes);
     countersOf(this.store).loads++;
     return value;
@@ -487,6 +488,7 @@ export class StorePlugin extends RoomPlugin {
    *
    * @returns The value, or undefined when the key is absent.
    * @throws {@link InvalidKeyError} | {@link StoreClosedError} | {@link StoreIOError} | {@link CorruptionError} (rejects) As {@link Store.get}.
+   * @throws {@link SchemaMismatchError} (rejects) The stored value does not fit `codec` (see {@link decodeRecord}).
    *
    * @example
    * ```ts
@@ -496,7 +498,7 @@ export class StorePlugin extends RoomPlugin {
   async getShared<T>(key: string, codec: Codec<T>): Promise<T | undefined> {
     const c = checkCodec(codec);
     const bytes = await this.store.get(key);
-    return bytes ? decodeRecord(c, bytes) as T : undefined;
+    return bytes ? decodeRecord(c, bytes, key) as T : undefined;
   }
 
   /**
@@ -524,7 +526,7 @@ export class StorePlugin extends RoomPlugin {
    * @example
    * ```ts
    * this.plugins.store.watch({ key: WORLD_COUNTER }, (change) => {
-   *   this.state.counter = change.value ? counterCodec.decode(change.value) : 0;
+   *   this.state.counter = change.value ? decodeRecord(counterCodec, change.value, WORLD_COUNTER) : 0;
    * });
    * ```
    */
