@@ -217,6 +217,31 @@ describe('review13: player sessions attacked from outside (real clients)', funct
     await bystander.leave();
   });
 
+  it('a newcomer that gives up (its room disposed while its takeover waits) must not get the live owner kicked later: no ghost takeover', async () => {
+    const id = user();
+    const a = await join('take', id);
+    a.send('move', 8);
+    await ask(a);
+    // The owner's room is slow to tick (a busy room): the takeover request waits in its queue.
+    const roomA = matchMaker.getLocalRoomById(a.roomId);
+    const tick = roomA.clock.tick;
+    roomA.clock.tick = () => {};
+    const listing = await matchMaker.createRoom('take', {});
+    rooms.add(listing.roomId);
+    const pending = new Client(endpoint).joinById(listing.roomId, { userId: id }).then(() => 'joined', () => 'failed');
+    await sleep(400);                                   // the newcomer has asked for the player
+    await matchMaker.getLocalRoomById(listing.roomId).disconnect();
+    expect(await pending, 'the newcomer gave up').to.equal('failed');
+    await sleep(500);                                   // it withdrew its request
+    const aClosed = closed(a);
+    roomA.clock.tick = tick;
+    const code = await within(aClosed, 1500, -1);
+    expect(code, 'the owner was closed for a newcomer that no longer exists').to.equal(-1);
+    expect(openSessionsOf(id)).to.equal(1);
+    expect(await saveNow(a)).to.equal('ok');
+    await a.leave();
+  });
+
   it('metrics: a save that fails because a codec\'s encode throws is counted (saveFailures), and a lost final save counts in finalSaveFailures', async () => {
     const id = user();
     const r = await joinRaw('poison', { kind: 'number', value: String(id) });
