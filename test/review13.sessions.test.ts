@@ -8,7 +8,7 @@ import { expect } from 'chai';
 import { Server, matchMaker, type Room } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { Client, type Room as ClientRoom } from '@colyseus/sdk';
-import { closeProcessStore, openProcessStore, playerMetrics, processStore, type PlayerMetrics } from '../plugin.js';
+import { StoreUnavailableError, buildKey, closeProcessStore, openProcessStore, playerMetrics, processStore, type PlayerMetrics } from '../plugin.js';
 import type { PlayerSession } from '../src/colyseus/playerSession.js';
 import { START_GOLD, playerRoom } from './fixtures/playerRooms.js';
 import { poisonRoom, rawIdRoom, reservedRoom, throwAfterLoadRoom, type RawIdOptions } from './fixtures/review13Rooms.js';
@@ -60,6 +60,7 @@ describe('review13: player sessions attacked from outside (real clients)', funct
     server.define('take', playerRoom({ autosaveMs: 0 }));
     server.define('takeAuto', playerRoom({ autosaveMs: 100 }));
     server.define('refuse', playerRoom({ autosaveMs: 0, secondSession: 'refuse', handoffMs: 300 }));
+    server.define('fragile', playerRoom({ autosaveMs: 0, leaseTtlMs: 1000 }));
     server.define('raw', rawIdRoom({ autosaveMs: 0 }));
     server.define('poison', poisonRoom({ autosaveMs: 0 }));
     server.define('throwAfterLoad', throwAfterLoadRoom({ autosaveMs: 0, secondSession: 'refuse', handoffMs: 0 }));
@@ -240,6 +241,31 @@ describe('review13: player sessions attacked from outside (real clients)', funct
     expect(openSessionsOf(id)).to.equal(1);
     expect(await saveNow(a)).to.equal('ok');
     await a.leave();
+  });
+
+  it('a final save that meets a short store outage keeps its lease through its own retries: the progress is saved once the store is back', async () => {
+    const id = user();
+    const store = processStore();
+    const a = await join('fragile', id);                // leaseTtlMs 1000
+    a.send('move', 12);
+    await ask(a);
+    // The store refuses the next 4 attempts as unavailable (a ~1.5 s blip), well within the final save's 6 attempts.
+    let failing = 4;
+    const batch = store.batch.bind(store);
+    store.batch = (ops, options) => {
+      if (failing > 0 && ops.some((o) => o.key === buildKey(10, id))) { failing--; return Promise.reject(new StoreUnavailableError('blip')); }
+      return batch(ops, options);
+    };
+    const m = playerMetrics(store);
+    try {
+      await a.leave();
+      await waitFor(() => openSessionsOf(id) === 0 && delta(m, 'saves') + delta(m, 'finalSaveFailures') >= 1, 'the final save ended', 10_000);
+    } finally {
+      store.batch = batch;
+    }
+    expect(failing, 'every refused attempt was made').to.equal(0);
+    expect(delta(m, 'finalSaveFailures'), 'the final save gave up').to.equal(0);
+    expect(await stored(id)).to.include({ gold: START_GOLD - 12, bagGold: 12 });
   });
 
   it('metrics: a save that fails because a codec\'s encode throws is counted (saveFailures), and a lost final save counts in finalSaveFailures', async () => {
