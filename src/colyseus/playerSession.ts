@@ -100,17 +100,23 @@ export class PlayerSession {
   }
 
   private async saveNow(kind: SaveKind): Promise<number> {
+    const c = this.counters;
     const ops: BatchOp[] = [];
     const wrote: { k: Kept; bytes: Uint8Array }[] = [];
     let bytes = 0;
-    for (const k of this.kept.values()) {
-      const b = encodeRecord(k.codec, k.value);
-      if (sameBytes(k.saved, b)) continue;
-      ops.push({ type: 'put', key: k.key, value: b });
-      wrote.push({ k, bytes: b });
-      bytes += b.length;
+    try {
+      // One record that cannot be encoded fails the whole save: a player is saved atomically or not at all.
+      for (const k of this.kept.values()) {
+        const b = encodeRecord(k.codec, k.value);
+        if (sameBytes(k.saved, b)) continue;
+        ops.push({ type: 'put', key: k.key, value: b });
+        wrote.push({ k, bytes: b });
+        bytes += b.length;
+      }
+    } catch (err) {
+      this.failed(kind);
+      throw err;
     }
-    const c = this.counters;
     if (ops.length === 0) { c.skippedClean++; return 0; }
     const attempts = kind === 'final' ? FINAL_ATTEMPTS : OTHER_ATTEMPTS;
     for (let attempt = 1; ; attempt++) {
@@ -118,12 +124,14 @@ export class PlayerSession {
         await this.store.batch(ops, { fence: this.lease });
         break;
       } catch (err) {
-        c.saveFailures++;
         if (err instanceof LeaseLostError || !transient(err) || attempt >= attempts) {
-          if (kind === 'final') c.finalSaveFailures++;
+          this.failed(kind);
           throw err;
         }
+        c.saveFailures++;
         await sleep(50 * 2 ** attempt);
+        // A closing session is off the renewal schedule: its retries must not outlive its own lease.
+        if (!this.open) await this.lease.renew().catch(() => undefined);
       }
     }
     for (const w of wrote) w.k.saved = w.bytes;
@@ -132,6 +140,11 @@ export class PlayerSession {
     c.recordsWritten += ops.length;
     c.bytesWritten += bytes;
     return bytes;
+  }
+
+  private failed(kind: SaveKind): void {
+    this.counters.saveFailures++;
+    if (kind === 'final') this.counters.finalSaveFailures++;
   }
 
   /**

@@ -424,7 +424,7 @@ export class StorePlugin extends RoomPlugin {
     // A newer session of this player asks for its records by writing its nonce here.
     const stopWatch = this.ticker.watch({ key: controlKey(userId) }, (change) => {
       const asker = requestNonce(change.value);
-      if (session && asker !== undefined && asker !== nonce) this.endSession(session, 'takeover');
+      if (session && asker !== undefined && asker !== nonce) this.takeoverAsked(session);
     });
     session = new PlayerSession(this.store, client.sessionId, lease, userId, nonce, counters, stopWatch,
       this.autosave.firstSaveAt(now), now + this.autosave.renewMs);
@@ -433,6 +433,21 @@ export class StorePlugin extends RoomPlugin {
     this.autosave.wake();
     pluginLog('room %s: client %s owns user %s (token %d)', this.room.roomId, client.sessionId, userId, lease.token);
     return session;
+  }
+
+  /**
+   * A takeover request was seen. A change can reach this room's tick late
+   * (a slow tick, queued notices), after the newcomer gave up and withdrew
+   * it: hand over only if a request from another session still stands.
+   */
+  private takeoverAsked(session: PlayerSession): void {
+    this.store.get(controlKey(session.userId)).then((current) => {
+      const asker = requestNonce(current);
+      if (asker !== undefined && asker !== session.nonce) this.endSession(session, 'takeover');
+    }, (err: unknown) => {
+      // Unreadable now: the newcomer re-asks every 2 s, and each request is looked at again.
+      pluginLog('room %s: takeover request for user %s unreadable: %s', this.room.roomId, session.userId, (err as Error).message);
+    });
   }
 
   /**
