@@ -1,7 +1,7 @@
 import { Decoder, Encoder, type Schema } from '@colyseus/schema';
 import { Packr } from 'msgpackr';
 import { InvalidArgumentError, SchemaMismatchError, describeValue } from '../errors.js';
-import { readOptions } from '../input.js';
+import { guard, readOptions } from '../input.js';
 import { resolveCodec } from './codecMeta.js';
 import { checkSchemaClass, schemaFingerprint, type SchemaClass } from './schemaFingerprint.js';
 
@@ -76,6 +76,31 @@ export interface Codec<T> {
   readonly migrations?: Migrations;
   /** The version records without an envelope are taken to be; default: refused (see {@link CodecOptions.legacyVersion}). */
   readonly legacyVersion?: number;
+}
+
+/**
+ * Checks a codec given by a caller: an object with `encode` and `decode`
+ * functions (read once, through {@link guard}, so a throwing getter or a
+ * Proxy becomes a typed error rather than escaping). Used by every plugin
+ * method that takes a codec, before anything is read or written.
+ *
+ * @returns The codec, as given.
+ * @throws {@link InvalidArgumentError} `codec` is not an object with `encode` and `decode` functions, or reading it threw.
+ *
+ * @example
+ * ```ts
+ * const c = checkCodec(codec);          // throws before anything is written
+ * await store.put(key, c.encode(value));
+ * ```
+ */
+export function checkCodec(codec: unknown): Codec<unknown> {
+  return guard('the codec', (m) => new InvalidArgumentError(m), () => {
+    const c = codec as Partial<Codec<unknown>> | null;
+    if (c === null || typeof c !== 'object' || typeof c.encode !== 'function' || typeof c.decode !== 'function') {
+      throw new InvalidArgumentError(`codec must be an object with encode and decode functions, got ${describeValue(codec)}`);
+    }
+    return c as Codec<unknown>;
+  });
 }
 
 const utf8 = new TextEncoder();

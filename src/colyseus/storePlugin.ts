@@ -8,7 +8,7 @@ import { pluginLog } from '../log.js';
 import { Store } from '../store.js';
 import type { StoreChange, Ticker, TickerOptions, WatchTarget } from '../ticker.js';
 import { Autosave, type SessionDuties } from './autosave.js';
-import type { Codec } from './codecs.js';
+import { checkCodec, type Codec } from './codecs.js';
 import { decodeRecord, encodeRecord } from './envelope.js';
 import { RESERVED_FUNC_IDS, acquireOwnership, controlKey, ownerScope, requestNonce, type OwnershipOptions, type SecondSessionPolicy } from './ownership.js';
 import { countersOf, type PlayerMetrics } from './playerMetrics.js';
@@ -140,17 +140,6 @@ function checkPluginOptions(o: unknown): StorePluginOptions & { autosaveMs: numb
       handoffMs: r.handoffMs === undefined ? DEFAULT_HANDOFF_MS : wholeNumber('handoffMs', r.handoffMs, 0, 600_000, configError),
     },
   };
-}
-
-/** Checks a codec: an object with `encode` and `decode` functions. */
-function checkCodec(codec: unknown): Codec<unknown> {
-  return guard('the codec', argError, () => {
-    const c = codec as Partial<Codec<unknown>> | null;
-    if (c === null || typeof c !== 'object' || typeof c.encode !== 'function' || typeof c.decode !== 'function') {
-      throw new InvalidArgumentError(`codec must be an object with encode and decode functions, got ${describeValue(codec)}`);
-    }
-    return c as Codec<unknown>;
-  });
 }
 
 /** Reads a record spec's key parts (a full RecordSpec may be passed: its other fields are not looked at). */
