@@ -15,6 +15,7 @@ import { countersOf, type PlayerMetrics } from './playerMetrics.js';
 import { PlayerSession } from './playerSession.js';
 import { processStore } from './processStore.js';
 import { RoomStateKeeper, type PersistStateOptions, type RestoredState } from './roomState.js';
+import { incrementShared, updateShared } from './sharedState.js';
 
 /**
  * A player record: which key (from the player's identity), how to encode it,
@@ -518,6 +519,49 @@ export class StorePlugin extends RoomPlugin {
    */
   async setShared<T>(key: string, value: T, codec: Codec<T>): Promise<void> {
     await this.store.put(key, encodeRecord(checkCodec(codec) as Codec<T>, value));
+  }
+
+  /**
+   * Atomically replaces a shared (world) value with `fn(current)`, without
+   * losing concurrent updates from other rooms or processes: a
+   * read-modify-write transaction, run again on the newer value after a
+   * conflict; updates to one key in this process are combined into one
+   * commit (see {@link updateShared}). `fn` may run more than once: keep it
+   * synchronous and free of side effects.
+   *
+   * @returns The value this call's `fn` returned, as committed.
+   * @throws {@link InvalidArgumentError} | {@link InvalidKeyError} (rejects) A bad key, `fn` or codec; nothing was written.
+   * @throws {@link TransactionConflictError} (rejects) Every attempt ({@link SHARED_ATTEMPTS}) met a concurrent commit; nothing was written.
+   * @throws {@link OutcomeUnknownError} (rejects) The commit's answer was lost; it may have applied and was not retried.
+   * @throws {@link StoreClosedError} | {@link StoreUnavailableError} | {@link StoreIOError} (rejects) As {@link Store.transaction}; or whatever `fn` threw.
+   *
+   * @example
+   * ```ts
+   * const boss = await this.plugins.store.updateShared('world:boss', (b) => ({ hp: Math.max(0, (b?.hp ?? 1000) - 10) }), bossCodec);
+   * ```
+   */
+  async updateShared<T>(key: string, fn: (current: T | undefined) => T, codec: Codec<T>): Promise<T> {
+    return updateShared(this.store, key, fn, codec);
+  }
+
+  /**
+   * Atomically adds `delta` (a safe integer, default 1) to a shared counter
+   * (absent: 0) and resolves to its new value; concurrent increments from
+   * any room or process are never lost (see {@link incrementShared}). Read
+   * it with `getShared(key, sharedCounterCodec)`.
+   *
+   * @returns The counter right after this increment.
+   * @throws {@link InvalidArgumentError} (rejects) `delta` is not a safe integer, or the sum would leave the safe-integer range; nothing was written.
+   * @throws {@link InvalidKeyError} | {@link InvalidValueError} (rejects) A bad key, or the key holds something that is not a counter; nothing was written.
+   * @throws {@link TransactionConflictError} | {@link OutcomeUnknownError} | {@link StoreClosedError} (rejects) As {@link StorePlugin.updateShared}.
+   *
+   * @example
+   * ```ts
+   * this.onMessage('bump', async () => { await this.plugins.store.incrementShared(WORLD_COUNTER); });
+   * ```
+   */
+  async incrementShared(key: string, delta?: number): Promise<number> {
+    return incrementShared(this.store, key, delta);
   }
 
   /**
