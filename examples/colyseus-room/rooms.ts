@@ -7,7 +7,7 @@ import type { AddressInfo } from 'node:net';
 import { Room, definePlugins, type Client } from '@colyseus/core';
 import type { WebSocketTransport } from '@colyseus/ws-transport';
 import { schema, t, type SchemaType } from '@colyseus/schema';
-import { StorePlugin, decodeRecord, schemaCodec, msgpackCodec, type RecordSpec } from '../../plugin.js';
+import { StorePlugin, decodeRecord, schemaCodec, sharedCounterCodec, type RecordSpec } from '../../plugin.js';
 
 export const INVENTORY = 1;
 export const WORLD_COUNTER = 'world:counter';
@@ -96,8 +96,6 @@ export class InventoryRoom extends Room<{ state: InventoryState }> {
   }
 }
 
-const counterCodec = msgpackCodec<number>();
-
 export class WorldRoom extends Room<{ state: WorldState }> {
   override plugins = definePlugins([new StorePlugin()]);
   override state = new WorldState();
@@ -105,12 +103,14 @@ export class WorldRoom extends Room<{ state: WorldState }> {
   override async onCreate(): Promise<void> {
     // Another room's write arrives here, on this room's tick.
     this.plugins.store.watch({ key: WORLD_COUNTER }, (change) => {
-      this.state.counter = change.value ? decodeRecord(counterCodec, change.value, WORLD_COUNTER) : 0;
+      this.state.counter = change.value ? decodeRecord(sharedCounterCodec, change.value, WORLD_COUNTER) : 0;
       log(`world room ${this.roomId} sees counter = ${this.state.counter}`);
     });
-    this.state.counter = (await this.plugins.store.getShared(WORLD_COUNTER, counterCodec)) ?? 0;
+    this.state.counter = (await this.plugins.store.getShared(WORLD_COUNTER, sharedCounterCodec)) ?? 0;
+    // An atomic increment: bumps from every room (and process) at once all count, none is lost.
+    // The state follows the watch alone: a result could arrive after a newer value was seen.
     this.onMessage('bump', async () => {
-      await this.plugins.store.setShared(WORLD_COUNTER, this.state.counter + 1, counterCodec);
+      await this.plugins.store.incrementShared(WORLD_COUNTER);
     });
   }
 
