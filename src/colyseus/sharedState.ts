@@ -215,7 +215,12 @@ export const sharedCounterCodec: Codec<number> = {
     return counterBytes.encode(v);
   },
   decode(b) {
-    const v: unknown = counterBytes.decode(b);
+    let v: unknown;
+    try {
+      v = counterBytes.decode(b);
+    } catch (err) {
+      throw new InvalidValueError(`the stored value is not a shared counter (not MessagePack: ${err instanceof Error ? err.message : describeValue(err)})`);
+    }
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new InvalidValueError(`the stored value is not a shared counter (a safe integer): ${describeValue(v)}`);
     return v;
   },
