@@ -83,9 +83,9 @@ describe('shared state across three server processes on one Redis (real clients)
       const ms = performance.now() - started;
       const failed = replies.filter((r): r is { error: string } => 'error' in r);
       expect(failed, 'bumps that failed').to.deep.equal([]);
+      expect(decodeShared(sharedCounterCodec, await observer!.get(SHARED_COUNTER)), 'the stored counter').to.equal(base + total);
       const values = replies.map((r) => (r as { value: number }).value).sort((a, b) => a - b);
       expect(values, 'each bump, in any process, produced its own value').to.deep.equal(Array.from({ length: total }, (_, i) => base + i + 1));
-      expect(decodeShared(sharedCounterCodec, await observer!.get(SHARED_COUNTER)), 'the stored counter').to.equal(base + total);
 
       const now = await Promise.all(rooms.map((perNode) => metricsOf(perNode[0]!)));
       const delta = now.map((m, i) => {
