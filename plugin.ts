@@ -14,4 +14,4 @@ export { roomStateMetrics, MAX_STATE_ID_LENGTH, type PersistStateOptions, type R
 export { encodeRecord, decodeRecord, ENVELOPE_HEADER_BYTES } from './src/colyseus/envelope.js';
 export { schemaFingerprint, fingerprintOf } from './src/colyseus/schemaFingerprint.js';
 export type { CodecKind, CodecOptions, Migration, MigrationStep, Migrations, SchemaClass } from './src/colyseus/codecs.js';
-export { updateShared, incrementShared, decodeShared, sharedCounterCodec, sharedStateMetrics, SHARED_ATTEMPTS, MAX_SHARED_FOLD, type SharedStateMetrics } from './src/colyseus/sharedState.js';
+export { updateShared, incrementShared, sharedCounterCodec, sharedStateMetrics, SHARED_ATTEMPTS, MAX_SHARED_FOLD, type SharedStateMetrics } from './src/colyseus/sharedState.js';

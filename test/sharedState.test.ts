@@ -12,13 +12,12 @@ import { Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { Client, type Room as ClientRoom } from '@colyseus/sdk';
 import {
-  InvalidArgumentError, InvalidKeyError, InvalidValueError, OutcomeUnknownError, SHARED_ATTEMPTS, TransactionConflictError,
-  closeProcessStore, decodeShared, incrementShared, jsonCodec, openProcessStore, openStore, processStore, sharedCounterCodec,
-  sharedStateMetrics, updateShared, type BackendFactory, type SharedStateMetrics, type Store,
+  InvalidArgumentError, InvalidKeyError, OutcomeUnknownError, SchemaMismatchError, SHARED_ATTEMPTS, TransactionConflictError,
+  closeProcessStore, decodeRecord, incrementShared, jsonCodec, msgpackCodec, openProcessStore, openStore, processStore, sharedCounterCodec,
+  sharedStateMetrics, updateShared, encodeRecord, type BackendFactory, type Codec, type SharedStateMetrics, type Store,
 } from '../plugin.js';
 import type { Backend, ReplyHandler, WriteOp } from '../src/backend.js';
 import { WorkerBackend } from '../src/engines/disk/backend.js';
-import { encodeRecord } from '../src/colyseus/envelope.js';
 import { CounterRoom, SHARED_COUNTER, type BumpReply } from './fixtures/sharedRooms.js';
 import { freePort } from './support/freePort.js';
 import { tmpDir } from './helpers.js';
@@ -64,6 +63,9 @@ const diff = (after: SharedStateMetrics, before: SharedStateMetrics): SharedStat
   failures: after.failures - before.failures, conflicts: after.conflicts - before.conflicts, unknownOutcomes: after.unknownOutcomes - before.unknownOutcomes,
 });
 
+/** The value stored as `bytes` (undefined when absent), through the record envelope. */
+const decoded = <T>(codec: Codec<T>, bytes: Uint8Array | undefined): T | undefined => (bytes === undefined ? undefined : decodeRecord(codec, bytes));
+
 async function rejection(p: Promise<unknown>): Promise<unknown> {
   try { await p; } catch (err) { return err; }
   throw new Error('expected a rejection');
@@ -92,6 +94,7 @@ describe('shared state: updateShared / incrementShared', function () {
       ['a NaN delta', () => incrementShared(store, 'shared:v', Number.NaN), InvalidArgumentError],
       ['an unsafe delta', () => incrementShared(store, 'shared:v', 2 ** 53), InvalidArgumentError],
       ['a string delta', () => incrementShared(store, 'shared:v', '1' as unknown as number), InvalidArgumentError],
+      ['a codec with a bad version', () => updateShared(store, 'shared:v', () => 1, { ...sharedCounterCodec, version: 0 }), InvalidArgumentError],
       ['fn returning a promise', () => updateShared(store, 'shared:v', async () => 1, sharedCounterCodec as never), InvalidArgumentError],
     ];
     for (const [what, call, type] of cases) {
@@ -108,17 +111,18 @@ describe('shared state: updateShared / incrementShared', function () {
       await store.put(k, encodeRecord(sharedCounterCodec, Number.MAX_SAFE_INTEGER - 1));
       expect(await incrementShared(store, k)).to.equal(Number.MAX_SAFE_INTEGER);
       expect(await rejection(incrementShared(store, k))).to.be.instanceOf(InvalidArgumentError);
-      expect(decodeShared(sharedCounterCodec, await store.get(k))).to.equal(Number.MAX_SAFE_INTEGER);
+      expect(decoded(sharedCounterCodec, await store.get(k))).to.equal(Number.MAX_SAFE_INTEGER);
       const text = key();
       await store.put(text, encodeRecord(jsonCodec<string>(), 'hello'));
-      expect(await rejection(incrementShared(store, text))).to.be.instanceOf(InvalidValueError);
-      expect(decodeShared(jsonCodec<string>(), await store.get(text))).to.equal('hello');
+      expect(await rejection(incrementShared(store, text))).to.be.instanceOf(SchemaMismatchError);
+      expect(decoded(jsonCodec<string>(), await store.get(text))).to.equal('hello');
+      const float = key();
+      await store.put(float, encodeRecord(msgpackCodec<number>(), 1.5)); // MessagePack, as a counter, but not an integer
+      expect(await rejection(incrementShared(store, float))).to.be.instanceOf(SchemaMismatchError);
+      expect(decoded(msgpackCodec<number>(), await store.get(float))).to.equal(1.5);
     });
 
-    it('decodeShared checks its codec and bytes', () => {
-      expect(() => decodeShared(null as never, new Uint8Array())).to.throw(InvalidArgumentError);
-      expect(() => decodeShared(sharedCounterCodec, 'x' as never)).to.throw(InvalidValueError);
-      expect(decodeShared(sharedCounterCodec, undefined)).to.equal(undefined);
+    it('sharedStateMetrics checks its store', () => {
       expect(() => sharedStateMetrics({} as Store)).to.throw(InvalidArgumentError);
     });
   });
@@ -132,7 +136,7 @@ describe('shared state: updateShared / incrementShared', function () {
     expect(values, 'in call order').to.deep.equal([...values].sort((a, b) => a - b));
     expect(control.commits - commits, 'engine commits').to.equal(1);
     expect(diff(sharedStateMetrics(store), before)).to.deep.include({ updates: 100, commits: 1, retries: 0, failures: 0 });
-    expect(decodeShared(sharedCounterCodec, await store.get(k))).to.equal(100);
+    expect(decoded(sharedCounterCodec, await store.get(k))).to.equal(100);
   });
 
   it('combines what arrives while a commit is in flight into the next one', async () => {
@@ -155,7 +159,7 @@ describe('shared state: updateShared / incrementShared', function () {
     expect(await a).to.deep.equal(['a']);
     expect(await rejection(bad)).to.be.instanceOf(RangeError);
     expect(await c).to.deep.equal(['a', 'c']);
-    expect(decodeShared(codec, await store.get(k))).to.deep.equal(['a', 'c']);
+    expect(decoded(codec, await store.get(k))).to.deep.equal(['a', 'c']);
   });
 
   it('an unknown outcome is never retried: every update folded into that commit rejects with it; it applied once', async () => {
@@ -169,7 +173,7 @@ describe('shared state: updateShared / incrementShared', function () {
     expect(new Set(errors).size, 'the one commit\'s error').to.equal(1);
     expect(control.commits - commits, 'one commit, not retried').to.equal(1);
     // The commit did apply (only its answer was lost): a retry would have counted these 5 twice.
-    expect(decodeShared(sharedCounterCodec, await store.get(k))).to.equal(5);
+    expect(decoded(sharedCounterCodec, await store.get(k))).to.equal(5);
     expect(diff(sharedStateMetrics(store), before)).to.deep.include({ updates: 0, failures: 5, unknownOutcomes: 5, retries: 0 });
     expect(await incrementShared(store, k), 'the next update reads what was really stored').to.equal(6);
   });
@@ -187,7 +191,7 @@ describe('shared state: updateShared / incrementShared', function () {
     for (const e of errors) expect(e).to.be.instanceOf(TransactionConflictError).and.to.have.property('attempts', SHARED_ATTEMPTS);
     expect(control.commits - commits).to.equal(SHARED_ATTEMPTS);
     expect(diff(sharedStateMetrics(store), before)).to.deep.include({ updates: 0, failures: 2, conflicts: 2, retries: SHARED_ATTEMPTS - 1 });
-    expect(decodeShared(sharedCounterCodec, await store.get(k))).to.equal(7);
+    expect(decoded(sharedCounterCodec, await store.get(k))).to.equal(7);
     expect(await incrementShared(store, k)).to.equal(8);
   });
 });
@@ -232,7 +236,7 @@ describe('shared state in a Colyseus server (real clients)', function () {
     const m = diff(sharedStateMetrics(processStore()), before);
     const failed = replies.filter((r): r is { error: string } => 'error' in r);
     expect(failed, 'bumps that failed').to.deep.equal([]);
-    expect(decodeShared(sharedCounterCodec, await processStore().get(SHARED_COUNTER))).to.equal(ROOMS * BUMPS);
+    expect(decoded(sharedCounterCodec, await processStore().get(SHARED_COUNTER))).to.equal(ROOMS * BUMPS);
     const values = replies.map((r) => (r as { value: number }).value).sort((a, b) => a - b);
     expect(values, 'each bump produced its own value').to.deep.equal(Array.from({ length: ROOMS * BUMPS }, (_, i) => i + 1));
     expect(m.updates).to.equal(ROOMS * BUMPS);
@@ -252,7 +256,7 @@ describe('shared state in a Colyseus server (real clients)', function () {
       await Promise.all(Array.from({ length: WRITERS }, async () => { for (let i = 0; i < BUMPS; i++) await bumpOnce(); }));
       return performance.now() - started;
     };
-    const read = async (k: string): Promise<number> => decodeShared(sharedCounterCodec, await store.get(k)) ?? 0;
+    const read = async (k: string): Promise<number> => decoded(sharedCounterCodec, await store.get(k)) ?? 0;
 
     const before = sharedStateMetrics(store);
     const combinedMs = await race(() => incrementShared(store, 'measure:combined'));
@@ -262,7 +266,7 @@ describe('shared state in a Colyseus server (real clients)', function () {
     const naiveTxMs = await race(() => store.transaction(async (tx) => {
       attempts++;
       const b = await tx.get('measure:tx');
-      tx.put('measure:tx', encodeRecord(sharedCounterCodec, (b ? decodeShared(sharedCounterCodec, b)! : 0) + 1));
+      tx.put('measure:tx', encodeRecord(sharedCounterCodec, (b ? decoded(sharedCounterCodec, b)! : 0) + 1));
     }, { retries: 1_000_000 }));
 
     // The example's old bump: a read, then a blind write of read + 1.

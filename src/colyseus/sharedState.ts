@@ -2,6 +2,7 @@ import { InvalidArgumentError, InvalidValueError, OutcomeUnknownError, Transacti
 import { checkKey, checkValue } from '../input.js';
 import { Store } from '../store.js';
 import { checkCodec, msgpackCodec, type Codec } from './codecs.js';
+import { resolveCodec } from './codecMeta.js';
 import { decodeRecord, encodeRecord } from './envelope.js';
 
 /*
@@ -94,14 +95,15 @@ const isThenable = (v: unknown): boolean =>
  * free of other side effects. A throw from `fn` (or from `codec`) rejects
  * only its own caller, writes nothing for it, and leaves the other updates
  * of the commit alone. Values go through the plugin's record envelope, so
- * read them with `getShared` / {@link decodeShared}.
+ * read them with `getShared` or {@link decodeRecord}.
  *
  * @param store The store (in a room: `this.plugins.store.store`, or use `this.plugins.store.updateShared`).
  * @param key The shared value's key (any valid key: see {@link MAX_KEY_BYTES}).
  * @param fn The new value from the current one (undefined when the key is absent).
  * @param codec How the value is stored (see {@link jsonCodec}, {@link msgpackCodec}, {@link schemaCodec}).
  * @returns The value this caller's `fn` returned, as committed.
- * @throws {@link InvalidArgumentError} (rejects) `store` is not a Store, `fn` not a function, `codec` not an object with `encode` and `decode` functions, or `fn` returned a promise; nothing was written.
+ * @throws {@link InvalidArgumentError} (rejects) `store` is not a Store, `fn` not a function, `codec` not an object with `encode` and `decode` functions (or its metadata out of range), or `fn` returned a promise; nothing was written.
+ * @throws {@link SchemaMismatchError} (rejects) The stored value does not fit `codec` (see {@link decodeRecord}); nothing was written for this caller.
  * @throws {@link InvalidKeyError} (rejects) `key` is not a valid key; nothing was written.
  * @throws {@link InvalidValueError} (rejects) The encoded value is not a Uint8Array within {@link MAX_VALUE_BYTES}; nothing was written for this caller.
  * @throws {@link TransactionConflictError} (rejects) {@link SHARED_ATTEMPTS} attempts in a row met concurrent commits; nothing was written.
@@ -120,10 +122,12 @@ export async function updateShared<T>(store: Store, key: string, fn: (current: T
   checkKey(key);
   if (typeof fn !== 'function') throw new InvalidArgumentError(`updateShared needs a function, got ${describeValue(fn)}`);
   const c = checkCodec(codec) as Codec<T>;
+  // Its envelope metadata (kind, version, migrations) too, so a bad one fails here rather than inside the commit.
+  resolveCodec(c);
   return new Promise<T>((resolve, reject) => {
     enqueue(s, key, {
       apply(stored) {
-        const next = fn(stored === undefined ? undefined : decodeRecord(c, stored));
+        const next = fn(stored === undefined ? undefined : decodeRecord(c, stored, key));
         // An async fn would commit a promise's encoding; refuse it rather than store garbage.
         if (isThenable(next)) throw new InvalidArgumentError('updateShared: fn returned a promise; it must return the new value synchronously');
         return { bytes: checkValue(encodeRecord(c, next)), value: next };
@@ -194,15 +198,16 @@ async function commitFold(store: Store, key: string, fold: Queued[]): Promise<vo
   });
 }
 
-/** Stores a counter as a MessagePack integer (what `msgpackCodec<number>()` writes, so an existing counter keeps its value). */
+/** A counter is a MessagePack integer (what `msgpackCodec<number>()` writes, so an existing counter keeps its value). */
 const counterBytes = msgpackCodec<number>();
 
 /**
  * The codec of {@link incrementShared}'s counters: a safe integer, as
- * MessagePack (the same bytes as `msgpackCodec<number>()`). Reading one
- * with `getShared` / {@link decodeShared} gives the number.
+ * MessagePack (the same records as `msgpackCodec<number>()`: kind, version
+ * and bytes). Read one with `getShared(key, sharedCounterCodec)` or
+ * `decodeRecord(sharedCounterCodec, bytes)`.
  *
- * @throws {@link InvalidValueError} `encode` of, or `decode` to, anything but a safe integer.
+ * @throws {@link InvalidValueError} `encode` of anything but a safe integer; `decode` of bytes that hold anything else (through `decodeRecord`: a {@link SchemaMismatchError}).
  *
  * @example
  * ```ts
@@ -210,17 +215,13 @@ const counterBytes = msgpackCodec<number>();
  * ```
  */
 export const sharedCounterCodec: Codec<number> = {
+  ...counterBytes,
   encode(v) {
     if (!Number.isSafeInteger(v)) throw new InvalidValueError(`a shared counter must be a safe integer, got ${describeValue(v)}`);
     return counterBytes.encode(v);
   },
   decode(b) {
-    let v: unknown;
-    try {
-      v = counterBytes.decode(b);
-    } catch (err) {
-      throw new InvalidValueError(`the stored value is not a shared counter (not MessagePack: ${err instanceof Error ? err.message : describeValue(err)})`);
-    }
+    const v: unknown = counterBytes.decode(b);
     if (typeof v !== 'number' || !Number.isSafeInteger(v)) throw new InvalidValueError(`the stored value is not a shared counter (a safe integer): ${describeValue(v)}`);
     return v;
   },
@@ -237,7 +238,7 @@ export const sharedCounterCodec: Codec<number> = {
  * @returns The counter's value right after this increment (so concurrent callers adding 1 each get a different value).
  * @throws {@link InvalidArgumentError} (rejects) `delta` is not a safe integer, `store` not a Store, or the sum would leave the safe-integer range; nothing was written.
  * @throws {@link InvalidKeyError} (rejects) `key` is not a valid key; nothing was written.
- * @throws {@link InvalidValueError} (rejects) The key holds something that is not a counter; nothing was written.
+ * @throws {@link SchemaMismatchError} (rejects) The key holds something that is not a counter; nothing was written.
  * @throws {@link TransactionConflictError} | {@link OutcomeUnknownError} | {@link StoreClosedError} | {@link StoreUnavailableError} | {@link StoreIOError} (rejects) As {@link updateShared}.
  *
  * @example
@@ -254,31 +255,6 @@ export async function incrementShared(store: Store, key: string, delta = 1): Pro
     if (!Number.isSafeInteger(sum)) throw new InvalidArgumentError(`adding ${delta} to the counter ${key} (${n ?? 0}) would leave the safe-integer range; nothing was written`);
     return sum;
   }, sharedCounterCodec);
-}
-
-/**
- * Decodes a shared value's stored bytes, e.g. a watched change's value
- * (shared values are stored in the plugin's record envelope, so decode them
- * here rather than with the codec directly).
- *
- * @param bytes The stored bytes (undefined: absent, e.g. a delete).
- * @returns The value, or undefined when `bytes` is.
- * @throws {@link InvalidArgumentError} `codec` is not an object with `encode` and `decode` functions.
- * @throws {@link InvalidValueError} `bytes` is neither a Uint8Array nor undefined.
- * @throws Whatever `codec.decode` throws on bytes it did not make.
- *
- * @example
- * ```ts
- * this.plugins.store.watch({ key: WORLD_COUNTER }, (change) => {
- *   this.state.counter = decodeShared(sharedCounterCodec, change.value) ?? 0;
- * });
- * ```
- */
-export function decodeShared<T>(codec: Codec<T>, bytes: Uint8Array | undefined): T | undefined {
-  const c = checkCodec(codec) as Codec<T>;
-  if (bytes === undefined) return undefined;
-  if (!(bytes instanceof Uint8Array)) throw new InvalidValueError(`shared bytes must be a Uint8Array, got ${describeValue(bytes)}`);
-  return decodeRecord(c, bytes);
 }
 
 /**

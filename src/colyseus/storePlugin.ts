@@ -552,7 +552,7 @@ export class StorePlugin extends RoomPlugin {
    *
    * @returns The counter right after this increment.
    * @throws {@link InvalidArgumentError} (rejects) `delta` is not a safe integer, or the sum would leave the safe-integer range; nothing was written.
-   * @throws {@link InvalidKeyError} | {@link InvalidValueError} (rejects) A bad key, or the key holds something that is not a counter; nothing was written.
+   * @throws {@link InvalidKeyError} | {@link SchemaMismatchError} (rejects) A bad key, or the key holds something that is not a counter; nothing was written.
    * @throws {@link TransactionConflictError} | {@link OutcomeUnknownError} | {@link StoreClosedError} (rejects) As {@link StorePlugin.updateShared}.
    *
    * @example
