@@ -5,7 +5,7 @@ import { Room, Server, definePlugins } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
 import { boot, type ColyseusTestServer } from '@colyseus/testing';
 import { Client, type Room as ClientRoom } from '@colyseus/sdk';
-import { StorePlugin, closeProcessStore, openProcessStore, processStore, buildKey, msgpackCodec, type StoreResult } from '../plugin.js';
+import { StorePlugin, closeProcessStore, openProcessStore, processStore, buildKey, sharedCounterCodec, type StoreResult } from '../plugin.js';
 import { INVENTORY, InventoryRoom, WORLD_COUNTER, WorldRoom } from '../examples/colyseus-room/rooms.js';
 import { sleep, tmpDir, waitFor } from './helpers.js';
 
@@ -113,7 +113,7 @@ describe('Colyseus 0.18 plugin (real clients)', function () {
     a.send('bump');
     await waitFor(() => counter(b) === start + 1 && counter(a) === start + 1, 'both rooms to see the bump');
     const roomB = colyseus.getRoomById<WorldRoom>(b.roomId) as unknown as WorldRoom;
-    expect(await roomB.plugins.store.getShared(WORLD_COUNTER, msgpackCodec<number>())).to.equal(start + 1);
+    expect(await roomB.plugins.store.getShared(WORLD_COUNTER, sharedCounterCodec)).to.equal(start + 1);
     expect(roomB.state.counter).to.equal(start + 1);
     await a.leave();
     await b.leave();

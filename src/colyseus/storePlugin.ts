@@ -497,7 +497,7 @@ export class StorePlugin extends RoomPlugin {
    *
    * @example
    * ```ts
-   * this.state.counter = (await this.plugins.store.getShared(WORLD_COUNTER, counterCodec)) ?? 0;
+   * this.state.counter = (await this.plugins.store.getShared(WORLD_COUNTER, sharedCounterCodec)) ?? 0;
    * ```
    */
   async getShared<T>(key: string, codec: Codec<T>): Promise<T | undefined> {
@@ -514,7 +514,7 @@ export class StorePlugin extends RoomPlugin {
    *
    * @example
    * ```ts
-   * await this.plugins.store.setShared(WORLD_COUNTER, this.state.counter + 1, counterCodec);
+   * await this.plugins.store.setShared('world:config', { motd: 'hello' }, configCodec);   // a blind write: use updateShared to change a value from its current one
    * ```
    */
   async setShared<T>(key: string, value: T, codec: Codec<T>): Promise<void> {
@@ -574,7 +574,7 @@ export class StorePlugin extends RoomPlugin {
    * @example
    * ```ts
    * this.plugins.store.watch({ key: WORLD_COUNTER }, (change) => {
-   *   this.state.counter = change.value ? decodeRecord(counterCodec, change.value, WORLD_COUNTER) : 0;
+   *   this.state.counter = change.value ? decodeRecord(sharedCounterCodec, change.value, WORLD_COUNTER) : 0;
    * });
    * ```
    */
