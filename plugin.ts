@@ -10,3 +10,4 @@ export { playerMetrics, type PlayerMetrics } from './src/colyseus/playerMetrics.
 export type { SecondSessionPolicy } from './src/colyseus/ownership.js';
 export { attachStore, openProcessStore, processStore, hasProcessStore, closeProcessStore, closeStoreOnShutdown } from './src/colyseus/processStore.js';
 export { jsonCodec, msgpackCodec, schemaCodec, type Codec } from './src/colyseus/codecs.js';
+export * from './src/economy/index.js';
