@@ -8,7 +8,7 @@
  */
 import { Room, type Client } from '@colyseus/core';
 import {
-  IdempotencyConflictError, InsufficientAssetsError, OutcomeUnknownError, TickstoreError,
+  OutcomeUnknownError, TickstoreError,
   grant, processStore, trade, wallet, type AssetsInput,
 } from '../../plugin.js';
 import { authenticate, log } from './rooms.js';
@@ -64,7 +64,7 @@ export class TradeRoom extends Room {
       } catch (err) {
         // Unknown outcome: it may have applied. The offer stays, and accepting again retries with the SAME key — applied at most once.
         if (err instanceof OutcomeUnknownError) client.send('trade-unknown', { offerId: m.offerId });
-        else if (err instanceof InsufficientAssetsError || err instanceof IdempotencyConflictError || err instanceof TickstoreError) {
+        else if (err instanceof TickstoreError) { // InsufficientAssetsError, IdempotencyConflictError, …
           client.send('trade-failed', { offerId: m.offerId, code: err.code });
         } else {
           log(`trade ${m.offerId} failed: ${String(err)}`);
