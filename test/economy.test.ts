@@ -10,6 +10,10 @@ import {
 } from '../src/index.js';
 import { consume, economyMetrics, grant, ledger, trade, wallet, type LedgerEntry } from '../src/economy/index.js';
 import { LEDGER_PREFIX } from '../src/economy/keys.js';
+import { Cluster } from 'ioredis';
+import { CrossSlotError } from '../src/index.js';
+import { redisBackend } from '../redis.js';
+import { RedisCluster, requireRedis } from './support/redisServer.js';
 
 const alice = 1n, bob = 2n, carol = 3n;
 
@@ -213,5 +217,32 @@ describe('economy', () => {
     expect(retry.duplicate, 'the lost commit had applied: the retry is recognised').to.equal(true);
     expect(await wallet(store, bob)).to.deep.equal({ coins: 40, items: {} });
     expect((await allEntries(store)).filter((e) => e.idempotencyKey === 'lost')).to.have.length(1);
+  });
+});
+
+describe('economy on a Redis Cluster', function () {
+  this.timeout(120_000);
+  let cluster: RedisCluster | undefined;
+  let store: Store | undefined;
+  before(async function () {
+    requireRedis(this);
+    cluster = await RedisCluster.start(3);
+    const client = new Cluster(cluster.startupNodes, { enableAutoPipelining: true, enableOfflineQueue: false, lazyConnect: true });
+    await client.connect();
+    store = await openStore({ backend: redisBackend({ client, prefix: 'ecoC' }) });
+    const close = store.close.bind(store);
+    store.close = () => close().finally(() => client.disconnect());
+  });
+  after(async () => { await store?.close(); await cluster?.destroy(); });
+
+  it('is refused with CrossSlotError (a wallet and the ledger are in different slots) and writes nothing — the documented limit', async () => {
+    for (const run of [
+      () => grant(store!, alice, { coins: 5 }, 'cg'),
+      () => trade(store!, { a: alice, b: bob, aGives: { coins: 1 } }, 'ct'),
+    ]) {
+      const err = await run().then(() => undefined, (e: unknown) => e);
+      expect(err).to.be.instanceOf(CrossSlotError);
+    }
+    expect(await everything(store!)).to.equal('');
   });
 });
