@@ -15,3 +15,4 @@ export { encodeRecord, decodeRecord, ENVELOPE_HEADER_BYTES } from './src/colyseu
 export { schemaFingerprint, fingerprintOf } from './src/colyseus/schemaFingerprint.js';
 export type { CodecKind, CodecOptions, Migration, MigrationStep, Migrations, SchemaClass } from './src/colyseus/codecs.js';
 export { updateShared, incrementShared, sharedCounterCodec, sharedStateMetrics, SHARED_ATTEMPTS, MAX_SHARED_FOLD, type SharedStateMetrics } from './src/colyseus/sharedState.js';
+export * from './src/economy/index.js';

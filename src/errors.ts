@@ -20,7 +20,9 @@ export type ErrorCode =
   | 'CROSS_SLOT'
   | 'SESSION_REFUSED'
   | 'ROOM_STATE_HELD'
-  | 'SCHEMA_MISMATCH';
+  | 'SCHEMA_MISMATCH'
+  | 'INSUFFICIENT_ASSETS'
+  | 'IDEMPOTENCY_CONFLICT';
 
 /**
  * The base class of every error tickstore raises; `code` is stable and
@@ -331,5 +333,41 @@ export class SchemaMismatchError extends TickstoreError {
     this.storedFingerprint = detail.storedFingerprint;
     this.expectedFingerprint = detail.expectedFingerprint;
     if (detail.cause !== undefined) this.cause = detail.cause;
+  }
+}
+
+/**
+ * `INSUFFICIENT_ASSETS`: a consume or trade asked a player for more coins or
+ * items of a kind than their wallet holds; nothing was written.
+ */
+export class InsufficientAssetsError extends TickstoreError {
+  /** The player who lacks them. */
+  readonly userId: bigint;
+  /** `'coins'`, or the item kind. */
+  readonly kind: string;
+  /** What the wallet holds of `kind`, and what was asked for. */
+  readonly have: number;
+  readonly need: number;
+  constructor(userId: bigint, kind: string, have: number, need: number) {
+    super('INSUFFICIENT_ASSETS', `user ${userId} has ${have} of ${describeValue(kind)}, needs ${need}; nothing was written`);
+    this.userId = userId;
+    this.kind = kind;
+    this.have = have;
+    this.need = need;
+  }
+}
+
+/**
+ * `IDEMPOTENCY_CONFLICT`: an idempotency key already applied a different
+ * economy request (another op, other players or other assets); nothing was
+ * written. A retry of the same request with that key is answered with the
+ * first one's receipt instead.
+ */
+export class IdempotencyConflictError extends TickstoreError {
+  /** The reused idempotency key. */
+  readonly idempotencyKey: string;
+  constructor(idempotencyKey: string) {
+    super('IDEMPOTENCY_CONFLICT', `idempotency key ${describeValue(idempotencyKey)} was already used for a different request; nothing was written`);
+    this.idempotencyKey = idempotencyKey;
   }
 }

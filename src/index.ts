@@ -130,3 +130,4 @@ export function createRegistry(baseDir: string, defaults?: Partial<Tunables>): S
   const tunables = checkTunables(defaults, DEFAULTS);
   return new StoreRegistry(base, openStore, tunables);
 }
+export { InsufficientAssetsError, IdempotencyConflictError } from './errors.js';

@@ -118,7 +118,7 @@ describe('the packed package in a fresh Colyseus app', function () {
 
     cpSync(fixture, app, { recursive: true });
     const example = join(repo, 'examples', 'colyseus-room');
-    for (const f of ['rooms.ts', 'arenaRoom.ts', 'server.ts']) {
+    for (const f of ['rooms.ts', 'arenaRoom.ts', 'tradeRoom.ts', 'server.ts']) {
       const src = readFileSync(join(example, f), 'utf8').replaceAll("'../../plugin.js'", "'tickstore/plugin'");
       expect(src, `${f} imports tickstore/plugin`).to.include("'tickstore/plugin'");
       writeFileSync(join(app, 'src', f), src);

@@ -9,6 +9,7 @@ import { WebSocketTransport } from '@colyseus/ws-transport';
 import { attachStore, processStore } from '../../plugin.js';
 import { InventoryRoom, WorldRoom, listeningOn, log } from './rooms.js';
 import { ArenaRoom } from './arenaRoom.js';
+import { TradeRoom } from './tradeRoom.js';
 
 const port = Number(process.env.PORT ?? 2567);
 const host = process.env.HOST || undefined;
@@ -20,6 +21,8 @@ server.define('inventory', InventoryRoom);
 server.define('world', WorldRoom);
 // One room per arena name; its state survives restarts and deploys.
 server.define('arena', ArenaRoom).filterBy(['arena']);
+// Atomic, idempotent trades of coins and items between two players.
+server.define('trade', TradeRoom);
 // Once: the store opens inside listen(), before any room exists, and closes
 // at graceful shutdown after every room has saved.
 attachStore(server, { dir });
@@ -27,4 +30,4 @@ server.onShutdown(() => log('rooms disposed and saved; closing the store'));
 await server.listen(port, host);
 
 log(`store open in ${dir}: ${processStore().metrics().writeCount} keys`);
-log(`listening on ${listeningOn(transport, port)}; rooms: inventory, world, arena`);
+log(`listening on ${listeningOn(transport, port)}; rooms: inventory, world, arena, trade`);

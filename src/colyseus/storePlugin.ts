@@ -14,6 +14,7 @@ import { RESERVED_FUNC_IDS, acquireOwnership, controlKey, ownerScope, requestNon
 import { countersOf, type PlayerMetrics } from './playerMetrics.js';
 import { PlayerSession } from './playerSession.js';
 import { processStore } from './processStore.js';
+import { consume, grant, trade, wallet, type AssetsInput, type Receipt, type TradeRequest, type Wallet } from '../economy/index.js';
 import { RoomStateKeeper, type PersistStateOptions, type RestoredState } from './roomState.js';
 import { incrementShared, updateShared } from './sharedState.js';
 
@@ -562,6 +563,63 @@ export class StorePlugin extends RoomPlugin {
    */
   async incrementShared(key: string, delta?: number): Promise<number> {
     return incrementShared(this.store, key, delta);
+  }
+
+  /**
+   * The client's player's wallet (coins and item counts; see docs/economy.md), as committed now.
+   *
+   * @throws {@link InvalidArgumentError} (rejects) No user id in `client.auth`.
+   * @throws {@link StoreClosedError} | {@link StoreIOError} | {@link SchemaMismatchError} (rejects) As {@link wallet}.
+   *
+   * @example
+   * ```ts
+   * const { coins } = await this.plugins.store.wallet(client);
+   * ```
+   */
+  async wallet(client: Client): Promise<Wallet> {
+    return wallet(this.store, this.userIdOf(client));
+  }
+
+  /**
+   * Gives the client's player assets, once per idempotency key (see {@link grant}).
+   *
+   * @throws {@link InvalidArgumentError} | {@link IdempotencyConflictError} | {@link OutcomeUnknownError} (rejects) As {@link grant}: after an unknown outcome, retry with the same key.
+   *
+   * @example
+   * ```ts
+   * await this.plugins.store.grant(client, { coins: 100 }, `starter:${client.auth.userId}`);
+   * ```
+   */
+  async grant(client: Client, assets: AssetsInput, idempotencyKey: string): Promise<Receipt> {
+    return grant(this.store, this.userIdOf(client), assets, idempotencyKey);
+  }
+
+  /**
+   * Takes assets from the client's player, once per idempotency key (see {@link consume}).
+   *
+   * @throws {@link InsufficientAssetsError} | {@link InvalidArgumentError} | {@link IdempotencyConflictError} | {@link OutcomeUnknownError} (rejects) As {@link consume}.
+   *
+   * @example
+   * ```ts
+   * await this.plugins.store.consume(client, { items: { potion: 1 } }, requestId);
+   * ```
+   */
+  async consume(client: Client, assets: AssetsInput, idempotencyKey: string): Promise<Receipt> {
+    return consume(this.store, this.userIdOf(client), assets, idempotencyKey);
+  }
+
+  /**
+   * One atomic trade between two players, applied once per idempotency key, with a ledger entry (see {@link trade}).
+   *
+   * @throws {@link InsufficientAssetsError} | {@link InvalidArgumentError} | {@link IdempotencyConflictError} | {@link OutcomeUnknownError} (rejects) As {@link trade}.
+   *
+   * @example
+   * ```ts
+   * await this.plugins.store.trade({ a: alice, b: bob, aGives: { coins: 10 }, bGives: { items: { sword: 1 } } }, offerKey);
+   * ```
+   */
+  async trade(request: TradeRequest, idempotencyKey: string): Promise<Receipt> {
+    return trade(this.store, request, idempotencyKey);
   }
 
   /**
