@@ -1,9 +1,10 @@
 import type { BatchOp } from '../input.js';
-import { LeaseLostError, OutcomeUnknownError, StoreIOError, StoreUnavailableError } from '../errors.js';
+import { LeaseLostError } from '../errors.js';
 import type { Lease } from '../lease.js';
 import type { Store } from '../store.js';
 import type { Codec } from './codecs.js';
 import { encodeRecord } from './envelope.js';
+import { backoff, sameBytes, transient } from './fencedRetry.js';
 import type { PlayerMetrics } from './playerMetrics.js';
 
 /** One record a session keeps: its live value, and the bytes it last wrote (or loaded) for it. */
@@ -20,18 +21,6 @@ export type SaveKind = 'explicit' | 'auto' | 'final';
 /** Attempts of a final save before its progress is given up as lost (explicit and autosaves get fewer: another follows). */
 const FINAL_ATTEMPTS = 6;
 const OTHER_ATTEMPTS = 2;
-
-const sameBytes = (a: Uint8Array | undefined, b: Uint8Array): boolean => {
-  if (!a || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-};
-
-/** Errors after which the same fenced save may simply be sent again: it is idempotent (same bytes, same fence). */
-const transient = (err: unknown): boolean =>
-  err instanceof StoreUnavailableError || err instanceof OutcomeUnknownError || err instanceof StoreIOError;
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /**
  * A player's live session in one room: the owner of the player's records
@@ -129,7 +118,7 @@ export class PlayerSession {
           throw err;
         }
         c.saveFailures++;
-        await sleep(50 * 2 ** attempt);
+        await backoff(attempt);
         // A closing session is off the renewal schedule: its retries must not outlive its own lease.
         if (!this.open) await this.lease.renew().catch(() => undefined);
       }

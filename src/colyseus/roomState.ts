@@ -2,7 +2,7 @@ import { createHash } from 'node:crypto';
 import { logger, type Room } from '@colyseus/core';
 import { Schema } from '@colyseus/schema';
 import { buildKey } from '../buildKey.js';
-import { InvalidArgumentError, LeaseHeldError, LeaseLostError, OutcomeUnknownError, RoomStateHeldError, StoreIOError, StoreUnavailableError, TickstoreError, describeValue } from '../errors.js';
+import { InvalidArgumentError, LeaseHeldError, LeaseLostError, RoomStateHeldError, TickstoreError, describeValue } from '../errors.js';
 import { guard, readOptions, wholeNumber } from '../input.js';
 import type { BatchOp } from '../input.js';
 import { MAX_LEASE_TTL_MS, type Lease } from '../lease.js';
@@ -10,6 +10,7 @@ import { pluginLog } from '../log.js';
 import type { Store } from '../store.js';
 import { jsonCodec, schemaCodec, type Codec } from './codecs.js';
 import { decodeRecord, encodeRecord } from './envelope.js';
+import { backoff, sameBytes, transient } from './fencedRetry.js';
 
 /*
  * A room's own Schema state, kept across restarts and deploys under a
@@ -174,16 +175,6 @@ function stateClass(room: Room): new () => Schema {
   });
 }
 
-const sameBytes = (a: Uint8Array | undefined, b: Uint8Array): boolean => {
-  if (!a || a.length !== b.length) return false;
-  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return false;
-  return true;
-};
-
-/** Errors after which the same fenced snapshot may be sent again: it overwrites the whole state, under the same fence, so applying it twice is applying it once. */
-const transient = (err: unknown): boolean =>
-  err instanceof StoreUnavailableError || err instanceof OutcomeUnknownError || err instanceof StoreIOError;
-
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
 
 /** Takes the id's lease, waiting up to `handoffMs` for a holder to let go. */
@@ -340,7 +331,7 @@ export class RoomStateKeeper {
         this.counters.failures++;
         // An unknown outcome may have been applied: sending the same whole-state batch again under the same fence is safe either way.
         if (err instanceof LeaseLostError || !transient(err) || attempt >= attempts) throw err;
-        await sleep(50 * 2 ** attempt);
+        await backoff(attempt);
       }
     }
     this.seq = meta.seq;
