@@ -206,12 +206,16 @@ export interface Backend {
 }
 
 /**
- * An engine to open, as {@link StoreOptions.backend} takes it: `redisBackend(…)`
- * returns one. `open` runs once, inside `openStore`.
+ * An engine to open, as {@link StoreOptions.backend} takes it:
+ * `diskBackend({ dir })`, `memoryBackend({ dir })`, `redisBackend(…)` and
+ * `tieredBackend(…)` return one, and so can your own (see docs/backend.md).
+ * `open` runs once per store, inside `openStore`.
  */
 export interface BackendFactory {
   /** A short name for logs and errors, e.g. 'redis'. */
   readonly kind: string;
-  /** @internal Opens the engine (once, inside `openStore`). */
+  /** What the store is called in logs and errors when `openStore` is given no `dir` (e.g. the disk engine's directory). */
+  readonly label?: string;
+  /** Opens the engine with the store's tunables; rejects with a typed error (e.g. {@link StoreLockedError}) when it cannot. */
   open(config: EngineConfig): Promise<Backend>;
 }

@@ -101,7 +101,8 @@ export interface StoreOptions extends Partial<Tunables> {
   /**
    * `'disk'` (default): the embedded engine on a worker thread. `'memory'`: the same engine on an
    * in-memory file system — identical semantics, nothing survives the process (tests, ephemeral data).
-   * Or a shared engine, `redisBackend({ url, prefix })` from `tickstore/redis` (then `dir` is optional:
+   * Or a backend factory: `diskBackend({ dir })`, `memoryBackend({ dir })`, `tieredBackend({ primary, … })`,
+   * `redisBackend({ url, prefix })` from `tickstore/redis`, or your own (then `dir` is optional:
    * only the store's name in logs). Fixed at open.
    */
   backend?: 'disk' | 'memory' | BackendFactory;
@@ -203,8 +204,8 @@ export function checkOptions(options: unknown): { dir: string; backend: 'disk' |
   if (backend !== 'disk' && backend !== 'memory' && !isBackendFactory(backend)) {
     throw new InvalidConfigError(`backend must be 'disk', 'memory' or an engine such as redisBackend(…), got ${describeValue(backend)}`);
   }
-  // A shared engine keeps no directory: dir is then only the store's name in logs.
-  const dir = typeof backend === 'object' && o.dir === undefined ? backend.kind : checkDir('dir', o.dir);
+  // A factory names its own place (a directory, a Redis prefix): dir is then only the store's name in logs.
+  const dir = typeof backend === 'object' && o.dir === undefined ? (typeof backend.label === 'string' ? backend.label : backend.kind) : checkDir('dir', o.dir);
   return { dir, backend, tunables: applyTunables(o, DEFAULTS) };
 }
 

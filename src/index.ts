@@ -38,7 +38,14 @@ export { Store, type StoreMetrics, type StoreHealth } from './store.js';
 export type { ScrubStatus } from './backend.js';
 export { Transaction, MAX_TX_RETRIES, type TransactionOptions } from './transaction.js';
 export { Lease, MAX_LEASE_TTL_MS, type LeaseOptions } from './lease.js';
-export type { BackendFactory, BackendSupports } from './backend.js';
+export type {
+  Backend, BackendFactory, BackendSupports, BackendReply, BackendStats, ReplyHandler, RemoteChange, WriteFlags, WriteOp, FenceToken,
+  Condition as BackendCondition, ScanSpec, ScanEntry,
+} from './backend.js';
+export { NO_WRITE_FLAGS } from './backend.js';
+export type { EngineConfig } from './config.js';
+export { diskBackend, type DiskBackendOptions } from './engines/disk/index.js';
+export { memoryBackend, type MemoryBackendOptions } from './engines/memory/index.js';
 export { StoreRegistry, checkStoreId, type StoreRef } from './registry.js';
 export {
   Ticker, type StoreResult, type StoreChange, type WatchTarget, type TickerOptions, type GetOptions, type OpName, type ScanOptions, type WriteOptions, type DeleteOptions,
