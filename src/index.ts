@@ -139,4 +139,4 @@ export function createRegistry(baseDir: string, defaults?: Partial<Tunables>): S
 }
 export { InsufficientAssetsError, IdempotencyConflictError } from './errors.js';
 export { tieredBackend, type TieredBackendOptions, type TierRoute, type KeyClass } from './engines/tiered/index.js';
-export { CrossTierError, BackupWriteError } from './errors.js';
+export { CrossTierError, BackupWriteError, type ErrorShape } from './errors.js';

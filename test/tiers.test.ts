@@ -453,3 +453,22 @@ describe('tiers: tieredBackend', function () {
   });
 });
 
+
+describe('tiers: the example (examples/tiers/tiered.ts, shown in the README)', () => {
+  it('saves a player to primary and backup, keeps sessions in memory, reopens with the player', async () => {
+    const { openTieredStore, savePlayer } = await import('../examples/tiers/tiered.js');
+    const base = tmpDir('tier-example');
+    let store = await openTieredStore(base);
+    expect(await savePlayer(store, 'player:42', bytes('{"gold":10}'))).to.equal('saved');
+    await store.put('session:42', bytes('s'));
+    expect((await store.scan({})).entries.map((e) => e.key)).to.deep.equal(['player:42', 'session:42']);
+    await store.close();
+    const backup = await openStore({ dir: `${base}/backup` });
+    expect(text(await backup.get('player:42'))).to.equal('{"gold":10}');
+    expect(await backup.get('session:42')).to.equal(undefined);
+    await backup.close();
+    store = await openTieredStore(base);
+    expect(text(await store.get('player:42'))).to.equal('{"gold":10}');
+    await store.close();
+  });
+});
