@@ -145,9 +145,9 @@ describe('Colyseus 0.18 plugin (real clients)', function () {
 
 const SERVER = fileURLToPath(new URL('../examples/colyseus-room/server.ts', import.meta.url));
 
-function startServer(dir: string, port: number): Promise<ChildProcess> {
+function startServer(dir: string, port: number, env: Record<string, string> = {}): Promise<ChildProcess> {
   const cp = spawn(process.execPath, ['--import', 'tsx', SERVER], {
-    env: { ...process.env, TICKSTORE_DIR: dir, PORT: String(port), TICKSTORE_QUIET: '0' },
+    env: { ...process.env, TICKSTORE_DIR: dir, PORT: String(port), TICKSTORE_QUIET: '0', ...env },
     stdio: ['ignore', 'pipe', 'inherit'],
   });
   return new Promise((resolve, reject) => {
@@ -188,6 +188,36 @@ describe('the example server as a real process', function () {
         expect(itemsOf(r)).to.deep.equal(Array.from({ length: i + 1 }, (_, k) => `item-${i}-${k}`));
         await r.leave();
       }
+    } finally {
+      server.kill('SIGTERM');
+      await exited(server);
+    }
+  });
+
+  it('with TICKSTORE_BACKUP_DIR, every acknowledged save is in the backup too: after a SIGKILL the backup alone restarts the server with them', async () => {
+    const dir = tmpDir('tier-primary');
+    const backupDir = tmpDir('tier-backup');
+    const port = 26000 + Math.floor(Math.random() * 1000);
+    let server = await startServer(dir, port, { TICKSTORE_BACKUP_DIR: backupDir });
+    try {
+      const r = await new Client(`ws://localhost:${port}`).joinOrCreate('inventory', { token: 'token-bob' });
+      await waitFor(() => (r.state as { players?: { size: number } }).players?.size === 1, 'joined');
+      for (let i = 0; i < 6; i++) {
+        r.send('pickup', `ore-${i}`);
+        r.send('save');
+        await r.waitForMessage('saved');
+      }
+    } finally {
+      server.kill('SIGKILL');
+      await exited(server);
+    }
+    // The primary is lost: the server comes back on the backup directory alone.
+    server = await startServer(backupDir, port);
+    try {
+      const again = await new Client(`ws://localhost:${port}`).joinOrCreate('inventory', { token: 'token-bob' });
+      await waitFor(() => itemsOf(again).length === 6, "bob's saved inventory from the backup");
+      expect(itemsOf(again)).to.deep.equal(Array.from({ length: 6 }, (_, i) => `ore-${i}`));
+      await again.leave();
     } finally {
       server.kill('SIGTERM');
       await exited(server);

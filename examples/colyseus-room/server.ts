@@ -3,10 +3,12 @@
  * Data lives under ./data (TICKSTORE_DIR; `npm run example:reset` deletes
  * it); the port is 2567 (PORT; 0 picks a free one) on every interface
  * (HOST to bind one). `DEBUG=tickstore:*` shows the store's own log.
+ * TICKSTORE_BACKUP_DIR adds a backup tier: every durable write is
+ * acknowledged only once that directory has it too (docs/tiers.md).
  */
 import { Server } from '@colyseus/core';
 import { WebSocketTransport } from '@colyseus/ws-transport';
-import { attachStore, processStore } from '../../plugin.js';
+import { attachStore, diskBackend, processStore, tieredBackend } from '../../plugin.js';
 import { InventoryRoom, WorldRoom, listeningOn, log } from './rooms.js';
 import { ArenaRoom } from './arenaRoom.js';
 import { TradeRoom } from './tradeRoom.js';
@@ -14,6 +16,7 @@ import { TradeRoom } from './tradeRoom.js';
 const port = Number(process.env.PORT ?? 2567);
 const host = process.env.HOST || undefined;
 const dir = process.env.TICKSTORE_DIR ?? './data';
+const backupDir = process.env.TICKSTORE_BACKUP_DIR;
 
 const transport = new WebSocketTransport();
 const server = new Server({ transport, greet: false });
@@ -25,9 +28,11 @@ server.define('arena', ArenaRoom).filterBy(['arena']);
 server.define('trade', TradeRoom);
 // Once: the store opens inside listen(), before any room exists, and closes
 // at graceful shutdown after every room has saved.
-attachStore(server, { dir });
+attachStore(server, backupDir
+  ? { dir, backend: tieredBackend({ primary: diskBackend({ dir }), backup: diskBackend({ dir: backupDir }) }) }
+  : { dir });
 server.onShutdown(() => log('rooms disposed and saved; closing the store'));
 await server.listen(port, host);
 
-log(`store open in ${dir}: ${processStore().metrics().writeCount} keys`);
+log(`store open in ${dir}${backupDir ? ` (backup in ${backupDir})` : ''}: ${processStore().metrics().writeCount} keys`);
 log(`listening on ${listeningOn(transport, port)}; rooms: inventory, world, arena, trade`);
