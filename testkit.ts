@@ -1,7 +1,9 @@
 /**
  * The test kit, as `tickstore/testkit`: the conformance suite every engine
  * runs, for an engine of your own (a `Backend` you wrote, see
- * docs/backend.md) as for the built-in ones, and the helpers it uses.
+ * docs/backend.md) as for the built-in ones, and the helpers it uses; and
+ * `faultyBackend`, a wrapper engine that holds, delays, reorders and fails
+ * chosen ops on command (to test what composes engines, e.g. tiers).
  * Kept out of the main entry so that mocha and chai (optional peers) load
  * only for those who use the kit: import it from a mocha test file.
  *
@@ -20,3 +22,4 @@
  */
 export { conformance, type ConformanceTarget, type ConformanceSupports, type ConformanceVariant } from './src/testkit/conformance.js';
 export { bytes, text, sleep, tickFor, waitFor } from './src/testkit/helpers.js';
+export { faultyBackend, type FaultyBackend, type FaultOp, type FaultMatch, type FaultCall, type FaultStage, type Gate, type FaultRule, type FailOptions } from './src/testkit/faultyBackend.js';
