@@ -151,7 +151,8 @@ describe('the packed package in a fresh Colyseus app', function () {
     expect(strays, 'files that are not the build').to.deep.equal([]);
     const paths = new Set(files.map((f) => f.path));
     for (const p of ['dist/esm/plugin.js', 'dist/cjs/plugin.js', 'dist/esm/src/engines/disk/thread/worker.js', 'dist/cjs/src/engines/disk/thread/worker.js',
-      'dist/esm/plugin.d.ts', 'dist/cjs/plugin.d.ts', 'dist/esm/src/index.d.ts', 'dist/cjs/src/index.d.ts', 'LICENSE', 'README.md']) {
+      'dist/esm/plugin.d.ts', 'dist/cjs/plugin.d.ts', 'dist/esm/src/index.d.ts', 'dist/cjs/src/index.d.ts', 'LICENSE', 'README.md',
+      'dist/esm/testkit.js', 'dist/cjs/testkit.js', 'dist/esm/testkit.d.ts', 'dist/cjs/testkit.d.ts', 'dist/cjs/src/testkit/conformance.js']) {
       expect(paths.has(p), p).to.equal(true);
     }
     expect([...paths].some((p) => /(^|\/)(test|bench|scratch|data|docs|examples|scripts|\.ci)\//.test(p) || p.endsWith('.svg'))).to.equal(false);
