@@ -40,7 +40,7 @@ export { Transaction, MAX_TX_RETRIES, type TransactionOptions } from './transact
 export { Lease, MAX_LEASE_TTL_MS, type LeaseOptions } from './lease.js';
 export type {
   Backend, BackendFactory, BackendSupports, BackendReply, BackendStats, ReplyHandler, RemoteChange, WriteFlags, WriteOp, FenceToken,
-  Condition as BackendCondition, ScanSpec, ScanEntry,
+  Condition as BackendCondition, ScanSpec, ScanEntry, TierStats,
 } from './backend.js';
 export { NO_WRITE_FLAGS } from './backend.js';
 export type { EngineConfig } from './config.js';
@@ -138,3 +138,5 @@ export function createRegistry(baseDir: string, defaults?: Partial<Tunables>): S
   return new StoreRegistry(base, openStore, tunables);
 }
 export { InsufficientAssetsError, IdempotencyConflictError } from './errors.js';
+export { tieredBackend, type TieredBackendOptions, type TierRoute, type KeyClass } from './engines/tiered/index.js';
+export { CrossTierError, BackupWriteError } from './errors.js';
