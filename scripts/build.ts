@@ -29,7 +29,7 @@ rmSync(dist, { recursive: true, force: true });
 const tsc = createRequire(import.meta.url).resolve('typescript/bin/tsc');
 execFileSync(process.execPath, [tsc, '-p', join(root, 'tsconfig.build.json')], { stdio: 'inherit' });
 
-const files = [join(root, 'plugin.ts'), join(root, 'redis.ts'), ...sources(join(root, 'src'))];
+const files = [join(root, 'plugin.ts'), join(root, 'redis.ts'), join(root, 'testkit.ts'), ...sources(join(root, 'src'))];
 // CommonJS has no import.meta: the files that use it get the URL of their own file.
 const usesMeta = files.filter((f) => readFileSync(f, 'utf8').includes('import.meta'));
 const common = {

@@ -6,7 +6,7 @@ import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
 import { ENTRY_HEADER_BYTES, FILE_HEADER_BYTES } from '../src/engines/disk/thread/record.js';
 import { bytes, openEngine, runOps, text, tmpDir, BACKENDS } from './helpers.js';
 
-// The batch rules (atomic, all-or-nothing visibility, watchers, typed errors) are in test/conformance/suite.ts;
+// The batch rules (atomic, all-or-nothing visibility, watchers, typed errors) are in src/testkit/conformance.ts;
 // here the disk engine's side: the commit unit in the log, and what a refused batch costs it.
 describe('[disk engine] atomic batches', () => {
   it('is one commit unit on disk: a batch cut anywhere inside is applied whole or not at all', () => {

@@ -138,6 +138,8 @@ describe('the packed package in a fresh Colyseus app', function () {
       devDependencies: {
         '@colyseus/sdk': dev['@colyseus/sdk'], '@colyseus/testing': dev['@colyseus/testing'], '@colyseus/tools': dev['@colyseus/tools'],
         '@types/express': '^5.0.0', '@types/debug': dev['@types/debug'], typescript: dev.typescript, mocha: dev.mocha, '@types/mocha': dev['@types/mocha'], '@types/node': dev['@types/node'],
+        // The test kit's other optional peer (mocha is above): only tickstore/testkit loads it.
+        chai: dev.chai,
       },
     }, null, 2));
     await ok('npm', ['install', '--no-audit', '--no-fund', '--prefer-offline', '--loglevel=error'], { cwd: app, timeoutMs: 400_000 });
@@ -151,7 +153,8 @@ describe('the packed package in a fresh Colyseus app', function () {
     expect(strays, 'files that are not the build').to.deep.equal([]);
     const paths = new Set(files.map((f) => f.path));
     for (const p of ['dist/esm/plugin.js', 'dist/cjs/plugin.js', 'dist/esm/src/engines/disk/thread/worker.js', 'dist/cjs/src/engines/disk/thread/worker.js',
-      'dist/esm/plugin.d.ts', 'dist/cjs/plugin.d.ts', 'dist/esm/src/index.d.ts', 'dist/cjs/src/index.d.ts', 'LICENSE', 'README.md']) {
+      'dist/esm/plugin.d.ts', 'dist/cjs/plugin.d.ts', 'dist/esm/src/index.d.ts', 'dist/cjs/src/index.d.ts', 'LICENSE', 'README.md',
+      'dist/esm/testkit.js', 'dist/cjs/testkit.js', 'dist/esm/testkit.d.ts', 'dist/cjs/testkit.d.ts', 'dist/cjs/src/testkit/conformance.js']) {
       expect(paths.has(p), p).to.equal(true);
     }
     expect([...paths].some((p) => /(^|\/)(test|bench|scratch|data|docs|examples|scripts|\.ci)\//.test(p) || p.endsWith('.svg'))).to.equal(false);
@@ -207,6 +210,14 @@ describe('the packed package in a fresh Colyseus app', function () {
         expect(String(res.resolved)).to.match(/node_modules\/tickstore\/dist\/cjs\/plugin\.js$/);
         expect(res.seen).to.deep.equal([10, 20]);
         expect(res.keys).to.equal(1);
+      });
+
+      it('runs the conformance kit from tickstore/testkit, as ESM and as CommonJS', async () => {
+        const r = await ok(node, ['node_modules/mocha/bin/mocha.js', '--exit', 'build/test/kit.spec.js', 'build/test/kit-cjs.spec.cjs'], { cwd: app, timeoutMs: 120_000 });
+        const passing = Number(/(\d+) passing/.exec(r.out)?.[1] ?? 0);
+        expect(r.out).to.include('conformance: memory, from the installed package (ESM)').and.include('conformance: memory, from the installed package (CommonJS)');
+        expect(passing, 'both runs of the whole suite').to.be.greaterThan(100);
+        expect(r.out).to.not.match(/failing/);
       });
 
       for (const backend of ['memory', 'disk']) {

@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { openStore } from '../src/index.js';
 import { BACKENDS, bytes, sleep, tmpDir, waitFor } from './helpers.js';
 
-// The expire change a watcher hears is in test/conformance/suite.ts; here the engine's sweep figures.
+// The expire change a watcher hears is in src/testkit/conformance.ts; here the engine's sweep figures.
 for (const backend of BACKENDS) {
   describe(`[${backend} backend] expiry sweep`, () => {
     it('expired keys leave the key counts and the live bytes', async () => {

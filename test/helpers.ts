@@ -5,7 +5,6 @@ import { DEFAULTS, engineConfig, type EngineConfig, type Tunables } from '../src
 import { DiskEngine } from '../src/engines/disk/thread/diskEngine.js';
 import type { FileSystem } from '../src/engines/disk/thread/fs.js';
 import { Op, OpWriter, ReplyReader, ReplyWriter, encodeBatch, encodeTx, readOps, type Reply } from '../src/engines/disk/wire.js';
-import type { Ticker, StoreResult } from '../src/index.js';
 import type { WriteOp as BatchOp } from '../src/backend.js';
 
 const made: string[] = [];
@@ -19,32 +18,8 @@ export function tmpDir(tag = 'tickstore'): string {
 
 if (typeof after === 'function') after(() => { for (const d of made) rmSync(d, { recursive: true, force: true }); });
 
-export const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));
-
-export const bytes = (s: string): Uint8Array => new TextEncoder().encode(s);
-export const text = (b: Uint8Array | undefined): string | undefined => (b === undefined ? undefined : new TextDecoder().decode(b));
-
-/** Ticks `ticker` (as a room's clock would) until `n` results were delivered; returns them. */
-export async function tickFor(ticker: Ticker, n: number, timeoutMs = 10_000): Promise<StoreResult[]> {
-  const got: StoreResult[] = [];
-  const deadline = Date.now() + timeoutMs;
-  while (got.length < n) {
-    if (Date.now() > deadline) throw new Error(`only ${got.length} of ${n} results within ${timeoutMs} ms`);
-    await sleep(1);
-    ticker.tick();
-    for (let r = ticker.poll(); r; r = ticker.poll()) got.push(r);
-  }
-  return got;
-}
-
-/** Polls `cond` until true. */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 10_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(2);
-  }
-}
+// The helpers the conformance suite shares with these tests live in the package (tickstore/testkit).
+export { bytes, sleep, text, tickFor, waitFor } from '../src/testkit/helpers.js';
 
 export function engineCfg(over: Partial<Tunables> = {}): EngineConfig {
   return engineConfig({ ...DEFAULTS, ...over });

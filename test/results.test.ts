@@ -2,7 +2,7 @@ import { expect } from 'chai';
 import { openStore } from '../src/index.js';
 import { bytes, text, tickFor, tmpDir, waitFor, BACKENDS } from './helpers.js';
 
-// The result rules, tickers, the memcache and the buffer-reuse rule are in test/conformance/suite.ts;
+// The result rules, tickers, the memcache and the buffer-reuse rule are in src/testkit/conformance.ts;
 // here only the disk engine's own figures: its replica's lag (async-batch) and its fsync counts.
 for (const backend of BACKENDS) describe(`[${backend} backend]`, () => {
   describe('replica lag', () => {

@@ -1,7 +1,7 @@
 import { expect } from 'chai';
 import { compareKeys } from '../src/keys.js';
 
-// The scan rules (order, bounds, prefixes, cursors, paging) are in test/conformance/suite.ts.
+// The scan rules (order, bounds, prefixes, cursors, paging) are in src/testkit/conformance.ts.
 describe('the engine\'s key order', () => {
   it('compareKeys is UTF-8 byte order (not UTF-16 code units)', () => {
     const keys = ['a', 'b', 'c', 'd', 'é', '\uffff', '😀', 'ab', '\u007f', 'Z', '\u00ff', '\u0800', '𝄞', ''];

@@ -5,7 +5,7 @@ import { openStore } from '../src/index.js';
 import { BACKENDS, bytes, sleep, tmpDir } from './helpers.js';
 
 // The TTL rules (absent after the deadline everywhere, cleared by a plain put, surviving a reopen, bad options)
-// are in test/conformance/suite.ts; here what compaction does with expired entries.
+// are in src/testkit/conformance.ts; here what compaction does with expired entries.
 for (const backend of BACKENDS) {
   describe(`[${backend} backend] per-key TTL`, () => {
     it('compaction removes expired entries (and never brings back what they replaced)', async () => {

@@ -5,7 +5,7 @@ import { bytes, text, tmpDir } from './helpers.js';
 /**
  * Transaction defects the crash and model tests found (issue 5), as
  * regressions (the other one, reads inside an attempt seeing one consistent
- * state, is in test/conformance/suite.ts): both failed before transactions read through TxRead (the
+ * state, is in src/testkit/conformance.ts): both failed before transactions read through TxRead (the
  * write store, value and version in one step) and validated on a throw.
  */
 

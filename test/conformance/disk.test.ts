@@ -1,6 +1,6 @@
 import { openStore, type Store } from '../../src/index.js';
-import { tmpDir, waitFor } from '../helpers.js';
-import { conformance } from './suite.js';
+import { tmpDir } from '../helpers.js';
+import { conformance, waitFor } from '../../testkit.js';
 
 /** The embedded disk engine: a fresh temporary directory per store. */
 const dirs = new WeakMap<Store, string>();

@@ -1,8 +1,7 @@
 import { join } from 'node:path';
 import { tmpdir } from 'node:os';
 import { openStore, type Store } from '../../src/index.js';
-import { waitFor } from '../helpers.js';
-import { conformance } from './suite.js';
+import { conformance, waitFor } from '../../testkit.js';
 
 /**
  * The memory backend: the disk engine on an in-memory file system, one per

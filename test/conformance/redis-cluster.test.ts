@@ -2,7 +2,7 @@ import { Cluster } from 'ioredis';
 import { openStore, type Store } from '../../src/index.js';
 import { redisBackend } from '../../redis.js';
 import { RedisCluster, requireRedis } from '../support/redisServer.js';
-import { conformance } from './suite.js';
+import { conformance } from '../../testkit.js';
 
 /**
  * The Redis engine on a real 3-master Redis Cluster on loopback ports, each

@@ -1,7 +1,7 @@
 import { openStore, type Store } from '../../src/index.js';
 import { redisBackend } from '../../redis.js';
 import { RedisServer, requireRedis } from '../support/redisServer.js';
-import { conformance } from './suite.js';
+import { conformance } from '../../testkit.js';
 
 /**
  * The Redis engine on a real redis-server (AOF, appendfsync always), each

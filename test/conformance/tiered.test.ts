@@ -4,7 +4,7 @@ import { diskBackend, memoryBackend, openStore, tieredBackend, type BackendFacto
 import { redisBackend } from '../../redis.js';
 import { RedisServer, requireRedis } from '../support/redisServer.js';
 import { tmpDir, waitFor } from '../helpers.js';
-import { conformance } from './suite.js';
+import { conformance } from '../../testkit.js';
 
 /**
  * The tier router against the whole suite, over three compositions. The

@@ -1,4 +1,6 @@
 // Only tickstore's published declarations (and what they import), checked with skipLibCheck off.
 import * as store from 'tickstore';
 import * as plugin from 'tickstore/plugin';
-export { store, plugin };
+// The test kit: its declarations name mocha's types (the app has @types/mocha); chai stays out of them.
+import * as testkit from 'tickstore/testkit';
+export { store, plugin, testkit };

@@ -2,18 +2,23 @@
  * The conformance suite: every documented rule of tickstore's public API
  * (src/store.ts, src/ticker.ts, src/transaction.ts, README.md's "Every
  * operation" table), registered as mocha `describe` blocks against one
- * engine — the abstract-level way: one suite, every engine runs it.
+ * engine — the abstract-level way: one suite, every engine runs it. It ships
+ * as `tickstore/testkit`, so an engine written outside this repository (see
+ * docs/backend.md) is held to the same rules as the built-in ones.
  *
- * A target is one file, `test/conformance/<engine>.test.ts`:
+ * A target is one mocha test file (in this repository
+ * `test/conformance/<engine>.test.ts`), run by mocha: the suite imports
+ * `describe`/`it`/hooks from 'mocha' and `expect` from 'chai' (optional peer
+ * dependencies of tickstore, needed only by the kit):
  *
  * ```ts
- * import { openStore } from '../../src/index.js';
- * import { conformance } from './suite.js';
+ * import { openStore } from 'tickstore';
+ * import { conformance } from 'tickstore/testkit';
  *
  * conformance({
- *   name: 'redis',
+ *   name: 'my-engine',
  *   supports: { permanence: true, ttl: true, sharedAcrossProcesses: true, fencing: true, globalOrder: false },
- *   open: () => openStore({ backend: redisBackend({ url, prefix: freshPrefix() }) }),   // a fresh EMPTY store
+ *   open: () => openStore({ backend: myBackend({ url, prefix: freshPrefix() }) }),   // a fresh EMPTY store
  *   reopen: async (store) => { await store.close(); return openStore({ … the same prefix … }); },
  *   peer: (store) => openStore({ … the same prefix … }),   // a second store on the same data, the first still open
  *   before: () => startServer(), after: () => stopServer(),
@@ -55,17 +60,18 @@
  *   `{ fence: lease }` failing with LeaseLostError once the lease is lost).
  *   The group is pending (skipped, visibly) until the store has `lease`.
  *
- * Everything here goes through the public API only (`src/index.js`); engine
+ * Everything here goes through the public API only (`tickstore`'s main entry); engine
  * specifics — files, recovery, compaction, fsync counts, fault injection —
  * stay in the engine's own test files.
  */
 import { expect } from 'chai';
+import { after, afterEach, before, beforeEach, describe, it, type Context } from 'mocha';
 import {
   InvalidArgumentError, InvalidKeyError, InvalidValueError, MAX_KEY_BYTES, MAX_VALUE_BYTES, StoreClosedError, StoreLockedError,
   TickstoreError, TransactionAbortedError, TransactionConflictError, buildKey, keyPrefix,
   type Store, type StoreChange, type StoreResult, type Transaction, type Tunables, type WriteOptions, type WritePolicy,
-} from '../../src/index.js';
-import { bytes, sleep, text, tickFor, waitFor } from '../helpers.js';
+} from '../index.js';
+import { bytes, sleep, text, tickFor, waitFor } from './helpers.js';
 
 /** What an engine declares it supports: decides which rule groups run. */
 export interface ConformanceSupports {
@@ -103,7 +109,7 @@ export interface ConformanceTarget {
   /** Configurations the result rules run under again (default: the store as opened). */
   variants?: ConformanceVariant[];
   /** Once before the target's tests (e.g. start a server). */
-  before?(this: Mocha.Context): Promise<void> | void;
+  before?(this: Context): Promise<void> | void;
   /** Once after them (e.g. stop it). */
   after?(): Promise<void> | void;
 }
@@ -161,7 +167,27 @@ function isLeaseLost(err: unknown): boolean {
   return err instanceof TickstoreError && err.name === 'LeaseLostError';
 }
 
-/** Registers the whole suite against `target`. */
+/**
+ * Registers the whole suite against `target`, as one mocha `describe` block
+ * named `conformance: <name>`. Call it at the top level of a test file that
+ * mocha loads (it uses mocha's `describe`/`it`/hooks, and chai's `expect`).
+ *
+ * @param target The engine under test: how to open a fresh store, reopen it, open a peer, and what it supports (see {@link ConformanceTarget}).
+ * @throws Error `supports.permanence` without `reopen`, or `supports.sharedAcrossProcesses` without `peer` (thrown at once: nothing is registered).
+ *
+ * @example
+ * ```ts
+ * import { openStore, memoryBackend } from 'tickstore';
+ * import { conformance } from 'tickstore/testkit';
+ *
+ * let n = 0;
+ * conformance({
+ *   name: 'memory',
+ *   supports: { permanence: false, ttl: true, sharedAcrossProcesses: false, fencing: true, globalOrder: true },
+ *   open: () => openStore({ backend: memoryBackend({ dir: `conformance-${process.pid}-${++n}` }) }),
+ * });
+ * ```
+ */
 export function conformance(target: ConformanceTarget): void {
   const { supports } = target;
   if (supports.permanence && !target.reopen) throw new Error(`${target.name}: supports.permanence needs reopen()`);
