@@ -62,7 +62,12 @@ export interface ScanSpec {
 }
 
 /** One entry of a scan page. */
-export interface ScanEntry { key: string; value: Uint8Array }
+export interface ScanEntry {
+  key: string;
+  value: Uint8Array;
+  /** The entry's deadline (ms since the epoch), when it has one: a copy of the entry (a backup, a restore) keeps it. */
+  expiresAt?: number;
+}
 
 /**
  * An engine's answer to one op. Values are views the handler must copy
