@@ -138,3 +138,7 @@ export function createRegistry(baseDir: string, defaults?: Partial<Tunables>): S
   return new StoreRegistry(base, openStore, tunables);
 }
 export { InsufficientAssetsError, IdempotencyConflictError } from './errors.js';
+export {
+  verifyBackup, restoreFromBackup, type BackupReport, type RestoreReport, type BackupDifference, type BackupRoute,
+  type VerifyBackupOptions, type RestoreFromBackupOptions, type RestoreProgress,
+} from './engines/tiered/restore.js';
