@@ -83,6 +83,24 @@ function failingBatch(inner: BackendFactory, failAt: number, error: () => Tickst
   return f;
 }
 
+/** A tier whose scan replies arrive `ms` late (the page itself is read at once). */
+function delayedScan(inner: BackendFactory, ms: number): BackendFactory {
+  return {
+    kind: `late-${inner.kind}`,
+    open: async (config) => {
+      const b = await inner.open(config);
+      const scan: Backend['scan'] = (spec, done) => b.scan(spec, (reply, error) => { setTimeout(() => done(reply, error), ms); });
+      return new Proxy(b, {
+        get(target, p) {
+          if (p === 'scan') return scan;
+          const v: unknown = Reflect.get(target, p, target);
+          return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+        },
+      });
+    },
+  };
+}
+
 interface Pair { name: string; primary: () => BackendFactory; backup: () => BackendFactory; needsRedis?: boolean }
 
 let server: RedisServer | undefined;
@@ -206,6 +224,18 @@ describe('tiers: verify and restore a primary against its backup', function () {
     expect([...(await dump(p)).keys()]).to.deep.equal(['a', 'c']);
   });
 
+  it('a key whose deadline passes between the two tiers\' reads is no difference', async () => {
+    const p = memory(); const b = memory();
+    const soon = Date.now() + 300;
+    const entries: [string, string, number?][] = [['a', '1'], ['brief', 'x', soon], ['c', '3']];
+    await write(p, entries); await write(b, entries);
+    // The primary's page is read at once but answered late: by the time the backup's page is read, 'brief' has expired there.
+    const late = delayedScan(p, 500);
+    const r = await verifyBackup({ primary: late, backup: b });
+    expect(Date.now()).to.be.greaterThan(soon);
+    expect(r).to.include({ primaryKeys: 2, backupKeys: 2, same: 2, missingInBackup: 0, differing: 0 });
+  });
+
   describe('a tier failing during a restore', function () {
     const COUNT = 2 * MAX_BATCH_OPS + 500;
     const many = (): [string, string][] => Array.from({ length: COUNT }, (_, i) => [`m${String(i).padStart(6, '0')}`, `v${i}`]);
@@ -236,16 +266,18 @@ describe('tiers: verify and restore a primary against its backup', function () {
       expect(p.batches).to.equal(1);
     });
 
-    it('the primary failing to open rejects with its error and closes the backup', async () => {
+    it('a tier failing to open rejects with its error, and the other tier is closed again', async () => {
       const dir = tmpDir('restore-locked');
       const holder = await diskBackend({ dir }).open(engineConfig(DEFAULTS));
       try {
-        const b = disk();
-        await write(b, [['a', '1']]);
-        const err = await restoreFromBackup({ backup: b, primary: diskBackend({ dir }) }).then(() => undefined, (e: unknown) => e);
-        expect(err).to.be.instanceOf(TickstoreError);
-        expect((err as TickstoreError).code).to.equal('STORE_LOCKED');
-        expect((await dump(b)).size, 'the backup was closed again (it reopens)').to.equal(1);
+        const other = disk();
+        await write(other, [['a', '1']]);
+        for (const [backup, primary] of [[other, diskBackend({ dir })], [diskBackend({ dir }), other]] as const) {
+          const err = await restoreFromBackup({ backup, primary, replace: true }).then(() => undefined, (e: unknown) => e);
+          expect(err).to.be.instanceOf(TickstoreError);
+          expect((err as TickstoreError).code).to.equal('STORE_LOCKED');
+          expect((await dump(other)).size, 'the other tier was closed (its directory opens again) and is unchanged').to.equal(1);
+        }
       } finally { await holder.close(); }
     });
   });
