@@ -5,7 +5,7 @@ import { diskBackend } from '../src/engines/disk/index.js';
 import { memoryBackend } from '../src/engines/memory/index.js';
 import { redisBackend } from '../src/engines/redis/index.js';
 import {
-  InvalidArgumentError, InvalidConfigError, OutcomeUnknownError, StoreIOError, TickstoreError,
+  CrossSlotError, InvalidArgumentError, InvalidConfigError, OutcomeUnknownError, StoreIOError, TickstoreError,
   restoreFromBackup, verifyBackup, type BackupRoute, type RestoreProgress,
 } from '../src/index.js';
 import { MAX_BATCH_OPS } from '../src/input.js';
@@ -61,14 +61,15 @@ function durableOnly(d: Dump): Dump {
 }
 
 /** A tier whose Nth batch fails with `error` (the batch is not applied), counting every batch it is sent. */
-function failingBatch(inner: BackendFactory, failAt: number, error: () => TickstoreError): BackendFactory & { batches: number } {
+function failingBatch(inner: BackendFactory, failAt: number | ((ops: readonly WriteOp[]) => boolean), error: () => TickstoreError): BackendFactory & { batches: number } {
   const f = {
     kind: `faulty-${inner.kind}`,
     batches: 0,
     open: async (config: Parameters<BackendFactory['open']>[0]): Promise<Backend> => {
       const b = await inner.open(config);
       const batch = (ops: readonly WriteOp[], flags: WriteFlags, done: ReplyHandler): void => {
-        if (++f.batches === failAt) { queueMicrotask(() => done({ found: false }, error())); return; }
+        const fail = typeof failAt === 'number' ? ++f.batches === failAt : (f.batches++, failAt(ops));
+        if (fail) { queueMicrotask(() => done({ found: false }, error())); return; }
         b.batch(ops, flags, done);
       };
       return new Proxy(b, {
@@ -255,6 +256,16 @@ describe('tiers: verify and restore a primary against its backup', function () {
       const again = await restoreFromBackup({ backup: b, primary: inner, replace: true });
       expect(again).to.include({ copied: COUNT - MAX_BATCH_OPS, unchanged: MAX_BATCH_OPS, deleted: 0, batches: 2 });
       expect(again.verify).to.include({ same: COUNT, differing: 0, missingInBackup: 0, missingInPrimary: 0 });
+    });
+
+    it('a primary refusing a batch across hash slots (a Redis Cluster: nothing written) gets the ops one by one', async () => {
+      const b = memory(); const inner = memory();
+      await write(b, [['a', '1'], ['b', '2', FAR], ['c', '3']]);
+      const p = failingBatch(inner, (ops) => ops.length > 1, () => new CrossSlotError('injected: keys of different slots; nothing was written'));
+      const r = await restoreFromBackup({ backup: b, primary: p });
+      expect(r).to.include({ copied: 3, batches: 1 });
+      expect(p.batches, 'one refused batch, then one per op').to.equal(4);
+      expect(await dump(inner)).to.deep.equal(await dump(b));
     });
 
     it('an unknown outcome is reported as such and never resent', async () => {
