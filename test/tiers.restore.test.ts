@@ -128,7 +128,7 @@ describe('tiers: verify and restore a primary against its backup', function () {
     describe(pair.name, function () {
       before(function () { if (pair.needsRedis) requireRedis(this); });
 
-      /** The backup's contents in these tests: 600 keys (over two scan pages), some with deadlines. */
+      /** The backup's contents in these tests: 600 keys (over several scan pages: the first holds 64), some with deadlines. */
       const base = (): [string, string, number?][] => Array.from({ length: 600 }, (_, i) => {
         const key = `k${String(i).padStart(4, '0')}`;
         return i % 7 === 0 ? [key, `v${i}`, FAR + i] : [key, `v${i}`];

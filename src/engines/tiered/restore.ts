@@ -2,7 +2,7 @@ import type { Backend, BackendFactory, BackendReply, ReplyHandler, ScanEntry, Sc
 import { NO_WRITE_FLAGS } from '../../backend.js';
 import { DEFAULTS, engineConfig } from '../../config.js';
 import { CrossSlotError, InvalidArgumentError, InvalidConfigError, TickstoreError, asStoreError, describeValue } from '../../errors.js';
-import { MAX_BATCH_BYTES, MAX_BATCH_OPS, opBytes, optionalBoolean, readOptions, wholeNumber } from '../../input.js';
+import { MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_SCAN_LIMIT, opBytes, optionalBoolean, readOptions, wholeNumber } from '../../input.js';
 import { compareKeys } from '../../keys.js';
 import { describeError, storeLog } from '../../log.js';
 
@@ -89,8 +89,15 @@ export interface RestoreReport {
   verify: BackupReport;
 }
 
-/** Entries per scan page: a page of each tier is all either walk holds. */
-const PAGE = 256;
+/**
+ * A scan page of each tier is all either walk holds. Pages aim at this many
+ * bytes: the number of entries adapts to their size (from FIRST_PAGE up to
+ * MAX_SCAN_LIMIT), since few large pages are much cheaper than many small
+ * ones (the disk engine sorts the keys in range for every page).
+ */
+const PAGE_BYTES = 4 * 1024 * 1024;
+const FIRST_PAGE = 64;
+const MIN_PAGE = 16;
 const DEFAULT_MAX_DIFFERENCES = 1000;
 const MAX_MAX_DIFFERENCES = 1_000_000;
 
@@ -140,7 +147,7 @@ export async function verifyBackup(options: VerifyBackupOptions): Promise<Backup
  * `onProgress` has told the caller what the primary acknowledged so far.
  *
  * @returns What was copied, deleted and skipped, and the verification after it.
- * @throws {@link InvalidArgumentError} (rejects) Options not an object, an unknown option, `replace` or `onProgress` of the wrong type, `route` returned something else than 'durable' / 'ephemeral', or the primary holds durable keys and `replace` is not true (nothing written).
+ * @throws {@link InvalidArgumentError} (rejects) Options not an object, an unknown option, `replace` or `onProgress` of the wrong type, or the primary holds durable keys and `replace` is not true: nothing written. Also when `route` returns something else than 'durable' / 'ephemeral' (the restore stops at that key: batches before it stay written; `onProgress` told which).
  * @throws {@link InvalidConfigError} (rejects) `primary` or `backup` is not a backend factory, both are the same one, or `route` is not a function.
  * @throws {@link TickstoreError} (rejects) What a tier failed with (e.g. {@link StoreLockedError}, {@link StoreIOError}, {@link OutcomeUnknownError}).
  *
@@ -271,6 +278,7 @@ class Walk {
   private at = 0;
   private more = true;
   private after: string | undefined;
+  private limit = FIRST_PAGE;
   head: ScanEntry | undefined;
 
   constructor(private readonly backend: Backend, private readonly route: BackupRoute | undefined) {}
@@ -284,12 +292,16 @@ class Walk {
         continue;
       }
       if (!this.more) { this.head = undefined; this.page = []; return; }
-      const spec: ScanSpec = this.after === undefined ? { limit: PAGE, reverse: false } : { gt: this.after, limit: PAGE, reverse: false };
+      const spec: ScanSpec = this.after === undefined ? { limit: this.limit, reverse: false } : { gt: this.after, limit: this.limit, reverse: false };
       const r = await settle((d) => this.backend.scan(spec, d));
       this.page = r.entries ?? [];
       this.at = 0;
       this.more = r.found && this.page.length > 0;
-      if (this.page.length > 0) this.after = this.page[this.page.length - 1]!.key;
+      if (this.page.length === 0) continue;
+      this.after = this.page[this.page.length - 1]!.key;
+      let bytes = 0;
+      for (const e of this.page) bytes += e.key.length + e.value.byteLength;
+      this.limit = Math.max(MIN_PAGE, Math.min(MAX_SCAN_LIMIT, Math.floor(PAGE_BYTES / Math.max(1, bytes / this.page.length))));
     }
   }
 }
