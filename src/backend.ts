@@ -61,13 +61,8 @@ export interface ScanSpec {
   reverse: boolean;
 }
 
-/** One entry of a scan page. */
-export interface ScanEntry {
-  key: string;
-  value: Uint8Array;
-  /** The entry's deadline (ms since the epoch), when it has one: a copy of the entry (a backup, a restore) keeps it. */
-  expiresAt?: number;
-}
+/** One entry of a scan page; `expiresAt`: its deadline (ms since the epoch), when it has one. */
+export interface ScanEntry { key: string; value: Uint8Array; expiresAt?: number }
 
 /**
  * An engine's answer to one op. Values are views the handler must copy
@@ -163,6 +158,23 @@ export interface BackendStats {
   scrub: ScrubStatus;
   /** Keys dropped from the index since open because their deadline passed. */
   expiredKeys: number;
+  /** A tiered backend's own figures and each tier's (absent for a single engine). */
+  tiers?: TierStats;
+}
+
+/** What `tieredBackend` adds to the figures: each tier's own, and how the backup keeps up. */
+export interface TierStats {
+  primary: BackendStats;
+  backup?: BackendStats;
+  ephemeral?: BackendStats;
+  /** Durable writes the primary took and the backup failed (each answered with a BackupWriteError). */
+  backupFailures: number;
+  /** Keys whose backup copy may be behind the primary, waiting for a repair. */
+  repairsPending: number;
+  /** Repairs that brought a key's backup copy up to date. */
+  repairsDone: number;
+  /** Failed keys not tracked because the repair queue was full: the backup has diverged (run verifyBackup). */
+  repairsDropped: number;
 }
 
 /**

@@ -22,7 +22,9 @@ export type ErrorCode =
   | 'ROOM_STATE_HELD'
   | 'SCHEMA_MISMATCH'
   | 'INSUFFICIENT_ASSETS'
-  | 'IDEMPOTENCY_CONFLICT';
+  | 'IDEMPOTENCY_CONFLICT'
+  | 'CROSS_TIER'
+  | 'BACKUP_FAILED';
 
 /**
  * The base class of every error tickstore raises; `code` is stable and
@@ -369,5 +371,33 @@ export class IdempotencyConflictError extends TickstoreError {
   constructor(idempotencyKey: string) {
     super('IDEMPOTENCY_CONFLICT', `idempotency key ${describeValue(idempotencyKey)} was already used for a different request; nothing was written`);
     this.idempotencyKey = idempotencyKey;
+  }
+}
+
+/**
+ * `CROSS_TIER`: one atomic op (a batch, a transaction, a fenced write) named
+ * keys that the tiered backend's route sends to different tiers (durable and
+ * ephemeral), which no single tier can apply atomically. Nothing was written.
+ */
+export class CrossTierError extends TickstoreError {
+  constructor(message: string) { super('CROSS_TIER', message); }
+}
+
+/**
+ * `BACKUP_FAILED`: the tiered backend's primary holds the write (or delete),
+ * but its backup failed to take it, so the write was not acknowledged as
+ * backed up. The primary's value is current: reads see it. A repair is
+ * queued that copies the key's current primary state to the backup until
+ * it converges (see `store.metrics().tiers`). `cause` is the backup's error.
+ */
+export class BackupWriteError extends TickstoreError {
+  /** The keys the failed backup write named. */
+  readonly keys: readonly string[];
+  constructor(keys: readonly string[], cause: TickstoreError) {
+    super('BACKUP_FAILED', keys.length === 0
+      ? `the primary is durable, but the backup failed to flush: ${cause.message}`
+      : `the primary holds the write of ${keys.length === 1 ? JSON.stringify(keys[0]) : `${keys.length} keys`}, but the backup failed: ${cause.message} (a repair is queued)`);
+    this.keys = keys;
+    this.cause = cause;
   }
 }

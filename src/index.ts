@@ -40,7 +40,7 @@ export { Transaction, MAX_TX_RETRIES, type TransactionOptions } from './transact
 export { Lease, MAX_LEASE_TTL_MS, type LeaseOptions } from './lease.js';
 export type {
   Backend, BackendFactory, BackendSupports, BackendReply, BackendStats, ReplyHandler, RemoteChange, WriteFlags, WriteOp, FenceToken,
-  Condition as BackendCondition, ScanSpec, ScanEntry,
+  Condition as BackendCondition, ScanSpec, ScanEntry, TierStats,
 } from './backend.js';
 export { NO_WRITE_FLAGS } from './backend.js';
 export type { EngineConfig } from './config.js';
@@ -139,6 +139,8 @@ export function createRegistry(baseDir: string, defaults?: Partial<Tunables>): S
 }
 export { InsufficientAssetsError, IdempotencyConflictError } from './errors.js';
 export {
-  verifyBackup, restoreFromBackup, type BackupReport, type RestoreReport, type BackupDifference, type BackupRoute,
+  verifyBackup, restoreFromBackup, type BackupReport, type RestoreReport, type BackupDifference,
   type VerifyBackupOptions, type RestoreFromBackupOptions, type RestoreProgress,
 } from './engines/tiered/restore.js';
+export { tieredBackend, type TieredBackendOptions, type TierRoute, type KeyClass } from './engines/tiered/index.js';
+export { CrossTierError, BackupWriteError } from './errors.js';

@@ -13,7 +13,7 @@ import {
 import { Memcache } from './memcache.js';
 import { giveCopy, keepCopy } from './bytes.js';
 import { describeError, msSince, storeLog } from './log.js';
-import type { ScrubStatus } from './backend.js';
+import type { ScrubStatus, TierStats } from './backend.js';
 import {
   Ticker, type OpName, type ResultSink, type ScanOptions, type StoreChange, type StoreResult, type TickerHost, type TickerOptions,
   type WatchTarget, type WriteOptions, type DeleteOptions,
@@ -83,6 +83,8 @@ export interface StoreMetrics {
   expiredKeys: number;
   /** The background check of the write log after an open from the hint (bit rot at rest); see {@link StoreHealth}. */
   scrub: ScrubStatus;
+  /** On a `tieredBackend`: each tier's figures, and how the backup keeps up (failures, repairs pending). Absent otherwise. */
+  tiers?: TierStats;
 }
 
 /**
@@ -970,6 +972,7 @@ export class Store implements TickerHost, LeaseHost {
       replicaQueueDrops: e.replicaQueueDrops,
       expiredKeys: e.expiredKeys,
       scrub: e.scrub,
+      ...(e.tiers ? { tiers: e.tiers } : {}),
     };
   }
 

@@ -5,6 +5,7 @@ import { CrossSlotError, InvalidArgumentError, InvalidConfigError, TickstoreErro
 import { MAX_BATCH_BYTES, MAX_BATCH_OPS, MAX_SCAN_LIMIT, opBytes, optionalBoolean, readOptions, wholeNumber } from '../../input.js';
 import { compareKeys } from '../../keys.js';
 import { describeError, storeLog } from '../../log.js';
+import { makeRouter, type Router, type TierRoute } from './route.js';
 
 /*
  * Verifying a primary against its backup, and rebuilding a lost primary
@@ -16,17 +17,14 @@ import { describeError, storeLog } from '../../log.js';
  * earlier configuration is not a difference; the tier router never shows it).
  */
 
-/** Which tier a key belongs to, as `tieredBackend`'s `route` answers it. */
-export type BackupRoute = (key: string) => 'durable' | 'ephemeral';
-
 /** Options of {@link verifyBackup}. Unknown options are an {@link InvalidArgumentError}. */
 export interface VerifyBackupOptions {
   /** The primary tier, as passed to `tieredBackend` (opened and closed here: nothing else may hold it). */
   primary: BackendFactory;
   /** The backup tier (opened and closed here). */
   backup: BackendFactory;
-  /** The route `tieredBackend` uses; keys it calls `'ephemeral'` are skipped on both sides. Omitted: every key is durable. */
-  route?: BackupRoute;
+  /** The route `tieredBackend` uses (a function or `{ ephemeral: [prefixes] }`); keys it calls `'ephemeral'` are skipped on both sides. Omitted: every key is durable. */
+  route?: TierRoute;
   /** Most differences listed (the counts are exact regardless): a whole number in 0..1000000 (default 1000). */
   maxDifferences?: number;
 }
@@ -62,8 +60,8 @@ export interface RestoreFromBackupOptions {
   backup: BackendFactory;
   /** The primary to rebuild (opened, written, closed): empty of durable keys unless `replace`. */
   primary: BackendFactory;
-  /** The route `tieredBackend` uses: ephemeral-class keys are neither copied nor deleted. Omitted: every key is durable. */
-  route?: BackupRoute;
+  /** The route `tieredBackend` uses (a function or `{ ephemeral: [prefixes] }`): ephemeral-class keys are neither copied nor deleted. Omitted: every key is durable. */
+  route?: TierRoute;
   /** Allow a primary that already holds durable keys: those absent from the backup are deleted, the rest overwritten, so the result equals the backup (default false). */
   replace?: boolean;
   /** Called after each batch the primary acknowledged, with the totals so far: what was done when a later batch fails. */
@@ -110,8 +108,8 @@ const argError = (m: string): TickstoreError => new InvalidArgumentError(m);
  * may have them open (a disk directory is locked by one store).
  *
  * @returns Exact counts, and the first `maxDifferences` differences in key order.
- * @throws {@link InvalidArgumentError} (rejects) Options not an object, an unknown option, a bad `maxDifferences`, or `route` returned something else than 'durable' / 'ephemeral'.
- * @throws {@link InvalidConfigError} (rejects) `primary` or `backup` is not a backend factory, both are the same one, or `route` is not a function.
+ * @throws {@link InvalidArgumentError} (rejects) Options not an object, an unknown option, a bad `maxDifferences`, or `route` threw or returned something else than 'durable' / 'ephemeral'.
+ * @throws {@link InvalidConfigError} (rejects) `primary` or `backup` is not a backend factory, both are the same one, or `route` is neither a function nor `{ ephemeral: [prefixes] }`.
  * @throws {@link TickstoreError} (rejects) What a tier failed with (e.g. {@link StoreLockedError} at open, {@link StoreIOError} during a scan).
  *
  * @example
@@ -147,8 +145,8 @@ export async function verifyBackup(options: VerifyBackupOptions): Promise<Backup
  * `onProgress` has told the caller what the primary acknowledged so far.
  *
  * @returns What was copied, deleted and skipped, and the verification after it.
- * @throws {@link InvalidArgumentError} (rejects) Options not an object, an unknown option, `replace` or `onProgress` of the wrong type, or the primary holds durable keys and `replace` is not true: nothing written. Also when `route` returns something else than 'durable' / 'ephemeral' (the restore stops at that key: batches before it stay written; `onProgress` told which).
- * @throws {@link InvalidConfigError} (rejects) `primary` or `backup` is not a backend factory, both are the same one, or `route` is not a function.
+ * @throws {@link InvalidArgumentError} (rejects) Options not an object, an unknown option, `replace` or `onProgress` of the wrong type, or the primary holds durable keys and `replace` is not true: nothing written. Also when a `route` function throws or returns something else than 'durable' / 'ephemeral' (the restore stops at that key: batches before it stay written; `onProgress` told which).
+ * @throws {@link InvalidConfigError} (rejects) `primary` or `backup` is not a backend factory, both are the same one, or `route` is neither a function nor `{ ephemeral: [prefixes] }`.
  * @throws {@link TickstoreError} (rejects) What a tier failed with (e.g. {@link StoreLockedError}, {@link StoreIOError}, {@link OutcomeUnknownError}).
  *
  * @example
@@ -183,14 +181,14 @@ export async function restoreFromBackup(options: RestoreFromBackupOptions): Prom
 
 // ---- validation -------------------------------------------------------------
 
-interface Tiers { primary: BackendFactory; backup: BackendFactory; route: BackupRoute | undefined }
+interface Tiers { primary: BackendFactory; backup: BackendFactory; route: Router | undefined }
 
 function checkTiers(r: { primary?: unknown; backup?: unknown; route?: unknown }): Tiers {
   const primary = checkFactory('primary', r.primary);
   const backup = checkFactory('backup', r.backup);
   if (primary === backup) throw new InvalidConfigError('primary and backup are the same backend factory; the backup must be another store');
-  if (r.route !== undefined && typeof r.route !== 'function') throw new InvalidConfigError(`route must be a function (key) => 'durable' | 'ephemeral', got ${describeValue(r.route)}`);
-  return { primary, backup, route: r.route as BackupRoute | undefined };
+  // The router tieredBackend uses, so both judge (and refuse) a route alike.
+  return { primary, backup, route: r.route === undefined ? undefined : makeRouter(r.route, true) };
 }
 
 function checkFactory(name: string, v: unknown): BackendFactory {
@@ -261,12 +259,8 @@ function settle(op: (done: ReplyHandler) => void): Promise<BackendReply> {
   });
 }
 
-function isDurable(route: BackupRoute | undefined, key: string): boolean {
-  if (route === undefined) return true;
-  const r = route(key);
-  if (r === 'durable') return true;
-  if (r === 'ephemeral') return false;
-  throw new InvalidArgumentError(`route(${describeValue(key)}) returned ${describeValue(r)}; it must return 'durable' or 'ephemeral'`);
+function isDurable(route: Router | undefined, key: string): boolean {
+  return route === undefined || route.classOf(key) === 'durable';
 }
 
 /**
@@ -281,7 +275,7 @@ class Walk {
   private limit = FIRST_PAGE;
   head: ScanEntry | undefined;
 
-  constructor(private readonly backend: Backend, private readonly route: BackupRoute | undefined) {}
+  constructor(private readonly backend: Backend, private readonly route: Router | undefined) {}
 
   /** Moves to the next durable entry. */
   async next(): Promise<void> {
@@ -307,7 +301,7 @@ class Walk {
 }
 
 /** A durable key of the primary, if it holds any (reads pages until it finds one). */
-async function firstDurableKey(primary: Backend, route: BackupRoute | undefined): Promise<string | undefined> {
+async function firstDurableKey(primary: Backend, route: Router | undefined): Promise<string | undefined> {
   const w = new Walk(primary, route);
   await w.next();
   return w.head?.key;
@@ -329,7 +323,7 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
  * one clock for both, so a key expiring between the two pages' reads is no
  * difference.
  */
-async function merge(primary: Backend, backup: Backend, route: BackupRoute | undefined,
+async function merge(primary: Backend, backup: Backend, route: Router | undefined,
   step: (p: ScanEntry | undefined, b: ScanEntry | undefined) => Promise<void> | void): Promise<void> {
   const pw = new Walk(primary, route);
   const bw = new Walk(backup, route);
@@ -348,7 +342,7 @@ async function merge(primary: Backend, backup: Backend, route: BackupRoute | und
   }
 }
 
-async function compareTiers(primary: Backend, backup: Backend, route: BackupRoute | undefined, maxDifferences: number): Promise<BackupReport> {
+async function compareTiers(primary: Backend, backup: Backend, route: Router | undefined, maxDifferences: number): Promise<BackupReport> {
   const report: BackupReport = { primaryKeys: 0, backupKeys: 0, same: 0, missingInBackup: 0, missingInPrimary: 0, differing: 0, differences: [], truncated: false };
   const note = (key: string, kind: BackupDifference['kind']): void => {
     if (report.differences.length < maxDifferences) report.differences.push({ key, kind });
@@ -367,7 +361,7 @@ async function compareTiers(primary: Backend, backup: Backend, route: BackupRout
 }
 
 /** Copies the backup's durable entries over the primary (and deletes the primary's extras), in atomic batches. */
-async function copyTiers(primary: Backend, backup: Backend, route: BackupRoute | undefined, onProgress: ((p: RestoreProgress) => void) | undefined): Promise<Omit<RestoreReport, 'verify'>> {
+async function copyTiers(primary: Backend, backup: Backend, route: Router | undefined, onProgress: ((p: RestoreProgress) => void) | undefined): Promise<Omit<RestoreReport, 'verify'>> {
   const done = { copied: 0, deleted: 0, unchanged: 0, skippedExpired: 0, batches: 0 };
   let ops: WriteOp[] = [];
   let bytes = 0;

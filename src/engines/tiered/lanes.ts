@@ -1,0 +1,77 @@
+/**
+ * Per-key call order over a tier that may complete ops out of order.
+ *
+ * Each tier has its lanes: one FIFO per key of the ops that touch it. An op
+ * goes to the tier only when it heads the lane of every key it names, so a
+ * tier never has two ops on one key at once: whatever order the tier
+ * completes unrelated ops in, the ops of one key take effect in call order.
+ * Ops on keys nobody else is using pass straight through.
+ */
+
+/** An op waiting in (or heading) the lanes of its keys. */
+export interface LaneJob {
+  /** Call order: increasing over the router's life. */
+  readonly seq: number;
+  /** The keys it touches, each once. */
+  readonly keys: readonly string[];
+  /** Lanes where it is not yet at the head. */
+  blocked: number;
+  /** Hands the op to the tier (called once, when it heads every lane). */
+  start(): void;
+}
+
+export class KeyLanes {
+  private readonly lanes = new Map<string, LaneJob[]>();
+  /** Seqs of jobs waiting behind others (insertion order = seq order: the first is the oldest). */
+  private readonly waiting = new Set<number>();
+  /** Work that must not start before every job called before it has started (scans, flushes). */
+  private barriers: { seq: number; run: () => void }[] = [];
+
+  /** Whether any op on `key` is queued or running (a read of it then takes its turn). */
+  busy(key: string): boolean { return this.lanes.has(key); }
+
+  /** Queues `job` on its keys; starts it at once when no lane has anything ahead of it. */
+  enter(job: LaneJob): void {
+    for (const key of job.keys) {
+      const lane = this.lanes.get(key);
+      if (lane === undefined) this.lanes.set(key, [job]);
+      else { lane.push(job); job.blocked++; }
+    }
+    if (job.blocked === 0) job.start();
+    else this.waiting.add(job.seq);
+  }
+
+  /** `job` (running) finished on this tier: the next op of each of its keys may start. */
+  leave(job: LaneJob): void {
+    const ready: LaneJob[] = [];
+    for (const key of job.keys) {
+      const lane = this.lanes.get(key)!;
+      lane.shift();
+      if (lane.length === 0) { this.lanes.delete(key); continue; }
+      const next = lane[0]!;
+      if (--next.blocked === 0) ready.push(next);
+    }
+    for (const next of ready) { this.waiting.delete(next.seq); next.start(); }
+    if (ready.length > 0) this.runBarriers();
+  }
+
+  /** Runs `run` once no job called before `seq` is still waiting for its turn (at once if none is). */
+  after(seq: number, run: () => void): void {
+    if (this.oldestWaiting() > seq) { run(); return; }
+    this.barriers.push({ seq, run });
+  }
+
+  private oldestWaiting(): number {
+    for (const s of this.waiting) return s;
+    return Infinity;
+  }
+
+  private runBarriers(): void {
+    if (this.barriers.length === 0) return;
+    const oldest = this.oldestWaiting();
+    const due = this.barriers.filter((b) => b.seq < oldest);
+    if (due.length === 0) return;
+    this.barriers = this.barriers.filter((b) => b.seq >= oldest);
+    for (const b of due) b.run();
+  }
+}
