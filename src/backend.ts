@@ -233,6 +233,6 @@ export interface BackendFactory {
   readonly kind: string;
   /** What the store is called in logs and errors when `openStore` is given no `dir` (e.g. the disk engine's directory). */
   readonly label?: string;
-  /** Opens the engine with the store's tunables; rejects with a typed error (e.g. {@link StoreLockedError}) when it cannot. */
+  /** Opens the engine with the store's tunables; rejects with a typed error (e.g. `StoreLockedError`) when it cannot. */
   open(config: EngineConfig): Promise<Backend>;
 }

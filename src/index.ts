@@ -138,5 +138,9 @@ export function createRegistry(baseDir: string, defaults?: Partial<Tunables>): S
   return new StoreRegistry(base, openStore, tunables);
 }
 export { InsufficientAssetsError, IdempotencyConflictError } from './errors.js';
+export {
+  verifyBackup, restoreFromBackup, type BackupReport, type RestoreReport, type BackupDifference,
+  type VerifyBackupOptions, type RestoreFromBackupOptions, type RestoreProgress,
+} from './engines/tiered/restore.js';
 export { tieredBackend, type TieredBackendOptions, type TierRoute, type KeyClass } from './engines/tiered/index.js';
 export { CrossTierError, BackupWriteError, type ErrorShape } from './errors.js';

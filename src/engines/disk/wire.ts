@@ -1,5 +1,5 @@
 import { InvalidArgumentError } from '../../errors.js';
-import type { Condition, WriteOp } from '../../backend.js';
+import type { Condition, ScanEntry, WriteOp } from '../../backend.js';
 
 /*
  * The messages between the main thread and the engine worker. A tick's ops
@@ -316,34 +316,49 @@ export function decodeTx(b: Buffer): { reads: { key: string; version: number }[]
   return { reads, ops: decodeBatch(b.subarray(at)) };
 }
 
-/** A page: count u32, then per entry keyLen u16, key, valLen u32, value. */
-export function encodePage(entries: [string, Uint8Array][]): Buffer {
+/** One entry of a scan page as the engine encodes it: key, value, deadline (ms since the epoch) if it has one. */
+export type PageEntry = [key: string, value: Uint8Array, deadline: number | undefined];
+
+/**
+ * The top bit of an entry's valLen says a deadline (f64) follows its value.
+ * Values are at most 16 MiB (MAX_VALUE_BYTES), so the bit is free, and an
+ * entry without a deadline costs nothing extra.
+ */
+const PAGE_HAS_DEADLINE = 0x8000_0000;
+
+/** A page: count u32, then per entry keyLen u16, key, valLen u32 (top bit: a deadline follows), value, [deadline f64]. */
+export function encodePage(entries: PageEntry[]): Buffer {
   let size = 4;
   const keys = entries.map(([k]) => Buffer.from(k, 'utf8'));
-  entries.forEach(([, v], i) => { size += 2 + keys[i]!.length + 4 + v.length; });
+  entries.forEach(([, v, d], i) => { size += 2 + keys[i]!.length + 4 + v.length + (d === undefined ? 0 : 8); });
   const b = Buffer.allocUnsafe(size);
   b.writeUInt32LE(entries.length, 0);
   let at = 4;
-  entries.forEach(([, v], i) => {
+  entries.forEach(([, v, d], i) => {
     const k = keys[i]!;
     b.writeUInt16LE(k.length, at); k.copy(b, at + 2); at += 2 + k.length;
-    b.writeUInt32LE(v.length, at); b.set(v, at + 4); at += 4 + v.length;
+    b.writeUInt32LE(d === undefined ? v.length : (v.length | PAGE_HAS_DEADLINE) >>> 0, at); b.set(v, at + 4); at += 4 + v.length;
+    if (d !== undefined) { b.writeDoubleLE(d, at); at += 8; }
   });
   return b;
 }
 
-export function decodePage(page: Uint8Array): { key: string; value: Uint8Array }[] {
+export function decodePage(page: Uint8Array): ScanEntry[] {
   const b = Buffer.from(page.buffer, page.byteOffset, page.byteLength);
   const n = b.readUInt32LE(0);
-  const out: { key: string; value: Uint8Array }[] = [];
+  const out: ScanEntry[] = [];
   let at = 4;
   for (let i = 0; i < n; i++) {
     const kl = b.readUInt16LE(at);
     const key = b.toString('utf8', at + 2, at + 2 + kl);
     at += 2 + kl;
-    const vl = b.readUInt32LE(at);
-    out.push({ key, value: new Uint8Array(b.subarray(at + 4, at + 4 + vl)) });
+    const word = b.readUInt32LE(at);
+    const vl = (word & ~PAGE_HAS_DEADLINE) >>> 0;
+    const value = new Uint8Array(b.subarray(at + 4, at + 4 + vl));
     at += 4 + vl;
+    if ((word & PAGE_HAS_DEADLINE) === 0) { out.push({ key, value }); continue; }
+    out.push({ key, value, expiresAt: b.readDoubleLE(at) });
+    at += 8;
   }
   return out;
 }

@@ -478,13 +478,13 @@ export class RedisBackend implements Backend {
   }
 
   /**
-   * One tickstoreScan1 call over a tag's sorted set: appends live entries to
+   * One tickstoreScan2 call over a tag's sorted set: appends live entries to
    * `out`; on the registry (`heads` given) stops at, and hands back, the first
    * player head. Returns whether members remain past those looked at.
    */
   private async scanSet(tag: string, r: Range, limit: number, reverse: boolean, out: ScanEntry[], heads?: Buffer[]): Promise<boolean> {
     const L = this.layout;
-    const reply = await this.scripts.tickstoreScan1(1, L.index(tag), `${L.prefix}:{${tag}}:d:`, lexMin(r.lo), lexMax(r.hi),
+    const reply = await this.scripts.tickstoreScan2(1, L.index(tag), `${L.prefix}:{${tag}}:d:`, lexMin(r.lo), lexMax(r.hi),
       reverse ? '1' : '0', limit, heads ? '1' : '0');
     if (!Array.isArray(reply) || typeof reply[0] !== 'number' || typeof reply[1] !== 'number' || typeof reply[2] !== 'number') throw badReply('scan', reply);
     const items = reply as unknown[];
@@ -496,9 +496,11 @@ export class RedisBackend implements Backend {
       if (!Buffer.isBuffer(kind) || !Buffer.isBuffer(key)) throw badReply('scan', reply);
       if (kind[0] === 0x68 /* h */) { heads?.push(key); i += 2; continue; }
       const value = items[i + 2];
-      if (!Buffer.isBuffer(value)) throw badReply('scan', reply);
-      out.push({ key: key.toString('utf8'), value });
-      i += 3;
+      const deadline = items[i + 3];
+      if (!Buffer.isBuffer(value) || typeof deadline !== 'number') throw badReply('scan', reply);
+      // PEXPIRETIME is -1 for a key without a deadline (-2, a vanished key, cannot happen: HGET found it in this script).
+      out.push(deadline < 0 ? { key: key.toString('utf8'), value } : { key: key.toString('utf8'), value, expiresAt: deadline });
+      i += 4;
     }
     const x = reply[2];
     if (x > 0 && this.expiredHandler) {

@@ -138,7 +138,8 @@ return {0, tonumber(r[1]), r[2]}
  * KEYS: the sorted set. ARGV: data key prefix (`{prefix}:{tag}:d:`), min, max (ZRANGEBYLEX syntax,
  * min <= max also in reverse), reverse ('1'/'0'), limit, registry ('1'/'0').
  * Reply: {more, e, x, items…, expired…}: `e` items follow, `x` expired keys after them; an item is
- * 'k', key, value or (registry only) 'h', head. `more`: members remain past the last one looked at.
+ * 'k', key, value, deadline (PEXPIRETIME: ms since the epoch, -1 = none) or (registry only) 'h', head.
+ * `more`: members remain past the last one looked at. (Version 2: version 1's items had no deadline.)
  */
 const SCAN = `${SCAN_SHEBANG}${IS_HEAD}
 local set, dp, lo, hi, rev, limit, isReg = KEYS[1], ARGV[1], ARGV[2], ARGV[3], ARGV[4] == '1', tonumber(ARGV[5]), ARGV[6] == '1'
@@ -167,6 +168,7 @@ while true do
     local v = redis.call('HGET', dp .. mem, 'v')
     if v then
       items[#items + 1] = 'k'; items[#items + 1] = mem; items[#items + 1] = v
+      items[#items + 1] = redis.call('PEXPIRETIME', dp .. mem)
       e = e + 1; got = got + 1
       if got >= limit then
         local rest
@@ -232,7 +234,7 @@ export const SCRIPTS = {
   tickstoreWrite1: WRITE,
   tickstoreGet1: GET,
   tickstoreTxRead1: TX_READ,
-  tickstoreScan1: SCAN,
+  tickstoreScan2: SCAN,
   tickstoreLeaseAcquire1: LEASE_ACQUIRE,
   tickstoreLeaseRenew1: LEASE_RENEW,
   tickstoreLeaseRelease1: LEASE_RELEASE,

@@ -15,7 +15,7 @@ import type { Condition } from '../../../backend.js';
 import { byteRange, inByteRange } from './scan.js';
 import { compareKeys } from '../../../keys.js';
 import type { ScanSpec } from '../../../backend.js';
-import { Op, ReplyWriter, Status, decodeBatch, decodeCondition, decodeTx, encodePage, type DecodedOp, type DecodedWrite } from '../wire.js';
+import { Op, ReplyWriter, Status, decodeBatch, decodeCondition, decodeTx, encodePage, type PageEntry, type DecodedOp, type DecodedWrite } from '../wire.js';
 import { WRITE_LOG, WriteStore, type CommittedGroup } from './writeStore.js';
 
 interface PendingWrite { at: number; found: boolean }
@@ -302,8 +302,12 @@ export class DiskEngine {
     }
     keys.sort(compareKeys);
     if (spec.reverse) keys.reverse();
-    const page: [string, Uint8Array][] = [];
-    for (const k of keys.slice(0, spec.limit)) page.push([k, Buffer.from(this.rs.get(k, this.now)!)]);
+    const page: PageEntry[] = [];
+    for (const k of keys.slice(0, spec.limit)) {
+      const slot = kd.slotOf(k);
+      // The deadline travels with the entry, so a copy (a backup restore) keeps it.
+      page.push([k, Buffer.from(this.rs.valueAt(slot, k, this.now)!), kd.deadlineAt(slot)]);
+    }
     out.push(Status.Ok | (keys.length > spec.limit ? Status.Found : 0), encodePage(page));
   }
 
