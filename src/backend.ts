@@ -66,13 +66,16 @@ export interface ScanEntry { key: string; value: Uint8Array; expiresAt?: number 
 
 /**
  * An engine's answer to one op. Values are views the handler must copy
- * before it returns if it keeps them.
+ * before it returns if it keeps them. A failed op's reply is `{ found: false }`
+ * with the error beside it.
  *
- * - get: `found`, `value`; `stale` when the value may lag a newer write (do not cache it).
+ * - get: `found`, `value`; `stale` when the memcache must not keep the value:
+ *   it may lag a newer write, or it has a deadline (the memcache keeps no deadlines).
  * - exists: `found`, `version`.
- * - put: `found` is true. delete: `found` = the key existed.
+ * - put: `found` is true. delete: `found` = the key existed (and had not expired).
  * - putIf: `found` = applied; `version` = the key's version after the op.
- * - batch: `found` is true. txCommit: `found` = committed.
+ * - batch: `found` is true. txCommit: `found` = committed (it may come with
+ *   no ops: a transaction whose closure wrote nothing checks only its reads).
  * - txRead: `found`, `value`, `version` (0: absent); `stale` = a key read before has changed (retry the attempt).
  * - scan: `entries` in order, `found` = more entries follow the page.
  * - flush: `found` is true.
@@ -181,9 +184,18 @@ export interface TierStats {
  * What the store facade needs from an engine. Every op method queues the op
  * and returns at once (it may throw a typed error when the engine is closed
  * or dead; nothing is queued then); `done` runs later, on the caller's
- * thread, never synchronously inside the call. Replies arrive in submission
- * order. Ops of one turn of the event loop travel together (one message to
- * the disk engine's thread, one pipeline to Redis).
+ * thread, never synchronously inside the call, exactly once per op (a
+ * handler that throws must not stop the replies after it). Replies arrive
+ * in submission order: the store relies on it (a ticker's results come in
+ * issue order; a read answered after a later write of its key could leave a
+ * stale value cached). Ops of one turn of the event loop travel together
+ * (one message to the disk engine's thread, one pipeline to Redis).
+ *
+ * Arguments are validated once, by the store, before any call: an engine
+ * never validates again, but must refuse what its `supports` lacks (a write
+ * with a `deadline` without `ttl`, a `fence` without `fencing`), e.g. with a
+ * `StoreIOError` whose code is `ENOTSUP`. The full contract, and how to run
+ * the conformance kit (`tickstore/testkit`) on an engine: docs/backend.md.
  */
 export interface Backend {
   readonly supports: BackendSupports;
