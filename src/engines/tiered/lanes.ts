@@ -22,9 +22,17 @@ export interface LaneJob {
 
 export class KeyLanes {
   private readonly lanes = new Map<string, LaneJob[]>();
-  /** Seqs of jobs waiting behind others (insertion order = seq order: the first is the oldest). */
-  private readonly waiting = new Set<number>();
-  /** Work that must not start before every job called before it has started (scans, flushes). */
+  /**
+   * Seqs of jobs queued or running on this tier (insertion order = seq order
+   * on the lanes barriers are used on, the primary's and the ephemeral
+   * tier's: their jobs enter at the call; the first is the oldest).
+   */
+  private readonly active = new Set<number>();
+  /**
+   * Work that must not reach the tier before every job called before it has
+   * finished there (scans, leases): a tier may complete ops out of order, so
+   * a job merely started could still land after the work.
+   */
   private barriers: { seq: number; run: () => void }[] = [];
 
   /** Whether any op on `key` is queued or running (a read of it then takes its turn). */
@@ -32,17 +40,18 @@ export class KeyLanes {
 
   /** Queues `job` on its keys; starts it at once when no lane has anything ahead of it. */
   enter(job: LaneJob): void {
+    this.active.add(job.seq);
     for (const key of job.keys) {
       const lane = this.lanes.get(key);
       if (lane === undefined) this.lanes.set(key, [job]);
       else { lane.push(job); job.blocked++; }
     }
     if (job.blocked === 0) job.start();
-    else this.waiting.add(job.seq);
   }
 
   /** `job` (running) finished on this tier: the next op of each of its keys may start. */
   leave(job: LaneJob): void {
+    this.active.delete(job.seq);
     const ready: LaneJob[] = [];
     for (const key of job.keys) {
       const lane = this.lanes.get(key)!;
@@ -51,24 +60,24 @@ export class KeyLanes {
       const next = lane[0]!;
       if (--next.blocked === 0) ready.push(next);
     }
-    for (const next of ready) { this.waiting.delete(next.seq); next.start(); }
-    if (ready.length > 0) this.runBarriers();
+    for (const next of ready) next.start();
+    this.runBarriers();
   }
 
-  /** Runs `run` once no job called before `seq` is still waiting for its turn (at once if none is). */
+  /** Runs `run` once every job called before `seq` has finished on this tier (at once if none is queued or running). */
   after(seq: number, run: () => void): void {
-    if (this.oldestWaiting() > seq) { run(); return; }
+    if (this.oldestActive() > seq) { run(); return; }
     this.barriers.push({ seq, run });
   }
 
-  private oldestWaiting(): number {
-    for (const s of this.waiting) return s;
+  private oldestActive(): number {
+    for (const s of this.active) return s;
     return Infinity;
   }
 
   private runBarriers(): void {
     if (this.barriers.length === 0) return;
-    const oldest = this.oldestWaiting();
+    const oldest = this.oldestActive();
     const due = this.barriers.filter((b) => b.seq < oldest);
     if (due.length === 0) return;
     this.barriers = this.barriers.filter((b) => b.seq >= oldest);
