@@ -34,6 +34,8 @@ export class KeyLanes {
    * a job merely started could still land after the work.
    */
   private barriers: { seq: number; run: () => void }[] = [];
+  /** Jobs free to start but called after a barrier still waiting: they start once it ran, so it never sees them. */
+  private held: LaneJob[] = [];
 
   /** Whether any op on `key` is queued or running (a read of it then takes its turn). */
   busy(key: string): boolean { return this.lanes.has(key); }
@@ -46,7 +48,13 @@ export class KeyLanes {
       if (lane === undefined) this.lanes.set(key, [job]);
       else { lane.push(job); job.blocked++; }
     }
-    if (job.blocked === 0) job.start();
+    if (job.blocked === 0) this.startOrHold(job);
+  }
+
+  /** Starts `job` unless a barrier called before it has not run yet (barriers are kept in seq order). */
+  private startOrHold(job: LaneJob): void {
+    if (this.barriers.length > 0 && this.barriers[0]!.seq < job.seq) this.held.push(job);
+    else job.start();
   }
 
   /** `job` (running) finished on this tier: the next op of each of its keys may start. */
@@ -60,8 +68,9 @@ export class KeyLanes {
       const next = lane[0]!;
       if (--next.blocked === 0) ready.push(next);
     }
-    for (const next of ready) next.start();
+    // Barriers due now go first: a job called after one must not reach the tier before it.
     this.runBarriers();
+    for (const next of ready) this.startOrHold(next);
   }
 
   /** Runs `run` once every job called before `seq` has finished on this tier (at once if none is queued or running). */
@@ -82,5 +91,9 @@ export class KeyLanes {
     if (due.length === 0) return;
     this.barriers = this.barriers.filter((b) => b.seq >= oldest);
     for (const b of due) b.run();
+    if (this.held.length === 0) return;
+    const held = this.held;
+    this.held = [];
+    for (const job of held) this.startOrHold(job);
   }
 }
