@@ -69,7 +69,7 @@ export interface FaultyBackend extends BackendFactory {
   delay(match: FaultMatch, ms: number, stage?: FaultStage): FaultRule;
   /** Fails matching ops with a typed error. */
   fail(match: FaultMatch, options?: FailOptions): FaultRule;
-  /** Ends every rule and releases every held op. */
+  /** Ends every rule, releases every held op and forwards every delayed one now (closing the engine does this first). */
   clear(): void;
   /** The opened engine (undefined before open). */
   readonly opened: Backend | undefined;
@@ -99,6 +99,15 @@ class GateImpl implements Gate {
   private readonly queue: { p: Pending; stage: FaultStage; reply?: BackendReply; error?: TickstoreError | undefined }[] = [];
   private waiters: { n: number; resolve: () => void }[] = [];
   open = true;
+  /** How the gate was opened: an 'after' op whose reply comes back later gets the same treatment (never held forever). */
+  private outcome: { failed: false } | { failed: true; error: TickstoreError } = { failed: false };
+
+  /** An 'after'-stage op's reply is back: held while the gate holds, else let go (or failed) as the gate was. */
+  replied(p: Pending, reply: BackendReply, error: TickstoreError | undefined): void {
+    if (this.open) { this.add({ p, stage: 'after', reply, error }); return; }
+    const o = this.outcome;
+    setImmediate(() => (o.failed ? p.done(NOTHING, o.error) : p.done(reply, error)));
+  }
 
   get held(): number { return this.queue.length; }
 
@@ -119,6 +128,7 @@ class GateImpl implements Gate {
 
   fail(error: TickstoreError = injected()): void {
     this.open = false;
+    this.outcome = { failed: true, error };
     for (const it of this.queue.splice(0)) setImmediate(() => it.p.done(NOTHING, error));
   }
 
@@ -210,10 +220,10 @@ class Control {
     switch (rule.kind) {
       case 'hold':
         if (rule.stage === 'before') rule.gate.add({ p, stage: 'before' });
-        else p.forward((reply, error) => rule.gate.add({ p, stage: 'after', reply: keep(reply), error }));
+        else p.forward((reply, error) => rule.gate.replied(p, keep(reply), error));
         return;
       case 'delay':
-        if (rule.stage === 'before') setTimeout(() => p.forward(p.done), rule.ms);
+        if (rule.stage === 'before') this.later(() => p.forward(p.done), rule.ms);
         else p.forward((reply, error) => { const r = keep(reply); setTimeout(() => p.done(r, error), rule.ms); });
         return;
       case 'fail': {
@@ -226,9 +236,18 @@ class Control {
     }
   }
 
+  /** 'before'-stage delays not yet forwarded: clear() (and so close()) forwards them at once, before the engine closes. */
+  private readonly delayed = new Set<{ timer: NodeJS.Timeout; run: () => void }>();
+
+  private later(run: () => void, ms: number): void {
+    const d = { timer: setTimeout(() => { this.delayed.delete(d); run(); }, ms), run };
+    this.delayed.add(d);
+  }
+
   clear(): void {
     for (const r of this.rules) { r.live = false; if (r.kind === 'hold') r.gate.release(); }
     this.rules = [];
+    for (const d of [...this.delayed]) { clearTimeout(d.timer); this.delayed.delete(d); d.run(); }
   }
 }
 

@@ -1,5 +1,5 @@
 import type { Backend, BackendReply, ReplyHandler, ScanEntry, ScanSpec } from '../../backend.js';
-import type { TickstoreError } from '../../errors.js';
+import { asStoreError, type TickstoreError } from '../../errors.js';
 import { compareKeys } from '../../keys.js';
 
 /** One tier a scan reads, and which of its keys belong there (others are stale copies or decoys: never shown). */
@@ -52,7 +52,7 @@ export function mergedScan(spec: ScanSpec, sources: readonly ScanSource[], done:
     if (c.last !== undefined) {
       if (spec.reverse) { page.lt = c.last; delete page.lte; } else { page.gt = c.last; delete page.gte; }
     }
-    c.src.backend.scan(page, (reply: BackendReply, error: TickstoreError | undefined) => {
+    const replied = (reply: BackendReply, error: TickstoreError | undefined): void => {
       if (failed) return;
       if (error) { failed = true; done({ found: false }, error); return; }
       const entries = reply.entries ?? [];
@@ -63,7 +63,12 @@ export function mergedScan(spec: ScanSpec, sources: readonly ScanSource[], done:
       c.last = entries.length > 0 ? entries[entries.length - 1]!.key : c.last;
       c.more = reply.found && entries.length > 0;
       step();
-    });
+    };
+    // A tier that throws at the call (closed, dead) fails the page, after this turn: never synchronously, never unanswered.
+    try { c.src.backend.scan(page, replied); } catch (err) {
+      const error = asStoreError(err, 'the tier refused the scan');
+      queueMicrotask(() => replied({ found: false }, error));
+    }
   };
 
   const finish = (more: boolean): void => { done({ found: more, entries: out }, undefined); };

@@ -33,9 +33,13 @@ export class BackupRepairs {
 
   static none(): RepairStats { return { backupFailures: 0, repairsPending: 0, repairsDone: 0, repairsDropped: 0 }; }
 
-  /** The backup failed a write of `keys` called at `seq`. */
-  failed(keys: readonly string[], seq: number): void {
-    this.failures++;
+  /**
+   * The backup failed a write of `keys` called at `seq` (`counted` false:
+   * the primary's outcome is unknown, so the backup may lag it; no backup
+   * write failed, so `backupFailures` stays).
+   */
+  failed(keys: readonly string[], seq: number, counted = true): void {
+    if (counted) this.failures++;
     for (const key of keys) {
       if (!this.due.has(key) && this.due.size >= MAX_REPAIR_KEYS) { this.dropped++; continue; }
       this.due.set(key, seq);

@@ -4,7 +4,7 @@ import {
   type TierStats, type WriteFlags, type WriteOp,
 } from '../../backend.js';
 import type { EngineConfig } from '../../config.js';
-import { BackupWriteError, CrossTierError, StoreClosedError, asStoreError, type TickstoreError } from '../../errors.js';
+import { BackupWriteError, CrossTierError, OutcomeUnknownError, StoreClosedError, asStoreError, type TickstoreError } from '../../errors.js';
 import { describeError, storeLog } from '../../log.js';
 import { KeyLanes, type LaneJob } from './lanes.js';
 import { mergedScan, type ScanSource } from './mergedScan.js';
@@ -185,7 +185,7 @@ export class TieredBackend implements Backend {
     this.assertOpen();
     const { backend, lanes } = this.tierOf(this.router.classOf(key));
     const finish = this.slot(done);
-    if (!lanes.busy(key)) { op(backend, finish); return; }
+    if (!lanes.busy(key)) { this.call(() => op(backend, finish), (e) => finish({ found: false }, e)); return; }
     const job: Job = new Job(++this.seq, [key], () => this.call(() => op(backend, (r, e) => { lanes.leave(job); finish(r, e); }), (e) => { lanes.leave(job); finish({ found: false }, e); }));
     lanes.enter(job);
   }
@@ -233,6 +233,9 @@ export class TieredBackend implements Backend {
     };
     const { backend, lanes } = this.tierOf(cls);
     const job: Job = new Job(seq, keys, () => this.call(() => primaryOp(backend, (reply, error) => {
+      // The primary may hold a write whose outcome it could not tell: the backup may lag it, so the key is due for a repair
+      // (which copies whatever the primary holds; the write itself is never resent).
+      if (error instanceof OutcomeUnknownError && cls === 'durable' && this.repairs) this.repairs.failed(keys, seq, false);
       const next = error || cls === 'ephemeral' || !this.backup || !backupOp ? undefined : backupOp(reply);
       if (!next) { lanes.leave(job); answer(reply, error); return; }
       // Into the backup's lanes before this key's next primary op can start: the backup sees the primary's order.
@@ -390,9 +393,21 @@ export class TieredBackend implements Backend {
 
   // ---- leases: judged at the primary --------------------------------------------------------------
 
-  leaseAcquire(scope: string, ttlMs: number, done: ReplyHandler): void { this.assertOpen(); this.primary.leaseAcquire(scope, ttlMs, done); }
-  leaseRenew(scope: string, token: number, ttlMs: number, done: ReplyHandler): void { this.assertOpen(); this.primary.leaseRenew(scope, token, ttlMs, done); }
-  leaseRelease(scope: string, token: number, done: ReplyHandler): void { this.assertOpen(); this.primary.leaseRelease(scope, token, done); }
+  leaseAcquire(scope: string, ttlMs: number, done: ReplyHandler): void { this.lease((t, d) => t.leaseAcquire(scope, ttlMs, d), done); }
+  leaseRenew(scope: string, token: number, ttlMs: number, done: ReplyHandler): void { this.lease((t, d) => t.leaseRenew(scope, token, ttlMs, d), done); }
+  leaseRelease(scope: string, token: number, done: ReplyHandler): void { this.lease((t, d) => t.leaseRelease(scope, token, d), done); }
+
+  /**
+   * A lease op: answered in call order, and sent to the primary only once
+   * every durable op called before it finished there, so a fenced write
+   * called before a release (or a takeover) is judged before it.
+   */
+  private lease(op: (tier: Backend, done: ReplyHandler) => void, done: ReplyHandler): void {
+    this.assertOpen();
+    const finish = this.slot(done);
+    const seq = ++this.seq;
+    this.lanes.primary.after(seq, () => this.call(() => op(this.primary, finish), (e) => finish({ found: false }, e)));
+  }
 
   // ---- repairs: the backup converges to the primary -----------------------------------------------
 
@@ -406,15 +421,19 @@ export class TieredBackend implements Backend {
       if (this.closed) { resolve(false); return; }
       const lanes = this.lanes.primary;
       const seq = ++this.seq;
-      const job: Job = new Job(seq, [key], () => this.call(() => this.primary.scan({ gte: key, lte: key, limit: 1, reverse: false }, (reply, error) => {
-        if (error) { lanes.leave(job); resolve(false); return; }
-        const e = reply.entries?.[0];
-        const op: (tier: Backend, done: ReplyHandler) => void = e
-          ? ((value, flags) => (t, d) => t.put(key, value, flags, d))(e.value.slice(), e.expiresAt === undefined ? NO_WRITE_FLAGS : { deadline: e.expiresAt })
-          : (t, d) => t.delete(key, NO_WRITE_FLAGS, d);
-        this.toBackup(seq, [key], op, { found: true }, (_r, err) => resolve(err === undefined));
-        lanes.leave(job);
-      }), () => { lanes.leave(job); resolve(false); }));
+      const job: Job = new Job(seq, [key], () => {
+        // Closed meanwhile: the tiers are (being) closed, and no tier op may follow their close.
+        if (this.closed) { lanes.leave(job); resolve(false); return; }
+        this.call(() => this.primary.scan({ gte: key, lte: key, limit: 1, reverse: false }, (reply, error) => {
+          if (error || this.closed) { lanes.leave(job); resolve(false); return; }
+          const e = reply.entries?.[0];
+          const op: (tier: Backend, done: ReplyHandler) => void = e
+            ? ((value, flags) => (t, d) => t.put(key, value, flags, d))(e.value.slice(), e.expiresAt === undefined ? NO_WRITE_FLAGS : { deadline: e.expiresAt })
+            : (t, d) => t.delete(key, NO_WRITE_FLAGS, d);
+          this.toBackup(seq, [key], op, { found: true }, (_r, err) => resolve(err === undefined));
+          lanes.leave(job);
+        }), () => { lanes.leave(job); resolve(false); });
+      });
       lanes.enter(job);
     });
   }
