@@ -99,9 +99,11 @@ export interface StoreHealth {
    * every op fails; close the store and open it again), `corruption` (the scrub found a damaged
    * entry: restore from a backup or accept the loss of that entry),
    * `scrub-failed` (the scrub could not read the log), `flush-error` (an
-   * fsync failed; writes fail until a rewrite succeeds, retried on its own).
+   * fsync failed; writes fail until a rewrite succeeds, retried on its own),
+   * `backup-behind` (a tiered backend's backup missed writes: repairs are
+   * pending, or were dropped — run `verifyBackup`).
    */
-  problems: { kind: 'engine-dead' | 'corruption' | 'scrub-failed' | 'flush-error'; message: string }[];
+  problems: { kind: 'engine-dead' | 'corruption' | 'scrub-failed' | 'flush-error' | 'backup-behind'; message: string }[];
   /** Where the write-log scrub stands. */
   scrub: ScrubStatus;
 }
@@ -990,6 +992,10 @@ export class Store implements TickerHost, LeaseHost {
     if (e.scrub.state === 'corrupt' && c) problems.push({ kind: 'corruption', message: `${c.file} at offset ${c.offset}: ${c.reason}` });
     if (e.scrub.state === 'failed') problems.push({ kind: 'scrub-failed', message: e.scrub.readError ?? 'a read failed' });
     if (e.flushError) problems.push({ kind: 'flush-error', message: e.flushError.message });
+    const t = e.tiers;
+    if (t && (t.repairsPending > 0 || t.repairsDropped > 0)) {
+      problems.push({ kind: 'backup-behind', message: `${t.repairsPending} keys wait for a backup repair${t.repairsDropped > 0 ? `, ${t.repairsDropped} failures were not tracked (run verifyBackup)` : ''}` });
+    }
     return { ok: problems.length === 0, problems, scrub: e.scrub };
   }
 

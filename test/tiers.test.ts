@@ -163,8 +163,10 @@ describe('tiers: tieredBackend', function () {
       expect(text(await r.store.get('player:1')), 'reads see the primary').to.equal('v1');
       expect(r.store.metrics().tiers!.backupFailures).to.equal(1);
       expect(r.store.metrics().tiers!.repairsPending).to.equal(1);
+      expect(r.store.health().problems.map((p) => p.kind)).to.deep.equal(['backup-behind']);
       // The repair itself fails twice more (backing off), then converges.
       await waitFor(() => r.store.metrics().tiers!.repairsPending === 0, 'the repair', 20_000);
+      expect(r.store.health().ok).to.equal(true);
       expect(await tierGet(r.backup.opened!, 'player:1')).to.equal('v1');
       expect(r.store.metrics().tiers!.repairsDone).to.be.greaterThan(0);
     });
@@ -432,6 +434,34 @@ describe('tiers: tieredBackend', function () {
         expect(err, k).to.be.instanceOf(InvalidArgumentError);
       }
       expect((await store.scan({})).entries).to.deep.equal([]);
+    });
+  });
+
+  describe('the Backend contract, at the seam', () => {
+    it('a reply handler that throws does not stop the replies behind it (its error surfaces on its own)', async () => {
+      const backup = faultyBackend(memoryBackend({ dir: name('b') }));
+      const engine = await tieredBackend({ primary: memoryBackend({ dir: name('p') }), backup }).open({
+        syncMode: 'per-key', compactRatio: 0.5, compactMinBytes: 1 << 24, syncIntervalMs: 50, flushPolicy: { mode: 'immediate' } });
+      const gate = backup.hold({ op: 'put' });
+      const others = process.listeners('uncaughtException');
+      process.removeAllListeners('uncaughtException');
+      const caught: unknown[] = [];
+      process.on('uncaughtException', (e) => caught.push(e));
+      try {
+        const order: string[] = [];
+        engine.put('a', bytes('1'), {}, () => { order.push('put'); throw new Error('handler bug'); });
+        const got = new Promise<void>((resolve) => engine.get('b', () => { order.push('get'); resolve(); }));
+        await gate.whenHeld(1);
+        gate.release();
+        await got;
+        await sleep(10);
+        expect(order).to.deep.equal(['put', 'get']);
+        expect(caught.map((e) => (e as Error).message)).to.deep.equal(['handler bug']);
+      } finally {
+        process.removeAllListeners('uncaughtException');
+        for (const l of others) process.on('uncaughtException', l);
+        await engine.close();
+      }
     });
   });
 

@@ -25,6 +25,11 @@ export function readDirOption(what: string, options: unknown): string {
  * The store's tunables (flush policy, sync mode, compaction) apply to it.
  *
  * @throws {@link InvalidConfigError} No options object, no valid `dir`, or an unknown option.
+ *
+ * @example
+ * ```ts
+ * const store = await openStore({ backend: diskBackend({ dir: './data' }), flushPolicy: { mode: 'grouped', intervalMs: 10 } });
+ * ```
  */
 export function diskBackend(options: DiskBackendOptions): BackendFactory {
   const dir = readDirOption('diskBackend', options);

@@ -14,6 +14,12 @@ export interface MemoryBackendOptions {
  * Tests, and rebuildable data as the ephemeral tier of {@link tieredBackend}.
  *
  * @throws {@link InvalidConfigError} No options object, no valid `dir`, or an unknown option.
+ *
+ * @example
+ * ```ts
+ * const sessions = memoryBackend({ dir: 'sessions' });
+ * const store = await openStore({ backend: tieredBackend({ primary: diskBackend({ dir: './data' }), ephemeral: sessions, route: { ephemeral: ['session:'] } }) });
+ * ```
  */
 export function memoryBackend(options: MemoryBackendOptions): BackendFactory {
   const dir = readDirOption('memoryBackend', options);

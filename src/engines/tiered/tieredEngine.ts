@@ -176,7 +176,14 @@ export class TieredBackend implements Backend {
   }
 
   private deliver(done: ReplyHandler, reply: BackendReply, error: TickstoreError | undefined): void {
-    try { done(reply, error); } finally { if (--this.pending === 0) this.idle?.(); }
+    try {
+      done(reply, error);
+    } catch (err) {
+      // A handler that throws must not stop the replies queued behind it: its error surfaces on its own.
+      queueMicrotask(() => { throw err; });
+    } finally {
+      if (--this.pending === 0) this.idle?.();
+    }
   }
 
   // ---- reads: the key's own tier, after any write of it called before -------------------------------
