@@ -43,6 +43,7 @@ export type {
   Condition as BackendCondition, ScanSpec, ScanEntry, TierStats,
 } from './backend.js';
 export { NO_WRITE_FLAGS } from './backend.js';
+export { compareKeys } from './keys.js';
 export type { EngineConfig } from './config.js';
 export { diskBackend, type DiskBackendOptions } from './engines/disk/index.js';
 export { memoryBackend, type MemoryBackendOptions } from './engines/memory/index.js';

@@ -31,7 +31,7 @@
  */
 // In this repository the package's main entry is src/index.ts; an app imports the same names from 'tickstore'.
 import {
-  LeaseLostError, StoreClosedError,
+  LeaseLostError, StoreClosedError, compareKeys,
   type Backend, type BackendCondition, type BackendFactory, type BackendReply, type BackendStats, type BackendSupports, type EngineConfig,
   type FenceToken, type RemoteChange, type ReplyHandler, type ScanEntry, type ScanSpec, type TickstoreError, type WriteFlags, type WriteOp,
 } from '../../src/index.js';
@@ -49,21 +49,6 @@ const SWEEP_INTERVAL_MS = 200;
 const SUPPORTS: BackendSupports = Object.freeze({
   permanence: false, ttl: true, sharedAcrossProcesses: false, fencing: true, globalOrder: true,
 });
-
-/** UTF-8 byte order (= code point order), the order every engine sorts keys in; JavaScript's `<` compares UTF-16 units instead. */
-export function compareUtf8(a: string, b: string): number {
-  const n = Math.min(a.length, b.length);
-  for (let i = 0; i < n; i++) {
-    const x = a.charCodeAt(i);
-    const y = b.charCodeAt(i);
-    if (x === y) continue;
-    // A surrogate (0xD800-0xDFFF) starts a code point above 0xFFFF: it sorts after every other UTF-16 unit.
-    const xs = x >= 0xd800 && x <= 0xdfff;
-    const ys = y >= 0xd800 && y <= 0xdfff;
-    return xs === ys ? x - y : xs ? 1 : -1;
-  }
-  return a.length - b.length;
-}
 
 function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
   if (a.length !== b.length) return false;
@@ -119,13 +104,13 @@ class MapBackend implements Backend {
     for (const [key, e] of this.data) {
       if (expired(e, now)) continue;
       if (prefix !== undefined && !key.startsWith(prefix)) continue; // a string prefix is a UTF-8 byte prefix for well-formed keys
-      if (gt !== undefined && compareUtf8(key, gt) <= 0) continue;
-      if (gte !== undefined && compareUtf8(key, gte) < 0) continue;
-      if (lt !== undefined && compareUtf8(key, lt) >= 0) continue;
-      if (lte !== undefined && compareUtf8(key, lte) > 0) continue;
+      if (gt !== undefined && compareKeys(key, gt) <= 0) continue;
+      if (gte !== undefined && compareKeys(key, gte) < 0) continue;
+      if (lt !== undefined && compareKeys(key, lt) >= 0) continue;
+      if (lte !== undefined && compareKeys(key, lte) > 0) continue;
       keys.push(key);
     }
-    keys.sort(reverse ? (a, b) => compareUtf8(b, a) : compareUtf8);
+    keys.sort(reverse ? (a, b) => compareKeys(b, a) : compareKeys);
     const entries: ScanEntry[] = keys.slice(0, limit).map((key) => ({ key, value: this.data.get(key)!.value }));
     // found: more entries follow this page (the facade then hands out a cursor).
     this.answer(done, { found: keys.length > limit, entries });

@@ -6,7 +6,7 @@ import {
 import type { EngineConfig } from '../../config.js';
 import { BackupWriteError, CrossTierError, OutcomeUnknownError, StoreClosedError, asStoreError, type TickstoreError } from '../../errors.js';
 import { describeError, storeLog } from '../../log.js';
-import { KeyLanes, type LaneJob } from './lanes.js';
+import { CallOrderWaits, KeyLanes, type LaneJob } from './lanes.js';
 import { mergedScan, type ScanSource } from './mergedScan.js';
 import type { KeyClass, Router } from './route.js';
 import { BackupRepairs } from './repairs.js';
@@ -61,9 +61,8 @@ export class TieredBackend implements Backend {
   /** Ops not yet answered to the caller, in call order, from `head` on. */
   private readonly order: Slot[] = [];
   private head = 0;
-  /** Seqs of writes not yet answered (insertion order = seq order): a flush waits for those before it. */
-  private readonly unanswered = new Set<number>();
-  private flushWaiters: { seq: number; run: () => void }[] = [];
+  /** Writes not yet answered: a flush waits for those called before it. */
+  private readonly unanswered = new CallOrderWaits();
   private idle: (() => void) | undefined;
   private closed = false;
   private expiredHandler: (keys: readonly string[]) => void = () => {};
@@ -232,10 +231,9 @@ export class TieredBackend implements Backend {
     this.assertOpen();
     const seq = ++this.seq;
     const finish = this.slot(done);
-    this.unanswered.add(seq);
+    this.unanswered.begin(seq);
     const answer = (reply: BackendReply, error: TickstoreError | undefined): void => {
-      this.unanswered.delete(seq);
-      this.runFlushWaiters();
+      this.unanswered.end(seq);
       finish(reply, error);
     };
     const { backend, lanes } = this.tierOf(cls);
@@ -380,22 +378,7 @@ export class TieredBackend implements Backend {
         this.call(() => tier.flush((_r, e) => settle(e)), settle);
       }
     };
-    if (this.oldestUnanswered() > seq) run();
-    else this.flushWaiters.push({ seq, run });
-  }
-
-  private oldestUnanswered(): number {
-    for (const s of this.unanswered) return s;
-    return Infinity;
-  }
-
-  private runFlushWaiters(): void {
-    if (this.flushWaiters.length === 0) return;
-    const oldest = this.oldestUnanswered();
-    const due = this.flushWaiters.filter((w) => w.seq < oldest);
-    if (due.length === 0) return;
-    this.flushWaiters = this.flushWaiters.filter((w) => w.seq >= oldest);
-    for (const w of due) w.run();
+    this.unanswered.after(seq, run);
   }
 
   // ---- leases: judged at the primary --------------------------------------------------------------
