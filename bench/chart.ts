@@ -32,7 +32,7 @@ const PALETTE = ['#2b7bb9', '#e8743b', '#19a979', '#945ecf', '#ed4a7b', '#6f7d8c
  * axes on a log scale when the x values span decades (`logX`) or the y values
  * do (`logY`). Tick labels are the data's own x values.
  */
-export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[], opts: { logX?: boolean; logY?: boolean } = {}): string {
+export function lineChart(title: string, xLabel: string, yLabel: string, series: Series[], opts: { logX?: boolean; logY?: boolean; xFormat?: (x: number) => string } = {}): string {
   const W = 640; const H = 360; const L = 70; const R = 170; const T = 40; const B = 50;
   const esc = (s: string): string => s.replace(/&/g, '&amp;').replace(/</g, '&lt;');
   const fmt = (v: number): string => (Math.abs(v) >= 1e6 ? `${Number((v / 1e6).toPrecision(3))}M` : Math.abs(v) >= 1e3 ? `${Number((v / 1e3).toPrecision(3))}k` : Number(v.toPrecision(3)).toString());
@@ -48,7 +48,7 @@ export function lineChart(title: string, xLabel: string, yLabel: string, series:
   const xTicks = [...new Set(pts.map(([x]) => x))].sort((a, b) => a - b);
   const yTicks = Array.from({ length: 5 }, (_, i) => y0 + ((y1 - y0) * i) / 4).map((v) => (opts.logY ? 10 ** v : v));
   const grid = [
-    ...xTicks.map((x) => `<line x1="${px(x).toFixed(1)}" y1="${T}" x2="${px(x).toFixed(1)}" y2="${H - B}" stroke="#eee"/><text x="${px(x).toFixed(1)}" y="${H - B + 16}" text-anchor="middle">${fmt(x)}</text>`),
+    ...xTicks.map((x) => `<line x1="${px(x).toFixed(1)}" y1="${T}" x2="${px(x).toFixed(1)}" y2="${H - B}" stroke="#eee"/><text x="${px(x).toFixed(1)}" y="${H - B + 16}" text-anchor="middle">${esc((opts.xFormat ?? fmt)(x))}</text>`),
     ...yTicks.map((y) => `<line x1="${L}" y1="${py(y).toFixed(1)}" x2="${W - R}" y2="${py(y).toFixed(1)}" stroke="#eee"/><text x="${L - 6}" y="${(py(y) + 4).toFixed(1)}" text-anchor="end">${fmt(y)}</text>`),
   ].join('\n  ');
   const lines = series.map((s, i) => {

@@ -1,5 +1,5 @@
 /**
- * The benchmark runner: `npm run bench [-- --size smoke|full] [--only W1,W3] [--label NAME]
+ * The benchmark runner: `npm run bench [-- --size smoke|mid|full] [--only W1,W3] [--label NAME]
  * [--sweep open,w1size,w3load [--keys 100000,1000000]]`.
  *
  * `--sweep` runs the curves (bench/sweeps.md's part of docs/benchmarks.md)
@@ -26,11 +26,11 @@ import { SIZES, type Figures } from './workloads.js';
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const args = process.argv.slice(2);
 const opt = (name: string, def: string): string => { const i = args.indexOf(`--${name}`); return i >= 0 ? args[i + 1]! : def; };
-const size = opt('size', 'full') as 'smoke' | 'full';
+const size = opt('size', 'full') as 'smoke' | 'mid' | 'full';
 const only = opt('only', '').split(',').filter(Boolean);
 const label = opt('label', `${size}-${new Date().toISOString().slice(0, 16).replace(/[:T]/g, '-')}`);
 const sizes = SIZES[size];
-if (!sizes) throw new Error(`--size must be smoke or full, got ${size}`);
+if (!sizes) throw new Error(`--size must be smoke, mid or full, got ${size}`);
 const sweeps = opt('sweep', '').split(',').filter(Boolean);
 for (const w of sweeps) if (!(SWEEPS as readonly string[]).includes(w)) throw new Error(`--sweep takes ${SWEEPS.join(',')}, got ${w}`);
 const sweepKeys = opt('keys', size === 'smoke' ? '10000,30000' : '100000,1000000,10000000').split(',').map(Number);

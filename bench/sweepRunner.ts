@@ -113,7 +113,7 @@ function num(v: number | undefined): string {
   if (v === undefined || !Number.isFinite(v)) return 'n/a';
   return v >= 100 ? Math.round(v).toLocaleString('en-US') : Number(v.toPrecision(3)).toString();
 }
-const bytesLabel = (b: number): string => (b >= 1024 ? `${b / 1024} KiB` : `${b} B`);
+const bytesLabel = (b: number): string => (b >= 1024 ? `${Number((b / 1024).toPrecision(3))} KiB` : `${b} B`);
 
 /** The sweeps' tables (Markdown), each with the per-thread CPU that says what limits it. */
 export function sweepReport(rows: SweepRow[]): string[] {
@@ -173,8 +173,8 @@ export function sweepCharts(rows: SweepRow[]): [string, string][] {
     out.push(['sweep-open-compact', lineChart('tickstore compaction of a half-dead log', 'keys', 'seconds', series('open', 'compactSeconds'), { logX: true, logY: true })]);
   }
   if (rows.some((r) => r.sweep === 'w1size')) {
-    out.push(['sweep-w1size-mbps', lineChart('W1 durable puts: throughput against value size', 'value bytes', 'MB/s', series('w1size', 'mbPerSec'), { logX: true, logY: true })]);
-    out.push(['sweep-w1size-p99', lineChart('W1 durable puts: ack p99 against value size', 'value bytes', 'ack p99 ms', series('w1size', 'p99Ms'), { logX: true, logY: true })]);
+    out.push(['sweep-w1size-mbps', lineChart('W1 durable puts: throughput against value size', 'value bytes', 'MB/s', series('w1size', 'mbPerSec'), { logX: true, logY: true, xFormat: bytesLabel })]);
+    out.push(['sweep-w1size-p99', lineChart('W1 durable puts: ack p99 against value size', 'value bytes', 'ack p99 ms', series('w1size', 'p99Ms'), { logX: true, logY: true, xFormat: bytesLabel })]);
   }
   if (rows.some((r) => r.sweep === 'w3load')) {
     out.push(['sweep-w3load-p99', lineChart('W3: event-loop delay p99 against offered load', 'offered ops/s', 'delay p99 ms', series('w3load', 'delayP99Ms'), { logX: true, logY: true })]);

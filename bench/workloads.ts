@@ -42,8 +42,10 @@ export interface Sizes {
   sweepW1Bytes: number;
 }
 
-export const SIZES: Record<'smoke' | 'full', Sizes> = {
+export const SIZES: Record<'smoke' | 'mid' | 'full', Sizes> = {
   smoke: { w1Ops: 300, w2Keys: 5000, w2Gets: 5000, w3Seconds: 1, w4Keys: 20_000, w5Gets: 200_000, w6Bytes: 8 << 20, w7Keys: 20_000, w9Seconds: 1, mtOps: 3000, sweepW3Seconds: 1, sweepW1Bytes: 4 << 20 },
+  // Shorter than full where only the length of a run changes, full where the size is the target's own (W4, W7: 1M keys).
+  mid: { w1Ops: 2000, w2Keys: 100_000, w2Gets: 100_000, w3Seconds: 5, w4Keys: 1_000_000, w5Gets: 2_000_000, w6Bytes: 128 << 20, w7Keys: 1_000_000, w9Seconds: 3, mtOps: 50_000, sweepW3Seconds: 3, sweepW1Bytes: 64 << 20 },
   full: { w1Ops: 5000, w2Keys: 200_000, w2Gets: 200_000, w3Seconds: 10, w4Keys: 1_000_000, w5Gets: 5_000_000, w6Bytes: 512 << 20, w7Keys: 1_000_000, w9Seconds: 10, mtOps: 100_000, sweepW3Seconds: 5, sweepW1Bytes: 128 << 20 },
 };
 
