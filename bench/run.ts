@@ -15,7 +15,7 @@
  */
 import { spawn } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, totalmem, tmpdir, release } from 'node:os';
+import { cpus, loadavg, totalmem, tmpdir, release } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { barChart } from './chart.js';
@@ -69,7 +69,8 @@ const CASES: Case[] = [
 
 /** One command's share of a case in the Redis server's INFO commandstats: calls, and server µs spent in it. */
 type CommandStats = Record<string, { calls: number; usec: number }>;
-interface Row { label: string; case: string; store: string; figures?: Figures; error?: string; redisCommands?: CommandStats }
+/** `load1`: the machine's 1-minute load average when the case started (a shared machine: how busy it was with other work). */
+interface Row { label: string; case: string; store: string; figures?: Figures; error?: string; redisCommands?: CommandStats; load1?: number }
 
 function runChild(kase: string, store: string, dir: string, env: NodeJS.ProcessEnv, gc: boolean, param?: string): Promise<Figures> {
   return new Promise((resolve, reject) => {
@@ -206,6 +207,7 @@ async function main(): Promise<void> {
         if (onRedis && typeof redis !== 'object') continue;
         const dir = mkdtempSync(join(tmpdir(), `bench-${c.id}-`));
         let redisCommands: CommandStats | undefined;
+        const load1 = loadavg()[0]!;
         try {
           if (onRedis) await (redis as BenchRedis).reset();
           if (c.preload) await runChild(c.preload, store, dir, env, false);
@@ -233,7 +235,7 @@ async function main(): Promise<void> {
           } else {
             figures = await runChild(c.id, store, dir, env, c.gc === true);
           }
-          rows.push({ label, case: c.id, store, figures, ...(redisCommands ? { redisCommands } : {}) });
+          rows.push({ label, case: c.id, store, figures, ...(redisCommands ? { redisCommands } : {}), load1 });
           console.log(`${c.id.padEnd(11)} ${store.padEnd(17)} ${fmt(figures)}`);
         } catch (e) {
           rows.push({ label, case: c.id, store, error: (e as Error).message });
@@ -284,6 +286,8 @@ function report(rows: Row[]): string {
   const lines: string[] = [];
   lines.push(`### Run \`${label}\` (${size} sizes)`, '');
   lines.push(`Machine: ${cpus().length} × ${cpus()[0]?.model ?? 'cpu'}, ${Math.round(totalmem() / 2 ** 30)} GiB, Linux ${release()}, Node ${process.version}; sizes ${JSON.stringify(sizes)}.`, '');
+  const loads = rows.map((r) => r.load1).filter((v): v is number => v !== undefined);
+  if (loads.length > 0) lines.push(`1-minute load average when the cases started: ${Math.min(...loads).toFixed(1)} – ${Math.max(...loads).toFixed(1)} (${cpus().length} cores; above ~1 other work shared the machine).`, '');
   for (const c of CASES) {
     const rs = rows.filter((r) => r.case === c.id);
     if (rs.length === 0) continue; // every store of it skipped (no redis-server)
