@@ -70,10 +70,12 @@ export async function runSweeps(ctx: SweepContext): Promise<void> {
           const f: Figures = {};
           try {
             Object.assign(f, await ctx.run('S-preload', store, dir, false, String(n)));
-            f.openMs = (await ctx.run('S-open', store, dir, false, String(n))).openAndFirstGetMs!;
+            const open = await ctx.run('S-open', store, dir, false, String(n));
+            Object.assign(f, { openMs: open.openAndFirstGetMs!, openMainCpuMs: open.openMainCpuMs!, openOtherCpuMs: open.openOtherCpuMs! });
             if (store === 'tickstore') {
               Object.assign(f, await ctx.run('S-heap', store, dir, true, String(n)));
-              f.scanOpenMs = (await ctx.run('S-open-scan', store, dir, false, String(n))).openAndFirstGetMs!;
+              const scan = await ctx.run('S-open-scan', store, dir, false, String(n));
+              Object.assign(f, { scanOpenMs: scan.openAndFirstGetMs!, scanMainCpuMs: scan.openMainCpuMs!, scanOtherCpuMs: scan.openOtherCpuMs! });
               Object.assign(f, await ctx.run('S-compact', store, dir, false, String(n)));
             }
             point('open', store, store, n, f);
@@ -131,7 +133,9 @@ export function sweepReport(rows: SweepRow[]): string[] {
   table('open', 'Sweep: open, memory and compaction against key count (100 B values)', 'keys', (x) => x.toLocaleString('en-US'), [
     ['load s', (f) => num(f.loadSeconds)],
     ['open + first get ms', (f) => num(f.openMs)],
+    ['open: main / other thread CPU ms', (f) => (f.openMainCpuMs === undefined ? 'n/a' : `${num(f.openMainCpuMs)} / ${num(f.openOtherCpuMs)}`)],
     ['the same after a crash ms', (f) => num(f.scanOpenMs)],
+    ['after a crash: main / engine thread CPU ms', (f) => (f.scanMainCpuMs === undefined ? 'n/a' : `${num(f.scanMainCpuMs)} / ${num(f.scanOtherCpuMs)}`)],
     ['index bytes per key', (f) => num(f.heapBytesPerKey)],
     ['compaction s', (f) => num(f.compactSeconds)],
     ['log MB before → after', (f) => (f.logBytesBefore === undefined ? 'n/a' : `${num(f.logBytesBefore / 1e6)} → ${num(f.logBytesAfter! / 1e6)}`)],

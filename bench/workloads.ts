@@ -221,13 +221,16 @@ export async function w3(store: Adapter | undefined, dir: string, seconds: numbe
 
 /** W4: open a store of `n` keys in this fresh process and serve the first get. */
 export async function w4(store: Adapter, dir: string, n: number): Promise<Figures> {
+  const th0 = threadTimes();
   const t0 = performance.now();
   await store.open(dir);
   const v = await store.get(key(n >> 1));
   const ms = performance.now() - t0;
+  // CPU ms of the main thread and of the busiest other one (tickstore's engine thread, started by the open) over the open.
+  const cpu = threadCpuSince(th0, ms / 1000);
   if (!v) throw new Error('W4: the first get found nothing');
   await store.close();
-  return { openAndFirstGetMs: ms };
+  return { openAndFirstGetMs: ms, openMainCpuMs: (cpu.mainCpuPct * ms) / 100, openOtherCpuMs: (cpu.busiestOtherCpuPct * ms) / 100 };
 }
 
 /**
