@@ -340,8 +340,11 @@ function targetList(rows: Row[]): Target[] {
     const r = div(f(kase, 'tickstore', 'getsPerSec'), f('W2-ticker', 'lmdb', 'getsPerSec'));
     out.push({ what: `${kase}: tickstore random gets ÷ lmdb's synchronous gets`, measured: x(r), goal: '≥ 1.0×', met: ge(r, 1.0) });
   }
-  const w5 = div(f('W5', 'tickstore', 'hitGetsPerSec'), f('W5', 'tickstore', 'lruHitGetsPerSec'));
-  out.push({ what: 'W5 memcache hits through a ticker ÷ a bare lru-cache get (same keys, same process)', measured: x(w5), goal: '≥ 0.6×', met: ge(w5, 0.6) });
+  // The peer issue 15 measured "now ~0.25×" against: lru-cache's get on W5's skewed pattern (lruGetsPerSec). Beside it, for
+  // reference, a loop of bare gets on the same 512 hot keys (every one a hit, the best case for lru-cache's JIT and caches).
+  const w5 = div(f('W5', 'tickstore', 'hitGetsPerSec'), f('W5', 'tickstore', 'lruGetsPerSec'));
+  const w5hot = div(f('W5', 'tickstore', 'hitGetsPerSec'), f('W5', 'tickstore', 'lruHitGetsPerSec'));
+  out.push({ what: 'W5 memcache hits through a ticker ÷ a bare lru-cache get on the same pattern, same process (in brackets: ÷ a loop of lru-cache hits on the same 512 keys)', measured: `${x(w5)} (${x(w5hot)})`, goal: '≥ 0.6×', met: ge(w5, 0.6) });
   const w4 = f('W4', 'tickstore', 'openAndFirstGetMs');
   const w4r = div(w4, f('W4', 'lmdb', 'openAndFirstGetMs'));
   out.push({ what: 'W4 open + first get ÷ lmdb\'s', measured: `${x(w4r)} (${num(w4)} ms)`, goal: '≤ 10×', met: le(w4r, 10) });
