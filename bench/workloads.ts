@@ -12,7 +12,7 @@ import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
 import { engineConfig } from '../src/config.js';
 import { DEFAULTS } from '../src/index.js';
 import { Op, OpWriter, ReplyWriter, readOps } from '../src/engines/disk/wire.js';
-import { adapter, isSyncWriter, LmdbAdapter, TickstoreAdapter, type Adapter } from './stores.js';
+import { adapter, isBulkLoader, isSyncWriter, TickstoreAdapter, type Adapter } from './stores.js';
 import { threadCpuSince, threadTimes } from './threads.js';
 
 export type Figures = Record<string, number>;
@@ -109,8 +109,8 @@ export async function preload(store: Adapter, dir: string, n: number, size: numb
     for (let i = 0; i < n; i += 1000) {
       await store.store.batch(Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({ type: 'put' as const, key: key(i + j), value })));
     }
-  } else if (store instanceof LmdbAdapter) {
-    for (let i = 0; i < n; i += 10_000) store.putMany(Array.from({ length: Math.min(10_000, n - i) }, (_, j): [string, Uint8Array] => [key(i + j), value]));
+  } else if (isBulkLoader(store)) {
+    for (let i = 0; i < n; i += 10_000) await store.putMany(Array.from({ length: Math.min(10_000, n - i) }, (_, j): [string, Uint8Array] => [key(i + j), value]));
   } else {
     await Promise.all(Array.from({ length: 64 }, async () => { while (next < n) await store.put(key(next++), value); }));
   }
