@@ -25,6 +25,13 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 /** Per round (one game tick's worth), as W3 issues them. */
 const ROUND = 150;
 
+/**
+ * MT in a fresh tickstore in `dir`: `ops` puts, misses and hits each (after
+ * a warm-up), as ns per op: `<kind>IssueNs`, `<kind>DeliverNs` (per result
+ * in tick()), `<kind>TotalNs` (main-thread CPU), and hit/miss issue + deliver.
+ * Throws if a phase's gets were not all misses or all hits (then the figure
+ * would measure the wrong path).
+ */
 export async function mainThreadCost(dir: string, ops: number): Promise<Figures> {
   const store = new TickstoreAdapter(4096);
   await store.open(dir);

@@ -98,7 +98,7 @@ export async function w1(store: Adapter, dir: string, outstanding: number, ops: 
   };
 }
 
-/** Fills a store with `n` keys of `size` bytes, 64 writes in flight. */
+/** Fills a store with `n` keys of `size` bytes (not measured): its bulk write if it has one (stores.ts BulkLoader), else 64 writes in flight. */
 export async function preload(store: Adapter, dir: string, n: number, size: number): Promise<Figures> {
   await store.open(dir);
   let next = 0;
