@@ -20,6 +20,9 @@
  *   by bare ioredis: splits tickstore-redis's cost into script and client.
  * - log: a plain append + fdatasync file, the disk's practical limit: one
  *   write + fdatasync per op at 1 outstanding, group commit above that.
+ * - overwrite+fdatasync: one preallocated block overwritten in place and
+ *   fdatasync'd per op, synchronously: a single writer's floor when no file
+ *   metadata (size, extents) changes — the cheapest durable write this disk has.
  */
 import { openSync, closeSync, writeSync, fdatasyncSync, write, fdatasync } from 'node:fs';
 import { join } from 'node:path';
@@ -61,6 +64,8 @@ export interface Adapter {
 
 export class TickstoreAdapter implements Adapter {
   readonly name: string = 'tickstore';
+  /** W3: issue through promises (`store.put`/`store.get`) instead of a ticker. */
+  readonly viaPromises: boolean = false;
   readonly syncGets = false;
   store!: Store;
   constructor(private readonly memcacheCapacity = 0) {}
@@ -71,6 +76,12 @@ export class TickstoreAdapter implements Adapter {
   get(key: string): Promise<Uint8Array | undefined> { return this.store.get(key); }
   ticker(): Ticker { return this.store.ticker(); }
   close(): Promise<void> { return this.store.close(); }
+}
+
+/** tickstore issued through its promise API in W3 (the store, its settings and its engine are the same). */
+export class TickstorePromiseAdapter extends TickstoreAdapter {
+  override readonly name: string = 'tickstore-promise';
+  override readonly viaPromises: boolean = true;
 }
 
 /**
@@ -86,6 +97,8 @@ export class TickstoreRedisAdapter extends TickstoreAdapter {
 
 interface LmdbDb {
   put(key: string, value: Uint8Array): Promise<boolean>;
+  putSync(key: string, value: Uint8Array): boolean;
+  transactionSync<T>(fn: () => T): T;
   getBinary(key: string): Uint8Array | undefined;
   close(): Promise<void>;
 }
@@ -101,10 +114,12 @@ export class LmdbAdapter implements Adapter {
   async put(key: string, value: Uint8Array): Promise<void> { await this.db.put(key, value); }
   get(key: string): Uint8Array | undefined { return this.db.getBinary(key); }
   close(): Promise<void> { return this.db.close(); }
+  /** Loading (not measured): many puts in one synchronous transaction. */
+  putMany(entries: [string, Uint8Array][]): Promise<void> { this.db.transactionSync(() => { for (const [k, v] of entries) this.db.putSync(k, v); }); return Promise.resolve(); }
 }
 
 interface Statement { run(...a: unknown[]): unknown; get(...a: unknown[]): { v: Uint8Array } | undefined }
-interface SqliteDb { pragma(s: string): unknown; exec(s: string): unknown; prepare(s: string): Statement; close(): void }
+interface SqliteDb { pragma(s: string): unknown; exec(s: string): unknown; prepare(s: string): Statement; close(): void; transaction(fn: () => void): () => void }
 
 export class SqliteAdapter implements Adapter {
   readonly name = 'better-sqlite3';
@@ -123,6 +138,8 @@ export class SqliteAdapter implements Adapter {
   }
   put(key: string, value: Uint8Array): Promise<void> { this.ins.run(key, value); return Promise.resolve(); }
   get(key: string): Uint8Array | undefined { return this.sel.get(key)?.v; }
+  /** Loading (not measured): many inserts in one transaction (one fsync instead of one per row). */
+  putMany(entries: [string, Uint8Array][]): Promise<void> { this.db.transaction(() => { for (const [k, v] of entries) this.ins.run(k, v); })(); return Promise.resolve(); }
   close(): Promise<void> { this.db.close(); return Promise.resolve(); }
 }
 
@@ -130,6 +147,7 @@ interface LevelDb {
   open(): Promise<void>;
   put(k: string, v: Uint8Array, o: { sync: boolean }): Promise<void>;
   get(k: string): Promise<Uint8Array | undefined>;
+  batch(ops: { type: 'put'; key: string; value: Uint8Array }[], o: { sync: boolean }): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -143,6 +161,8 @@ export class LevelAdapter implements Adapter {
     await this.db.open();
   }
   put(key: string, value: Uint8Array): Promise<void> { return this.db.put(key, value, { sync: true }); }
+  /** Loading (not measured): one synced batch. */
+  putMany(entries: [string, Uint8Array][]): Promise<void> { return this.db.batch(entries.map(([key, value]) => ({ type: 'put' as const, key, value })), { sync: true }); }
   get(key: string): Promise<Uint8Array | undefined> { return this.db.get(key); }
   close(): Promise<void> { return this.db.close(); }
 }
@@ -298,9 +318,46 @@ export class LogAdapter implements Adapter {
   }
 }
 
+/** A store that can load many entries at once (the preloads: loading is not what is measured). */
+export interface BulkLoader { putMany(entries: [string, Uint8Array][]): Promise<void> }
+export const isBulkLoader = (a: Adapter): a is Adapter & BulkLoader => typeof (a as Partial<BulkLoader>).putMany === 'function';
+
+/** A writer whose put is one synchronous write + fdatasync on the caller's thread (W1's 1-outstanding floors). */
+export interface SyncWriter { putSync(value: Uint8Array): void }
+export const isSyncWriter = (a: Adapter): a is Adapter & SyncWriter => typeof (a as Partial<SyncWriter>).putSync === 'function';
+
+/**
+ * The single synchronous writer issue 15 compares W1-1 against: one block,
+ * written and fdatasync'd once at open so the file's size and extents never
+ * change again, then overwritten in place (at offset 0) and fdatasync'd per
+ * op. fdatasync then has only the data block to flush, no metadata.
+ */
+export class OverwriteAdapter implements Adapter {
+  readonly name = 'overwrite+fdatasync';
+  readonly syncGets = true;
+  private fd = -1;
+  private block = 4096;
+  async open(dir: string): Promise<void> {
+    this.fd = openSync(join(dir, 'block.dat'), 'w');
+    writeSync(this.fd, new Uint8Array(this.block), 0, this.block, 0);
+    fdatasyncSync(this.fd);
+  }
+  putSync(value: Uint8Array): void {
+    // Values beyond the block (W1's size sweep) grow the block once, then stay in place.
+    if (value.length > this.block) { this.block = value.length; writeSync(this.fd, new Uint8Array(this.block), 0, this.block, 0); fdatasyncSync(this.fd); }
+    writeSync(this.fd, value, 0, value.length, 0);
+    fdatasyncSync(this.fd);
+  }
+  put(_key: string, value: Uint8Array): Promise<void> { this.putSync(value); return Promise.resolve(); }
+  get(): undefined { return undefined; }
+  close(): Promise<void> { closeSync(this.fd); return Promise.resolve(); }
+}
+
 export function adapter(name: string): Adapter {
   switch (name) {
     case 'tickstore': return new TickstoreAdapter();
+    case 'tickstore-promise': return new TickstorePromiseAdapter();
+    case 'overwrite+fdatasync': return new OverwriteAdapter();
     case 'lmdb': return new LmdbAdapter();
     case 'better-sqlite3': return new SqliteAdapter();
     case 'classic-level': return new LevelAdapter();

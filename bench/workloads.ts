@@ -12,7 +12,8 @@ import { nodeFileSystem } from '../src/engines/disk/thread/fs.js';
 import { engineConfig } from '../src/config.js';
 import { DEFAULTS } from '../src/index.js';
 import { Op, OpWriter, ReplyWriter, readOps } from '../src/engines/disk/wire.js';
-import { adapter, LogAdapter, TickstoreAdapter, type Adapter } from './stores.js';
+import { adapter, isBulkLoader, isSyncWriter, TickstoreAdapter, type Adapter } from './stores.js';
+import { threadCpuSince, threadTimes } from './threads.js';
 
 export type Figures = Record<string, number>;
 
@@ -34,11 +35,18 @@ export interface Sizes {
   w7Keys: number;
   /** W9 seconds of writing, per process count. */
   w9Seconds: number;
+  /** MT (main-thread cost): ops of each kind measured. */
+  mtOps: number;
+  /** Sweeps: seconds of ticking per W3 load point; the byte budget of each W1 size point. */
+  sweepW3Seconds: number;
+  sweepW1Bytes: number;
 }
 
-export const SIZES: Record<'smoke' | 'full', Sizes> = {
-  smoke: { w1Ops: 300, w2Keys: 5000, w2Gets: 5000, w3Seconds: 1, w4Keys: 20_000, w5Gets: 200_000, w6Bytes: 8 << 20, w7Keys: 20_000, w9Seconds: 1 },
-  full: { w1Ops: 5000, w2Keys: 200_000, w2Gets: 200_000, w3Seconds: 10, w4Keys: 1_000_000, w5Gets: 5_000_000, w6Bytes: 512 << 20, w7Keys: 1_000_000, w9Seconds: 10 },
+export const SIZES: Record<'smoke' | 'mid' | 'full', Sizes> = {
+  smoke: { w1Ops: 300, w2Keys: 5000, w2Gets: 5000, w3Seconds: 1, w4Keys: 20_000, w5Gets: 200_000, w6Bytes: 8 << 20, w7Keys: 20_000, w9Seconds: 1, mtOps: 3000, sweepW3Seconds: 1, sweepW1Bytes: 4 << 20 },
+  // Shorter than full where only the length of a run changes, full where the size is the target's own (W4, W7: 1M keys).
+  mid: { w1Ops: 2000, w2Keys: 100_000, w2Gets: 100_000, w3Seconds: 5, w4Keys: 1_000_000, w5Gets: 2_000_000, w6Bytes: 128 << 20, w7Keys: 1_000_000, w9Seconds: 3, mtOps: 50_000, sweepW3Seconds: 3, sweepW1Bytes: 64 << 20 },
+  full: { w1Ops: 5000, w2Keys: 200_000, w2Gets: 200_000, w3Seconds: 10, w4Keys: 1_000_000, w5Gets: 5_000_000, w6Bytes: 512 << 20, w7Keys: 1_000_000, w9Seconds: 10, mtOps: 100_000, sweepW3Seconds: 5, sweepW1Bytes: 128 << 20 },
 };
 
 const key = (i: number): string => `player:${String(i).padStart(8, '0')}`;
@@ -51,15 +59,20 @@ function rng(seed: number): (n: number) => number {
   return (n) => { x ^= x << 13; x >>>= 0; x ^= x >>> 17; x ^= x << 5; x >>>= 0; return x % n; };
 }
 
-/** W1: durable 2 KiB puts with `outstanding` in flight: ops/s and ack latency. */
-export async function w1(store: Adapter, dir: string, outstanding: number, ops: number): Promise<Figures> {
+/**
+ * W1: durable puts of `valueSize` bytes (2 KiB unless the size sweep says
+ * otherwise) with `outstanding` in flight: ops/s, MB/s, ack latency, and the
+ * CPU of the main thread and of the busiest other thread (the engine's).
+ */
+export async function w1(store: Adapter, dir: string, outstanding: number, ops: number, valueSize = 2048): Promise<Figures> {
   await store.open(dir);
-  const value = bytes(2048, 7);
+  const value = bytes(valueSize, 7);
   const lat: number[] = [];
   let next = 0;
   const t0 = performance.now();
   const cpu0 = process.cpuUsage();
-  if (store instanceof LogAdapter && outstanding === 1) {
+  const th0 = threadTimes();
+  if (isSyncWriter(store) && outstanding === 1) {
     // The single synchronous writer: the 1-outstanding floor.
     for (let i = 0; i < ops; i++) { const s = performance.now(); store.putSync(value); lat.push(performance.now() - s); }
   } else {
@@ -75,13 +88,17 @@ export async function w1(store: Adapter, dir: string, outstanding: number, ops: 
   }
   const secs = (performance.now() - t0) / 1000;
   const cpu = process.cpuUsage(cpu0);
+  const { mainCpuPct, busiestOtherCpuPct } = threadCpuSince(th0, secs);
   await store.close();
   lat.sort((a, b) => a - b);
   // This process's CPU (all its threads: a disk engine's thread too) per acknowledged write.
-  return { opsPerSec: ops / secs, p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99), ops, cpuUsPerWrite: (cpu.user + cpu.system) / ops };
+  return {
+    opsPerSec: ops / secs, p50Ms: pct(lat, 0.5), p99Ms: pct(lat, 0.99), ops, cpuUsPerWrite: (cpu.user + cpu.system) / ops,
+    mbPerSec: (ops * valueSize) / secs / 1e6, mainCpuPct, otherCpuPct: busiestOtherCpuPct,
+  };
 }
 
-/** Fills a store with `n` keys of `size` bytes, 64 writes in flight. */
+/** Fills a store with `n` keys of `size` bytes (not measured): its bulk write if it has one (stores.ts BulkLoader), else 64 writes in flight. */
 export async function preload(store: Adapter, dir: string, n: number, size: number): Promise<Figures> {
   await store.open(dir);
   let next = 0;
@@ -92,6 +109,8 @@ export async function preload(store: Adapter, dir: string, n: number, size: numb
     for (let i = 0; i < n; i += 1000) {
       await store.store.batch(Array.from({ length: Math.min(1000, n - i) }, (_, j) => ({ type: 'put' as const, key: key(i + j), value })));
     }
+  } else if (isBulkLoader(store)) {
+    for (let i = 0; i < n; i += 10_000) await store.putMany(Array.from({ length: Math.min(10_000, n - i) }, (_, j): [string, Uint8Array] => [key(i + j), value]));
   } else {
     await Promise.all(Array.from({ length: 64 }, async () => { while (next < n) await store.put(key(next++), value); }));
   }
@@ -137,7 +156,9 @@ export async function w2(store: Adapter, dir: string, keys: number, gets: number
  * W3: a 20 Hz tick doing 1 ms of work while `rate` durable writes/s and
  * `rate` reads/s are offered (issued from the tick, as a room would). Returns
  * event-loop delay p99/max, late ticks (> 5 ms behind schedule) and the
- * rates achieved. `store` undefined: the same tick with no store.
+ * rates achieved, and each thread's CPU while ticking. `store` undefined: the
+ * same tick with no store; a tickstore adapter with `viaPromises` issues
+ * through promises instead of a ticker.
  */
 export async function w3(store: Adapter | undefined, dir: string, seconds: number, rate: number, keys = 10_000): Promise<Figures> {
   if (store) {
@@ -145,7 +166,7 @@ export async function w3(store: Adapter | undefined, dir: string, seconds: numbe
     const v = bytes(1024, 1);
     for (let i = 0; i < keys; i += 500) await Promise.all(Array.from({ length: 500 }, (_, j) => store.put(key(i + j), v)));
   }
-  const ticker = store instanceof TickstoreAdapter ? store.ticker() : undefined;
+  const ticker = store instanceof TickstoreAdapter && !store.viaPromises ? store.ticker() : undefined;
   const r = rng(7);
   const value = bytes(1024, 9);
   let writesDone = 0; let readsDone = 0;
@@ -154,6 +175,7 @@ export async function w3(store: Adapter | undefined, dir: string, seconds: numbe
   h.enable();
   let late = 0; let worstLateMs = 0;
   const ticks = seconds * 20;
+  const th0 = threadTimes();
   const start = performance.now();
   await new Promise<void>((resolve) => {
     let n = 0;
@@ -183,6 +205,7 @@ export async function w3(store: Adapter | undefined, dir: string, seconds: numbe
     setTimeout(tick, 0);
   });
   const elapsed = (performance.now() - start) / 1000;
+  const { mainCpuPct, busiestOtherCpuPct } = threadCpuSince(th0, elapsed);
   h.disable();
   // Let what is in flight finish, so achieved rates count only what completed in time.
   const wr = writesDone; const rd = readsDone;
@@ -190,18 +213,24 @@ export async function w3(store: Adapter | undefined, dir: string, seconds: numbe
   return {
     delayP99Ms: h.percentile(99) / 1e6, delayMaxMs: h.max / 1e6, lateTicks: late, worstLateMs,
     writesPerSec: wr / elapsed, readsPerSec: rd / elapsed, offeredPerSec: store ? perTick * 20 : 0,
+    mainCpuPct, otherCpuPct: busiestOtherCpuPct,
+    // Served: ops completed by the end ÷ those issued before the last tick (the last tick's own cannot be back yet).
+    servedRatio: store ? Math.min(wr, rd) / (perTick * (ticks - 1)) : 1,
   };
 }
 
 /** W4: open a store of `n` keys in this fresh process and serve the first get. */
 export async function w4(store: Adapter, dir: string, n: number): Promise<Figures> {
+  const th0 = threadTimes();
   const t0 = performance.now();
   await store.open(dir);
   const v = await store.get(key(n >> 1));
   const ms = performance.now() - t0;
+  // CPU ms of the main thread and of the busiest other one (tickstore's engine thread, started by the open) over the open.
+  const cpu = threadCpuSince(th0, ms / 1000);
   if (!v) throw new Error('W4: the first get found nothing');
   await store.close();
-  return { openAndFirstGetMs: ms };
+  return { openAndFirstGetMs: ms, openMainCpuMs: (cpu.mainCpuPct * ms) / 100, openOtherCpuMs: (cpu.busiestOtherCpuPct * ms) / 100 };
 }
 
 /**
@@ -251,8 +280,17 @@ export async function w5(dir: string, gets: number): Promise<Figures> {
   const ls = performance.now();
   for (let i = 0; i < gets; i++) { const k = pattern[i & 0xffff]!; if (lru.get(k)) lh++; else lru.set(k, v); }
   const lsecs = (performance.now() - ls) / 1000;
+  // The bare lru-cache get on the pure-hit set above (issue 15's W5 peer): the same keys, the same count, every one a hit.
+  for (const k of hot) lru.set(k, v);
+  let lhits = 0;
+  const lhs = performance.now();
+  for (let i = 0; i < gets; i += hot.length) for (const k of hot) if (lru.get(k)) lhits++;
+  const lruHitSecs = (performance.now() - lhs) / 1000;
   const hits = m1.cacheHits - m0.cacheHits;
-  return { hitRate: hits / gets, getsPerSec: gets / secs, hitGetsPerSec: pureHits / hitSecs, lruGetsPerSec: gets / lsecs, lruHitRate: lh / gets };
+  return {
+    hitRate: hits / gets, getsPerSec: gets / secs, hitGetsPerSec: pureHits / hitSecs, lruGetsPerSec: gets / lsecs, lruHitRate: lh / gets,
+    lruHitGetsPerSec: lhits / lruHitSecs,
+  };
 }
 
 /**
@@ -340,27 +378,35 @@ export async function w7(dir: string, n: number): Promise<Figures> {
     engine.execute(readOps(w.take()), new ReplyWriter());
   }
   engine.close();
+  const keyBytes = key(0).length;
+  const perKey = engineBytesPerKey(dir, n, true);
+  // The same after a crash: no hint, the index grows as the scan finds keys (arrays with slack).
+  unlinkSync(join(dir, 'index.hint'));
+  const scannedPerKey = engineBytesPerKey(dir, n, false);
+  return { heapBytesPerKey: perKey, beyondKeyBytes: perKey - keyBytes, beyondKeyBytesScanned: scannedPerKey - keyBytes, keyBytes };
+}
+
+/**
+ * Heap + ArrayBuffer bytes per key that opening the disk engine on `dir` (of
+ * `n` keys) adds, in this thread, with forced GCs around it; `fromHint` says
+ * which open is expected (hint file, or a scan after a crash). Needs --expose-gc.
+ */
+export function engineBytesPerKey(dir: string, n: number, fromHint: boolean): number {
+  const gc = (globalThis as { gc?: () => void }).gc;
+  if (!gc) throw new Error('the heap measurement needs --expose-gc');
   const used = (): number => { const m = process.memoryUsage(); return m.heapUsed + m.arrayBuffers; };
   gc(); gc();
   const before = used();
-  const reopened = DiskEngine.open(nodeFileSystem, dir, engineConfig({ ...DEFAULTS }));
+  const engine = DiskEngine.open(nodeFileSystem, dir, engineConfig({ ...DEFAULTS }));
   gc(); gc();
-  const after = used();
-  const keyBytes = key(0).length;
-  const perKey = (after - before) / n;
-  if (reopened.ws.keydir.size !== n || !reopened.fromHint) throw new Error('W7: wrong key count, or no hint');
-  reopened.close();
-  // The same after a crash: no hint, the index grows as the scan finds keys (arrays with slack).
-  unlinkSync(join(dir, 'index.hint'));
-  gc(); gc();
-  const before2 = used();
-  const scanned = DiskEngine.open(nodeFileSystem, dir, engineConfig({ ...DEFAULTS }));
-  gc(); gc();
-  const scannedPerKey = (used() - before2) / n;
-  if (scanned.fromHint) throw new Error('W7: the hint was not removed');
-  scanned.close();
-  return { heapBytesPerKey: perKey, beyondKeyBytes: perKey - keyBytes, beyondKeyBytesScanned: scannedPerKey - keyBytes, keyBytes };
+  const perKey = (used() - before) / n;
+  if (engine.ws.keydir.size !== n || engine.fromHint !== fromHint) throw new Error(`wrong key count (${engine.ws.keydir.size} of ${n}), or the hint was${fromHint ? ' not' : ''} used`);
+  engine.close();
+  return perKey;
 }
+
+export const benchKey = key;
+export const benchBytes = bytes;
 
 export { adapter };
 
