@@ -1,4 +1,5 @@
 import type { Store } from '../store.js';
+import { perStore } from '../perStore.js';
 
 /**
  * What the room plugin did with player records, counted per store in this
@@ -35,14 +36,8 @@ const zero = (): PlayerMetrics => ({
   saveFailures: 0, finalSaveFailures: 0, takeovers: 0, refusals: 0, leaseLost: 0,
 });
 
-const byStore = new WeakMap<Store, PlayerMetrics>();
-
 /** @internal The live counters of `store`, for the plugin to bump. */
-export function countersOf(store: Store): PlayerMetrics {
-  let m = byStore.get(store);
-  if (!m) byStore.set(store, m = zero());
-  return m;
-}
+export const countersOf: (store: Store) => PlayerMetrics = perStore(zero);
 
 /**
  * A snapshot of the plugin's player-record counters for `store` (every room

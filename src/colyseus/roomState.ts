@@ -11,6 +11,7 @@ import type { Store } from '../store.js';
 import { jsonCodec, schemaCodec, type Codec } from './codecs.js';
 import { decodeRecord, encodeRecord } from './envelope.js';
 import { backoff, sameBytes, transient } from './fencedRetry.js';
+import { perStore } from '../perStore.js';
 
 /*
  * A room's own Schema state, kept across restarts and deploys under a
@@ -92,13 +93,7 @@ export interface RoomStateMetrics {
 const zero = (): RoomStateMetrics => ({
   restores: 0, freshStarts: 0, snapshots: 0, bytesWritten: 0, skippedUnchanged: 0, failures: 0, finalFailures: 0, refusals: 0, leaseLost: 0,
 });
-const byStore = new WeakMap<Store, RoomStateMetrics>();
-
-function countersOf(store: Store): RoomStateMetrics {
-  let m = byStore.get(store);
-  if (!m) byStore.set(store, m = zero());
-  return m;
-}
+const countersOf = perStore(zero);
 
 /**
  * A snapshot of the room-state counters for `store` (every room of this

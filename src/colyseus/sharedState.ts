@@ -4,6 +4,7 @@ import { Store } from '../store.js';
 import { checkCodec, msgpackCodec, type Codec } from './codecs.js';
 import { resolveCodec } from './codecMeta.js';
 import { decodeRecord, encodeRecord } from './envelope.js';
+import { perStore } from '../perStore.js';
 
 /*
  * Shared (world) values that many rooms update at once, without lost
@@ -49,13 +50,7 @@ export interface SharedStateMetrics {
 }
 
 const zero = (): SharedStateMetrics => ({ updates: 0, commits: 0, retries: 0, failures: 0, conflicts: 0, unknownOutcomes: 0 });
-const metricsByStore = new WeakMap<Store, SharedStateMetrics>();
-
-function countersOf(store: Store): SharedStateMetrics {
-  let m = metricsByStore.get(store);
-  if (!m) metricsByStore.set(store, m = zero());
-  return m;
-}
+const countersOf = perStore(zero);
 
 /** One caller's update, waiting for (or inside) a combined commit. */
 interface Queued {
@@ -73,7 +68,7 @@ type Outcome = { ok: true; value: unknown } | { ok: false; error: unknown };
  * is present exactly while its lane runs (a commit in flight or about to
  * start); the lane deletes it when nothing is left waiting.
  */
-const lanesByStore = new WeakMap<Store, Map<string, Queued[]>>();
+const lanesOf = perStore(() => new Map<string, Queued[]>());
 
 function checkStore(store: unknown): Store {
   if (!(store instanceof Store)) throw new InvalidArgumentError(`store must be a Store (from openStore), got ${describeValue(store)}`);
@@ -139,8 +134,7 @@ export async function updateShared<T>(store: Store, key: string, fn: (current: T
 }
 
 function enqueue(store: Store, key: string, update: Queued): void {
-  let lanes = lanesByStore.get(store);
-  if (!lanes) lanesByStore.set(store, lanes = new Map());
+  const lanes = lanesOf(store);
   const waiting = lanes.get(key);
   if (waiting) { waiting.push(update); return; }
   lanes.set(key, [update]);

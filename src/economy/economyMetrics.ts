@@ -1,5 +1,6 @@
 import type { Store } from '../store.js';
 import type { Assets } from './assets.js';
+import { perStore } from '../perStore.js';
 
 /**
  * What the economy did through one store in this process since it was
@@ -32,14 +33,8 @@ const zero = (): EconomyMetrics => ({
   created: { coins: 0, items: {} }, destroyed: { coins: 0, items: {} },
 });
 
-const byStore = new WeakMap<Store, EconomyMetrics>();
-
 /** @internal The live counters of `store`, for the economy to bump. */
-export function economyCounters(store: Store): EconomyMetrics {
-  let m = byStore.get(store);
-  if (!m) byStore.set(store, m = zero());
-  return m;
-}
+export const economyCounters: (store: Store) => EconomyMetrics = perStore(zero);
 
 /** @internal Adds `a` into the per-kind totals `into`. */
 export function addInto(into: Assets, a: Assets): void {

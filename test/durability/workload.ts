@@ -2,6 +2,7 @@ import { expect } from 'chai';
 import { DiskEngine } from '../../src/engines/disk/thread/diskEngine.js';
 import { bytes, engineCfg, runOps, text, type EngineOp } from '../helpers.js';
 import { PowerCut, type SimFs } from './simFs.js';
+import { seededRandom } from '../support/rng.js';
 
 export const DIR = '/store';
 
@@ -29,14 +30,8 @@ export function stepWrites(step: Step): WOp[] {
 
 /** A small deterministic PRNG (mulberry32). */
 export function rng(seed: number): (n: number) => number {
-  let a = seed >>> 0;
-  return (n: number) => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return (((t ^ (t >>> 14)) >>> 0) / 4294967296) * n | 0;
-  };
+  const next = seededRandom(seed);
+  return (n: number) => next() * n | 0;
 }
 
 export const KEYS = [...Array.from({ length: 24 }, (_, i) => `key-${i}`), ...Array.from({ length: 5 }, (_, i) => `k${i}`), 'late'];

@@ -6,18 +6,9 @@ import { buildKey, keyPrefix } from '../../src/buildKey.js';
 import { compareKeys } from '../../src/keys.js';
 import { RedisServer, requireRedis } from '../support/redisServer.js';
 import { bytes, freshPrefix, ok, openRedis, text } from './ops.js';
+import { seededRandom } from '../support/rng.js';
 
-/** A tiny seeded PRNG (mulberry32), so a failure replays. */
-function rng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+const rng = seededRandom;
 
 describe('redis engine: ordered scans across player groups and world keys', function () {
   let server: RedisServer;
